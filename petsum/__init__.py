@@ -1,0 +1,1 @@
+"""petsum: Chinese PET/CT findings → impression, with AS-ES trained seq2seq models."""

@@ -1,0 +1,132 @@
+"""Token encoding, dynamic padding and length-bucketed batches.
+
+Batches are padded only to their own longest row. Bucketing sorts rows by length inside large
+shuffled pools before cutting batches, so rows of similar length travel together and little
+compute is spent on padding; batch order is shuffled again so training sees no length curriculum.
+`batching="pad_max"` (pad everything to the configured maximum, random batches) exists only as
+the baseline the benchmark compares against.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from shared.schema import Sample
+
+
+def encode_source(q_ids: list[int], p_ids: list[int], max_len: int, eos_id: int) -> list[int]:
+    """Question ids + prefix ids + EOS within `max_len`.
+
+    When too long, keep the question's head and the prefix's tail (the prefix ends where the next
+    segment begins; losing it would make the model repeat itself), each given at least half."""
+    budget = max_len - 1
+    if len(q_ids) + len(p_ids) > budget:
+        keep_p = min(len(p_ids), max(budget - len(q_ids), budget // 2))
+        q_ids = q_ids[: budget - keep_p]
+        p_ids = p_ids[len(p_ids) - keep_p :]
+    return q_ids + p_ids + [eos_id]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    source: list[int]
+    target: list[int]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.source) + len(self.target)
+
+
+def encode_samples(
+    tokenizer: "PreTrainedTokenizerBase", samples: Sequence["Sample"], max_source_len: int, max_target_len: int
+) -> list[Encoded]:
+    def ids(texts: list[str]) -> list[list[int]]:
+        return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+
+    eos = tokenizer.eos_token_id
+    qs = ids([s.question for s in samples])
+    ps = ids([s.prefix for s in samples])
+    ts = ids([s.target for s in samples])
+    return [
+        Encoded(encode_source(q, p, max_source_len, eos), t[: max_target_len - 1] + [eos]) for q, p, t in zip(qs, ps, ts)
+    ]
+
+
+def pad(rows: list[list[int]], value: int, to: int | None = None) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Right-pad to the longest row (or `to`); returns (ids, attention mask)."""
+    import torch
+
+    width = to or max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), value, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+def collate(rows: list[Encoded], pad_id: int, pad_to: tuple[int, int] | None = None) -> dict[str, "torch.Tensor"]:
+    src, mask = pad([r.source for r in rows], pad_id, pad_to[0] if pad_to else None)
+    labels, _ = pad([r.target for r in rows], -100, pad_to[1] if pad_to else None)
+    return {"input_ids": src, "attention_mask": mask, "labels": labels}
+
+
+class BucketBatches:
+    """Deterministic batches for epoch e: the same (seed, epoch) always gives the same batches,
+    which is what makes resuming mid-epoch exact. `rank`/`world` take every world-th batch, so
+    several processes can share one epoch without overlap."""
+
+    def __init__(
+        self,
+        lengths: list[int],
+        batch_size: int,
+        max_tokens: int | None,
+        seed: int,
+        bucket: bool = True,
+        pool_batches: int = 64,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.bucket = bucket
+        self.pool = pool_batches * batch_size
+        self.rank, self.world = rank, world
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        batches: list[list[int]] = []
+        for p in range(0, len(order), self.pool if self.bucket else len(order) or 1):
+            pool = order[p : p + self.pool] if self.bucket else order
+            if self.bucket:
+                pool = sorted(pool, key=lambda i: self.lengths[i])
+            batches.extend(self._cut(pool))
+        if self.bucket:
+            rng.shuffle(batches)
+        usable = len(batches) - len(batches) % self.world if self.world > 1 else len(batches)
+        return batches[self.rank : usable : self.world]
+
+    def _cut(self, pool: list[int]) -> Iterator[list[int]]:
+        batch: list[int] = []
+        longest = 0
+        for i in pool:
+            n = self.lengths[i]
+            wider = max(longest, n)
+            too_many = self.max_tokens is not None and batch and wider * (len(batch) + 1) > self.max_tokens
+            if batch and (len(batch) == self.batch_size or too_many):
+                yield batch
+                batch, wider = [], n
+            batch.append(i)
+            longest = wider
+        if batch:
+            yield batch

@@ -1,0 +1,167 @@
+"""Run configuration: pydantic models with `extra="forbid"`, loaded from YAML/JSON and
+overridable with dotted `key=value` pairs (`train.lr=1e-3`). Errors name the field, in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Strategy = Literal["inter", "ent", "ent_pre", "loss", "bleu", "rouge"]
+Method = Literal["direct", "dsm", "usm"]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one readable line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Strict):
+    pretrained: str | None = Field(None, description="local Hugging Face seq2seq checkpoint folder to start from")
+    vocab_size: int = Field(4000, ge=64, description="BPE vocabulary when training a tokenizer from scratch")
+    d_model: int = Field(256, ge=8)
+    d_ff: int = Field(1024, ge=8)
+    num_layers: int = Field(4, ge=1)
+    num_decoder_layers: int | None = Field(None, ge=1)
+    num_heads: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    feed_forward_proj: Literal["relu", "gated-gelu"] = "relu"
+    tie_embeddings: bool = True
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "ModelConfig":
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of num_heads ({self.num_heads})")
+        return self
+
+
+class DataConfig(_Strict):
+    max_source_len: int = Field(512, ge=8, description="tokens; longer inputs keep the question's head and the prefix's tail")
+    max_target_len: int = Field(128, ge=4)
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="share of examples held out for validation")
+    split_seed: int = 42
+
+
+class SegmentConfig(_Strict):
+    strategy: Strategy = "inter"
+    beta: float = Field(1.0, gt=0)
+    scorer: str | None = Field(None, description="checkpoint that scores ent/loss; default: train a direct model first")
+    scorer_budget: float = Field(1.0, gt=0, description="the scorer's training budget as a share of train's")
+    score_batch_size: int = Field(32, ge=1)
+
+
+class TrainConfig(_Strict):
+    method: Method = "usm"
+    lr: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(100, ge=0)
+    batch_size: int = Field(32, ge=1, description="most samples in a batch")
+    max_tokens: int | None = Field(8192, ge=16, description="most padded (source+target) tokens in a batch")
+    batching: Literal["bucket", "pad_max"] = Field("bucket", description="pad_max is the slow baseline")
+    max_steps: int | None = Field(1000, ge=1)
+    max_time_s: float | None = Field(None, gt=0, description="wall-clock budget; with max_steps, whichever ends first")
+    grad_clip: float = Field(1.0, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    eval_every: int = Field(200, ge=1)
+    log_every: int = Field(10, ge=1)
+    eval_samples: int = Field(256, ge=1, description="validation samples for the loss")
+    eval_gen_samples: int = Field(64, ge=0, description="validation samples generated for BLEU (0: skip)")
+    seed: int = 42
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+
+    @model_validator(mode="after")
+    def _has_budget(self) -> "TrainConfig":
+        if self.max_steps is None and self.max_time_s is None:
+            raise ValueError("set max_steps or max_time_s: training needs a budget")
+        return self
+
+
+class GenerateConfig(_Strict):
+    num_beams: int = Field(1, ge=1)
+    max_new_tokens: int = Field(128, ge=1, description="per segment")
+    max_iters: int = Field(8, ge=1, description="most segments per input")
+    max_total_tokens: int = Field(512, ge=1, description="most generated tokens per input, all segments together")
+    batch_size: int = Field(32, ge=1)
+
+
+class RunConfig(_Strict):
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    segment: SegmentConfig = SegmentConfig()
+    train: TrainConfig = TrainConfig()
+    generate: GenerateConfig = GenerateConfig()
+
+
+def _format(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(x) for x in e["loc"]) or "config"
+        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as e:  # a parse error's message is already one line with a position
+        raise ConfigError(f"cannot parse config {path}: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _set(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted}: {k} is not a section")
+    node[keys[-1]] = value
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`train.lr=1e-3` → ("train.lr", 0.001); values are read as YAML scalars."""
+    import yaml
+
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} must look like section.field=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults ← file ← overrides, validated once."""
+    tree = _read(Path(path)) if path else {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set(tree, key, value)
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(f"invalid config: {_format(e)}") from None
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    path.write_text(json.dumps(cfg.model_dump(), indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,136 @@
+"""Iterative AS-ES generation (the paper's Algorithms 1 and 2), batched.
+
+Each round generates one segment for every unfinished input, appends it to that input
+(`Q | s_1 … s_i`) and goes again, until the stop sign, `max_iters` rounds, or
+`max_total_tokens` generated tokens. USM uses one model every round; DSM alternates ESM and
+ASM, starting with the ESM; a direct model answers in one round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shared.batching import encode_source, pad
+from shared.config import GenerateConfig
+from shared.dataset import prefix_text
+from shared.schema import AS, ES, GenerationResult, Segment
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from shared.adapter import TaskAdapter
+
+
+@dataclass
+class ModelSet:
+    """The model(s) of one trained run. `models` maps role → model: {"model"} or {"esm", "asm"}."""
+
+    method: str
+    tokenizer: "PreTrainedTokenizerBase"
+    models: dict[str, "PreTrainedModel"] = field(default_factory=dict)
+    max_source_len: int = 512
+    name: str = ""
+
+    def for_round(self, i: int) -> "PreTrainedModel":
+        if self.method == "dsm":
+            return self.models["esm" if i % 2 == 0 else "asm"]
+        return self.models["model"]
+
+
+def generate_batch(
+    model: "PreTrainedModel",
+    tokenizer: "PreTrainedTokenizerBase",
+    sources: list[list[int]],
+    cfg: GenerateConfig,
+    max_new_tokens: int | None = None,
+) -> tuple[list[str], list[int]]:
+    """Decode a batch of encoded sources: (texts, generated token counts)."""
+    import torch
+
+    texts: list[str] = [""] * len(sources)
+    counts: list[int] = [0] * len(sources)
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # less padding per batch
+    with torch.no_grad():
+        for b in range(0, len(order), cfg.batch_size):
+            idx = order[b : b + cfg.batch_size]
+            ids, mask = pad([sources[i] for i in idx], tokenizer.pad_token_id)
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens or cfg.max_new_tokens,
+                num_beams=cfg.num_beams,
+                do_sample=False,
+                early_stopping=cfg.num_beams > 1,
+            )
+            out = out[:, 1:]  # drop the decoder start token
+            decoded = tokenizer.batch_decode(out, skip_special_tokens=True)
+            special = set(tokenizer.all_special_ids)
+            for row, i in enumerate(idx):
+                texts[i] = decoded[row].strip()
+                counts[i] = sum(1 for t in out[row].tolist() if t not in special) + 1
+    return texts, counts
+
+
+def generate(
+    models: ModelSet, questions: list[str], adapter: "TaskAdapter", cfg: GenerateConfig
+) -> list[GenerationResult]:
+    tok = models.tokenizer
+    results = [GenerationResult() for _ in questions]
+    if not questions:
+        return results
+    q_ids = tok(questions, add_special_tokens=False)["input_ids"]
+
+    if models.method == "direct":
+        sources = [encode_source(q, [], models.max_source_len, tok.eos_token_id) for q in q_ids]
+        budget = min(cfg.max_new_tokens * cfg.max_iters, cfg.max_total_tokens)
+        texts, counts = generate_batch(models.models["model"], tok, sources, cfg, budget)
+        for res, text, n in zip(results, texts, counts):
+            res.segments = [Segment(None, adapter.strip_stop(text) if adapter.is_final(text) else text)]
+            res.stopped, res.reason, res.generated_tokens = True, "stop", n
+        return results
+
+    active = list(range(len(questions)))
+    for rnd in range(cfg.max_iters):
+        if not active:
+            break
+        prefixes = [prefix_text(adapter, [s.text for s in results[i].segments]) for i in active]
+        p_ids = tok(prefixes, add_special_tokens=False)["input_ids"]
+        sources = [encode_source(q_ids[i], p, models.max_source_len, tok.eos_token_id) for i, p in zip(active, p_ids)]
+        room = [cfg.max_total_tokens - results[i].generated_tokens for i in active]
+        texts, counts = generate_batch(models.for_round(rnd), tok, sources, cfg, max(1, min(cfg.max_new_tokens, max(room))))
+        tag = ES if rnd % 2 == 0 else AS  # segments alternate once equal tags are merged
+        still = []
+        for i, text, n in zip(active, texts, counts):
+            res = results[i]
+            res.generated_tokens += n
+            if _step(res, text, tag, adapter, models.method, cfg):
+                still.append(i)
+        active = still
+    for i in active:
+        results[i].reason = "max_iters"
+    for res in results:  # DSM's deliberate empty ES segments are not output
+        res.segments = [s for s in res.segments if s.text]
+    return results
+
+
+def _step(res: GenerationResult, text: str, tag, adapter: "TaskAdapter", method: str, cfg: GenerateConfig) -> bool:
+    """Record one generated segment; False when this input is finished."""
+    final = adapter.is_final(text)
+    clean = adapter.strip_stop(text) if final else text
+    previous = res.segments[-1].text if res.segments else None
+    if clean and clean == previous:  # a loop: the model is repeating its last segment
+        res.reason = "repeat"
+        return False
+    if clean or method == "dsm":  # DSM's ESM may yield an empty segment on purpose
+        res.segments.append(Segment(tag, clean))
+    if final:
+        res.stopped, res.reason = True, "stop"
+        return False
+    if not clean and (method != "dsm" or (len(res.segments) > 1 and not res.segments[-2].text)):
+        res.reason = "empty"  # nothing new and the input would not change: stop rather than loop
+        return False
+    if res.generated_tokens >= cfg.max_total_tokens:
+        res.reason = "max_tokens"
+        return False
+    return True

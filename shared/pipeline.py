@@ -1,0 +1,169 @@
+"""The whole AS-ES recipe for any task: split, tokenizer, segment, build datasets, train.
+
+`train_run` is what `petsum train` and `mwp train` call; `load_run` loads what it wrote (or any
+plain Hugging Face seq2seq folder) for generation.
+
+Output folder:
+  tokenizer/                 the tokenizer every model of the run shares
+  scorer/                    the direct model that scored `ent`/`loss` (when one was trained)
+  data/{role}_{train,val}.jsonl   the AS-ES rows, for inspection
+  model/ or esm/ + asm/      one folder per trained model: best_*/, last/, metrics.jsonl
+  config.json                the validated run config
+  ases.json                  method, task, strategy and which checkpoint each role uses
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shared.config import RunConfig, save_config
+from shared.dataset import build_datasets, write_jsonl
+from shared.modeling import (
+    MANIFEST,
+    build_model,
+    ensure_tokens,
+    is_checkpoint,
+    load_model,
+    load_tokenizer,
+    read_manifest,
+    train_tokenizer,
+)
+from shared.schema import Example
+from shared.segment import MODEL_STRATEGIES, segment_examples
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from shared.adapter import TaskAdapter
+    from shared.generate import ModelSet
+
+
+def split_examples(examples: list[Example], val_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Deterministic by id: an example's side never depends on file order or on the others."""
+
+    def bucket(ex: Example) -> float:
+        h = hashlib.sha256(f"{seed}:{ex.id}".encode()).digest()
+        return int.from_bytes(h[:8], "big") / 2**64
+
+    train = [ex for ex in examples if bucket(ex) >= val_fraction]
+    val = [ex for ex in examples if bucket(ex) < val_fraction]
+    if not val and len(train) > 1:  # tiny sets still need something to validate on
+        val = [train.pop()]
+    return train, val
+
+
+def base_model(cfg: RunConfig, tokenizer, extra_tokens: list[str]):
+    if cfg.model.pretrained:
+        model = load_model(cfg.model.pretrained)
+        ensure_tokens(model, tokenizer, extra_tokens)
+        return model.train()
+    return build_model(cfg.model, tokenizer, cfg.train.seed)
+
+
+def get_tokenizer(cfg: RunConfig, train: list[Example], adapter: "TaskAdapter", out: Path):
+    path = out / "tokenizer"
+    if (path / "tokenizer.json").is_file():
+        return load_tokenizer(path)
+    if cfg.model.pretrained:
+        tok = load_tokenizer(cfg.model.pretrained)
+        missing = [t for t in adapter.extra_tokens if t not in tok.get_vocab()]
+        if missing:
+            tok.add_tokens(missing)
+    else:
+        texts = [t for ex in train for t in (ex.question, ex.target)]
+        tok = train_tokenizer(texts, cfg.model.vocab_size, adapter.extra_tokens)
+    tok.save_pretrained(str(path))
+    return tok
+
+
+def checkpoint_name(cfg: RunConfig) -> str:
+    """Which checkpoint a run serves: best BLEU when BLEU was measured, else best loss."""
+    return "best_bleu" if cfg.train.eval_gen_samples > 0 else "best_loss"
+
+
+def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console") -> dict:
+    """Run the recipe end to end; returns the manifest written to `out/ases.json`."""
+    from shared.trainer import train_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.json")
+    train, val = split_examples(examples, cfg.data.val_fraction, cfg.data.split_seed)
+    console.log(f"{len(train)} training and {len(val)} validation examples")
+    tok = get_tokenizer(cfg, train, adapter, out)
+    method, strategy = cfg.train.method, cfg.segment.strategy
+    lens = (cfg.data.max_source_len, cfg.data.max_target_len)
+
+    segmented_train = segmented_val = None
+    if method != "direct":
+        scorer = _scorer(cfg, adapter, train, val, tok, out, console) if strategy in MODEL_STRATEGIES else None
+        segmented_train = segment_examples(train, adapter, cfg.segment, scorer, tok, *lens)
+        segmented_val = segment_examples(val, adapter, cfg.segment, scorer, tok, *lens)
+    train_sets = build_datasets(train, segmented_train or [], adapter, method)
+    val_sets = build_datasets(val, segmented_val or [], adapter, method)
+    for role in train_sets:
+        write_jsonl(train_sets[role], out / "data" / f"{role}_train.jsonl")
+        write_jsonl(val_sets[role], out / "data" / f"{role}_val.jsonl")
+
+    total = sum(len(rows) for rows in train_sets.values())
+    roles: dict[str, str] = {}
+    stats: dict[str, dict] = {}
+    for role, rows in train_sets.items():
+        manifest = {"method": method, "role": role, "task": adapter.name, "strategy": strategy, "beta": cfg.segment.beta}
+        share = len(rows) / total  # DSM's two models split one budget by their share of the rows
+        _, st = train_model(
+            base_model(cfg, tok, adapter.extra_tokens), tok, rows, val_sets[role], cfg, out / role, manifest,
+            adapter.bleu_tokenize, share, console,
+        )
+        name = checkpoint_name(cfg)
+        roles[role] = f"{role}/{name if (out / role / name).exists() else 'best_loss'}"
+        stats[role] = {"steps": st.step, "tokens": st.tokens, "train_s": round(st.train_s, 1)}
+    manifest = {
+        "method": method, "task": adapter.name, "strategy": None if method == "direct" else strategy,
+        "beta": cfg.segment.beta, "roles": roles, "train": stats, "max_source_len": cfg.data.max_source_len,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Console"):
+    """The model whose token entropy/loss tags the pieces."""
+    from shared.dataset import direct_sample
+    from shared.trainer import train_model
+
+    strategy = cfg.segment.strategy
+    if strategy == "ent_pre" or cfg.segment.scorer:
+        if cfg.segment.scorer:
+            model = load_model(cfg.segment.scorer)
+            ensure_tokens(model, tok, adapter.extra_tokens)
+            return model.eval()
+        return base_model(cfg, tok, adapter.extra_tokens).eval()  # not fine-tuned: the paper's ent_pre
+    console.log(f"training the direct model that scores '{strategy}'")
+    manifest = {"method": "direct", "role": "model", "task": adapter.name}
+    model, _ = train_model(
+        base_model(cfg, tok, adapter.extra_tokens), tok,
+        [direct_sample(ex, adapter) for ex in train], [direct_sample(ex, adapter) for ex in val],
+        cfg, out / "scorer", manifest, adapter.bleu_tokenize, cfg.segment.scorer_budget, console,
+    )
+    return load_model(out / "scorer" / "best_loss")
+
+
+def load_run(path: str | Path) -> "ModelSet":
+    """A run folder (ases.json with roles), one of its checkpoints, or any HF seq2seq folder
+    (a checkpoint without our manifest is treated as a direct model)."""
+    from shared.generate import ModelSet
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    if "roles" in manifest:
+        models = {role: load_model(path / sub) for role, sub in manifest["roles"].items()}
+        tok = load_tokenizer(path / next(iter(manifest["roles"].values())))
+        return ModelSet(manifest["method"], tok, models, manifest.get("max_source_len", 512), path.name)
+    if not is_checkpoint(path):
+        raise FileNotFoundError(f"{path} is neither a training run nor a model folder (no config.json + model.safetensors)")
+    method = manifest.get("method", "direct")
+    if method == "dsm":
+        raise ValueError(f"{path} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
+    return ModelSet(method, load_tokenizer(path), {"model": load_model(path)}, 512, path.name)

@@ -1,0 +1,60 @@
+"""Plain records passed between the stages of the AS-ES pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Tag = Literal["ES", "AS"]
+ES: Tag = "ES"
+AS: Tag = "AS"
+SEP = " | "  # between the question and the segments generated so far: `Q | seg_1 … seg_{i-1}`
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training instance: a question (report findings, math problem) and its full target."""
+
+    id: str
+    question: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    tag: Tag | None  # None for a direct model, which has no notion of ES/AS
+    text: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One seq2seq training row. `source` is `question + prefix`; they are kept apart so that
+    truncation can keep the head of the question *and* the tail of the generated prefix."""
+
+    id: str
+    step: int
+    tag: Tag | None
+    question: str
+    prefix: str
+    target: str
+
+    @property
+    def source(self) -> str:
+        return self.question + self.prefix
+
+    def to_json(self) -> dict:
+        row = asdict(self)
+        row["source"] = self.source
+        return row
+
+    @classmethod
+    def from_json(cls, row: dict) -> "Sample":
+        return cls(**{k: row[k] for k in ("id", "step", "tag", "question", "prefix", "target")})
+
+
+@dataclass
+class GenerationResult:
+    segments: list[Segment] = field(default_factory=list)
+    stopped: bool = False  # the stop sign was produced
+    reason: str = ""  # "stop", "max_iters", "max_tokens", "empty", "repeat"
+    generated_tokens: int = 0

@@ -1,0 +1,77 @@
+"""Reading user files: encoding detection (hospital exports are often GBK) and tabular inputs."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Iterator
+
+
+class InputError(ValueError):
+    """Input that cannot be used; the message is one line and never quotes file content."""
+
+
+_BOMS = [(codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
+
+
+def decode_bytes(data: bytes, name: str = "input") -> str:
+    """BOM, then strict UTF-8, then strict GB18030 (a superset of GBK/GB2312), then
+    charset-normalizer; anything else is an error rather than mojibake."""
+    if b"\x00" in data and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError(f"{name} looks like a binary file, not text")
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            return data.decode(enc)
+    for enc in ("utf-8", "gb18030"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise InputError(f"{name}: cannot detect the text encoding (tried UTF-8, GB18030 and detection)")
+    return str(best)
+
+
+def read_text(path: str | Path) -> str:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{p} is a folder, not a file") from None
+    except OSError as e:
+        raise InputError(f"cannot read {p}: {e.strerror}") from None
+    return decode_bytes(data, str(p))
+
+
+def read_csv_rows(path: str | Path, required: list[str]) -> Iterator[dict[str, str]]:
+    text = read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        have = ", ".join(reader.fieldnames or []) or "none"
+        raise InputError(f"{path}: no column {', '.join(missing)} (columns: {have})")
+    try:
+        yield from reader
+    except csv.Error as e:
+        raise InputError(f"{path}: malformed CSV at line {reader.line_num}: {e}") from None
+
+
+def read_jsonl_rows(path: str | Path) -> Iterator[dict]:
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}: line {n} is not a JSON object")
+        yield row

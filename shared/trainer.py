@@ -1,0 +1,284 @@
+"""Training one seq2seq model on AS-ES (or direct) rows.
+
+Plain functions: `train_model` runs the loop, `evaluate_loss` / `evaluate_bleu` validate,
+`save_state` / `load_state` make it resumable. Checkpoints, as in the paper:
+  best_train  lowest mean training loss over an eval interval
+  best_loss   lowest validation loss
+  best_bleu   highest validation BLEU of generated text
+  last        the newest state, with optimizer and RNG, for resuming after an interruption
+Batches are deterministic per (seed, epoch), so a resumed run sees exactly the batches an
+uninterrupted one would have seen from that step on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shared.batching import BucketBatches, Encoded, collate, encode_samples
+from shared.config import GenerateConfig, RunConfig
+from shared.modeling import load_model, save_checkpoint
+
+if TYPE_CHECKING:
+    import torch
+    from rich.console import Console
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from shared.schema import Sample
+
+CHECKPOINTS = ("best_train", "best_loss", "best_bleu")
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    tokens: int = 0  # real (non-pad) source + target tokens trained on
+    padded_tokens: int = 0  # tokens the model actually computed, padding included
+    train_s: float = 0.0  # seconds in training steps: the budget that max_time_s limits
+    best_train: float = math.inf
+    best_loss: float = math.inf
+    best_bleu: float = -1.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_steps: int | None
+    max_time_s: float | None
+
+    def spent(self, st: TrainState) -> bool:
+        return (self.max_steps is not None and st.step >= self.max_steps) or (
+            self.max_time_s is not None and st.train_s >= self.max_time_s
+        )
+
+
+def make_optimizer(model: "PreTrainedModel", cfg: RunConfig, budget: Budget):
+    import torch
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.train.lr,
+    )
+    warm, total = cfg.train.warmup_steps, budget.max_steps
+
+    def factor(step: int) -> float:
+        if warm and step < warm:
+            return (step + 1) / warm
+        if total is None or total <= warm:
+            return 1.0  # a time budget has no known end: hold the rate after warmup
+        return max(0.1, 1.0 - 0.9 * (step - warm) / (total - warm))  # linear decay to 10%
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def step_loss(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> "torch.Tensor":
+    import torch.nn.functional as F
+
+    if not label_smoothing:
+        return model(**batch).loss
+    logits = model(**batch).logits
+    return F.cross_entropy(
+        logits.view(-1, logits.size(-1)), batch["labels"].view(-1), ignore_index=-100, label_smoothing=label_smoothing
+    )
+
+
+def evaluate_loss(model: "PreTrainedModel", rows: list[Encoded], pad_id: int, batch_size: int) -> float:
+    """Token-weighted mean validation loss."""
+    import torch
+
+    if not rows:
+        return math.nan
+    model.eval()
+    total, count = 0.0, 0
+    order = sorted(range(len(rows)), key=lambda i: rows[i].n_tokens)
+    with torch.no_grad():
+        for b in range(0, len(order), batch_size):
+            batch = collate([rows[i] for i in order[b : b + batch_size]], pad_id)
+            n = int((batch["labels"] != -100).sum())
+            total += float(model(**batch).loss) * n
+            count += n
+    model.train()
+    return total / count
+
+
+def evaluate_bleu(
+    model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", rows: list[Encoded], refs: list[str], cfg: RunConfig, bleu_tokenize: str
+) -> float:
+    """BLEU of single-step greedy generations against the rows' targets."""
+    from shared.generate import generate_batch
+    from shared.metrics import corpus_bleu
+
+    if not rows:
+        return math.nan
+    model.eval()
+    gen_cfg = GenerateConfig(num_beams=1, max_new_tokens=cfg.data.max_target_len, batch_size=cfg.generate.batch_size)
+    hyps, _ = generate_batch(model, tokenizer, [r.source for r in rows], gen_cfg)
+    model.train()
+    return corpus_bleu(hyps, refs, bleu_tokenize)
+
+
+def save_state(model, tokenizer, opt, sched, st: TrainState, out: Path, manifest: dict) -> None:
+    import torch
+
+    save_checkpoint(model, tokenizer, out / "last", manifest)
+    torch.save(
+        {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state()},
+        out / "last" / "optimizer.pt",
+    )
+    (out / "last" / "trainer_state.json").write_text(json.dumps(asdict(st), indent=2) + "\n")
+
+
+def load_state(out: Path, cfg: RunConfig, budget: Budget):
+    """(model, optimizer, scheduler, state) from `out/last`."""
+    import torch
+
+    model = load_model(out / "last")
+    model.train()
+    opt, sched = make_optimizer(model, cfg, budget)
+    extra = torch.load(out / "last" / "optimizer.pt", weights_only=False)
+    opt.load_state_dict(extra["optimizer"])
+    sched.load_state_dict(extra["scheduler"])
+    torch.set_rng_state(extra["rng"])
+    st = TrainState(**json.loads((out / "last" / "trainer_state.json").read_text()))
+    return model, opt, sched, st
+
+
+def train_model(
+    model: "PreTrainedModel",
+    tokenizer: "PreTrainedTokenizerBase",
+    train_rows: list["Sample"],
+    val_rows: list["Sample"],
+    cfg: RunConfig,
+    out: Path,
+    manifest: dict,
+    bleu_tokenize: str = "13a",
+    budget_scale: float = 1.0,
+    console: "Console | None" = None,
+) -> tuple["PreTrainedModel", TrainState]:
+    """Train until the budget is spent; resumes from `out/last` when it exists."""
+    import torch
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    tc = cfg.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    budget = Budget(
+        math.ceil(tc.max_steps * budget_scale) if tc.max_steps else None,
+        tc.max_time_s * budget_scale if tc.max_time_s else None,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    if not train_rows:
+        raise ValueError(f"no training rows for {out.name}")
+
+    if (out / "last" / "trainer_state.json").is_file():
+        model, opt, sched, st = load_state(out, cfg, budget)
+        console.log(f"[{out.name}] resuming at step {st.step}", markup=False)
+    else:
+        torch.manual_seed(tc.seed)
+        model.train()
+        opt, sched = make_optimizer(model, cfg, budget)
+        st = TrainState()
+
+    enc = encode_samples(tokenizer, train_rows, cfg.data.max_source_len, cfg.data.max_target_len)
+    val = val_rows[: tc.eval_samples]
+    val_enc = encode_samples(tokenizer, val, cfg.data.max_source_len, cfg.data.max_target_len)
+    gen_n = min(tc.eval_gen_samples, len(val))
+    bucket = tc.batching == "bucket"
+    sampler = BucketBatches(
+        [e.n_tokens for e in enc], tc.batch_size, tc.max_tokens if bucket else None, tc.seed, bucket=bucket
+    )
+    pad_to = (cfg.data.max_source_len, cfg.data.max_target_len) if not bucket else None
+    pad_id = tokenizer.pad_token_id
+    metrics = (out / "metrics.jsonl").open("a", encoding="utf-8")
+    interval_loss, interval_steps, interval_tokens, interval_time = 0.0, 0, 0, 0.0
+
+    def log(record: dict) -> None:
+        metrics.write(json.dumps(record) + "\n")
+        metrics.flush()
+
+    def evaluate() -> None:
+        nonlocal interval_loss, interval_steps
+        mean_train = interval_loss / max(interval_steps, 1)
+        val_loss = evaluate_loss(model, val_enc, pad_id, tc.batch_size)
+        bleu = evaluate_bleu(model, tokenizer, val_enc[:gen_n], [r.target for r in val[:gen_n]], cfg, bleu_tokenize) if gen_n else math.nan
+        log({"step": st.step, "train_loss": mean_train, "val_loss": val_loss, "val_bleu": bleu, "tokens": st.tokens, "train_s": round(st.train_s, 2)})
+        console.log(f"[{out.name}] step {st.step}: train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}", markup=False)
+        meta = {**manifest, "step": st.step, "val_loss": val_loss, "val_bleu": bleu}
+        if interval_steps and mean_train < st.best_train:
+            st.best_train = mean_train
+            save_checkpoint(model, tokenizer, out / "best_train", {**meta, "checkpoint": "best_train"})
+        if not math.isnan(val_loss) and val_loss < st.best_loss:
+            st.best_loss = val_loss
+            save_checkpoint(model, tokenizer, out / "best_loss", {**meta, "checkpoint": "best_loss"})
+        if not math.isnan(bleu) and bleu > st.best_bleu:
+            st.best_bleu = bleu
+            save_checkpoint(model, tokenizer, out / "best_bleu", {**meta, "checkpoint": "best_bleu"})
+        save_state(model, tokenizer, opt, sched, st, out, {**meta, "checkpoint": "last"})
+        interval_loss, interval_steps = 0.0, 0
+
+    progress = _progress(console)
+    task = progress.add_task(out.name, total=budget.max_steps, loss=math.nan, tps=0.0)
+    progress.update(task, completed=st.step)
+    try:
+        with progress:
+            while not budget.spent(st):
+                batches = sampler.epoch(st.epoch)
+                while st.batch_in_epoch < len(batches) and not budget.spent(st):
+                    t0 = time.perf_counter()
+                    batch = collate([enc[i] for i in batches[st.batch_in_epoch]], pad_id, pad_to)
+                    loss = step_loss(model, batch, tc.label_smoothing)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                    opt.step()
+                    sched.step()
+                    opt.zero_grad(set_to_none=True)
+                    dt = time.perf_counter() - t0
+                    real = int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
+                    st.step += 1
+                    st.batch_in_epoch += 1
+                    st.tokens += real
+                    st.padded_tokens += batch["input_ids"].numel() + batch["labels"].numel()
+                    st.train_s += dt
+                    interval_loss += loss.item()
+                    interval_steps += 1
+                    interval_tokens += real
+                    interval_time += dt
+                    if st.step % tc.log_every == 0:
+                        tps = interval_tokens / max(interval_time, 1e-9)
+                        log({"step": st.step, "loss": loss.item(), "lr": sched.get_last_lr()[0], "tokens": st.tokens, "tokens_per_s": round(tps, 1), "train_s": round(st.train_s, 2)})
+                        progress.update(task, loss=loss.item(), tps=tps)
+                        interval_tokens, interval_time = 0, 0.0
+                    progress.update(task, completed=st.step)
+                    if st.step % tc.eval_every == 0:
+                        evaluate()
+                if st.batch_in_epoch >= len(batches):
+                    st.epoch += 1
+                    st.batch_in_epoch = 0
+            if interval_steps or not (out / "best_loss").exists():
+                evaluate()
+    finally:
+        metrics.close()
+    return model, st
+
+
+def _progress(console: "Console"):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TextColumn("{task.fields[tps]:,.0f} tok/s"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
