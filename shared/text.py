@@ -12,8 +12,9 @@ import re
 CN_BREAKS = set("，。；、！？")
 COLONS = set("：:")
 ASCII_BREAKS = set(".,;!?")
-# An item number at the start of the text or after whitespace / a sentence end: `1、`, `2.`, `3．`, `4)`.
-_ITEM = re.compile(r"(?:(?<=^)|(?<=[\s。；;]))\d{1,2}[、.．)）](?!\d)")
+# An item number at the start of the text or after whitespace / a sentence end: `1、`, or
+# `2.` / `3．` / `4)` directly followed by Chinese text (so English `is 72.` is no item).
+_ITEM = re.compile(r"(?:(?<=^)|(?<=[\s。；;]))\d{1,2}(?:、|[.．)）](?=[^\x00-\x7f]))")
 
 
 def _item_spans(text: str) -> dict[int, int]:

@@ -1,0 +1,48 @@
+"""Shared test settings: fixture paths and a model small enough to train in seconds on 2 cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PETSUM_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+TINY = {
+    "model.vocab_size": 400,
+    "model.d_model": 32,
+    "model.d_ff": 64,
+    "model.num_layers": 2,
+    "model.num_heads": 2,
+    "model.dropout": 0.0,
+    "train.batch_size": 8,
+    "train.warmup_steps": 2,
+    "train.eval_every": 4,
+    "train.log_every": 2,
+    "train.eval_gen_samples": 2,
+    "data.max_source_len": 256,
+    "data.max_target_len": 48,
+    "generate.max_new_tokens": 12,
+    "generate.max_iters": 4,
+}
+
+
+def tiny_sets(**extra) -> list[str]:
+    """TINY (plus `extra`) as repeated `--set key=value` CLI arguments."""
+    args = []
+    for k, v in {**TINY, **extra}.items():
+        args += ["--set", f"{k}={v}"]
+    return args
+
+
+@pytest.fixture
+def pet_csv() -> Path:
+    return FIXTURES / "pet_toy.csv"
+
+
+@pytest.fixture
+def math_jsonl() -> Path:
+    return FIXTURES / "math_toy.jsonl"
