@@ -49,7 +49,7 @@ def build_config(config_path: str | None, sets: tuple[str, ...], flags: dict[str
     """Defaults ← --config ← named flags ← --set."""
     from shared.config import load_config, parse_override
 
-    overrides = dict(flags)
+    overrides = {k: v for k, v in flags.items() if v is not None}  # flags not given keep the config's value
     overrides.update(parse_override(s) for s in sets)
     return load_config(config_path, overrides)
 

@@ -148,15 +148,19 @@ def parse_override(item: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str):  # YAML 1.1 reads `1e-3` as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     return key.strip(), value
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Defaults ← file ← overrides, validated once."""
+    """Defaults ← file ← overrides, validated once. An override of None sets the field to null."""
     tree = _read(Path(path)) if path else {}
     for key, value in (overrides or {}).items():
-        if value is not None:
-            _set(tree, key, value)
+        _set(tree, key, value)
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:

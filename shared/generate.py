@@ -44,17 +44,20 @@ def generate_batch(
     sources: list[list[int]],
     cfg: GenerateConfig,
     max_new_tokens: int | None = None,
-) -> tuple[list[str], list[int]]:
-    """Decode a batch of encoded sources: (texts, generated token counts)."""
+) -> tuple[list[str], list[int], list[bool]]:
+    """Decode a batch of encoded sources: (texts, generated token counts, whether each ended
+    with EOS rather than running into the token limit)."""
     import torch
 
     texts: list[str] = [""] * len(sources)
     counts: list[int] = [0] * len(sources)
+    ended: list[bool] = [False] * len(sources)
+    eos, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # less padding per batch
     with torch.no_grad():
         for b in range(0, len(order), cfg.batch_size):
             idx = order[b : b + cfg.batch_size]
-            ids, mask = pad([sources[i] for i in idx], tokenizer.pad_token_id)
+            ids, mask = pad([sources[i] for i in idx], pad_id)
             out = model.generate(
                 input_ids=ids,
                 attention_mask=mask,
@@ -65,11 +68,13 @@ def generate_batch(
             )
             out = out[:, 1:]  # drop the decoder start token
             decoded = tokenizer.batch_decode(out, skip_special_tokens=True)
-            special = set(tokenizer.all_special_ids)
             for row, i in enumerate(idx):
+                toks = out[row].tolist()
                 texts[i] = decoded[row].strip()
-                counts[i] = sum(1 for t in out[row].tolist() if t not in special) + 1
-    return texts, counts
+                ended[i] = eos in toks
+                # Tokens the model produced: through its EOS, or all of them when it was cut off.
+                counts[i] = toks.index(eos) + 1 if ended[i] else sum(1 for t in toks if t != pad_id)
+    return texts, counts, ended
 
 
 def generate(
@@ -84,10 +89,13 @@ def generate(
     if models.method == "direct":
         sources = [encode_source(q, [], models.max_source_len, tok.eos_token_id) for q in q_ids]
         budget = min(cfg.max_new_tokens * cfg.max_iters, cfg.max_total_tokens)
-        texts, counts = generate_batch(models.models["model"], tok, sources, cfg, budget)
-        for res, text, n in zip(results, texts, counts):
-            res.segments = [Segment(None, adapter.strip_stop(text) if adapter.is_final(text) else text)]
-            res.stopped, res.reason, res.generated_tokens = True, "stop", n
+        texts, counts, ended = generate_batch(models.models["model"], tok, sources, cfg, budget)
+        for res, text, n, done in zip(results, texts, counts, ended):
+            final = adapter.is_final(text)
+            clean = adapter.strip_stop(text) if final else text
+            res.segments = [Segment(None, clean)] if clean else []
+            res.stopped = done or final
+            res.reason, res.generated_tokens = ("stop" if res.stopped else "max_tokens"), n
         return results
 
     active = list(range(len(questions)))
@@ -98,7 +106,7 @@ def generate(
         p_ids = tok(prefixes, add_special_tokens=False)["input_ids"]
         sources = [encode_source(q_ids[i], p, models.max_source_len, tok.eos_token_id) for i, p in zip(active, p_ids)]
         room = [cfg.max_total_tokens - results[i].generated_tokens for i in active]
-        texts, counts = generate_batch(models.for_round(rnd), tok, sources, cfg, max(1, min(cfg.max_new_tokens, max(room))))
+        texts, counts, _ = generate_batch(models.for_round(rnd), tok, sources, cfg, max(1, min(cfg.max_new_tokens, max(room))))
         tag = ES if rnd % 2 == 0 else AS  # segments alternate once equal tags are merged
         still = []
         for i, text, n in zip(active, texts, counts):

@@ -59,7 +59,10 @@ def piece_scores(
     for i, piece_spans in enumerate(spans):
         sums = [0.0] * len(piece_spans)
         counts = [0] * len(piece_spans)
-        for score, (start, _) in zip(token_scores[i], offsets[i]):
+        text = targets[i]
+        for score, (start, end) in zip(token_scores[i], offsets[i]):
+            while start < end and text[start].isspace():  # Metaspace tokens start on the space before a word
+                start += 1
             for j, (ps, pe) in enumerate(piece_spans):
                 if ps <= start < pe:
                     sums[j] += score

@@ -14,7 +14,8 @@ COLONS = set("：:")
 ASCII_BREAKS = set(".,;!?")
 # An item number at the start of the text or after whitespace / a sentence end: `1、`, or
 # `2.` / `3．` / `4)` directly followed by Chinese text (so English `is 72.` is no item).
-_ITEM = re.compile(r"(?:(?<=^)|(?<=[\s。；;]))\d{1,2}(?:、|[.．)）](?=[^\x00-\x7f]))")
+_ITEM = re.compile(r"(?:(?<=^)|(?<=[\s。；;，：:]))\d{1,2}(?:、|[.．)）](?=[^\x00-\x7f]))")
+_SPACE = " \u3000\t"
 
 
 def _item_spans(text: str) -> dict[int, int]:
@@ -22,16 +23,17 @@ def _item_spans(text: str) -> dict[int, int]:
     return {m.start(): m.end() for m in _ITEM.finditer(text)}
 
 
-def _is_break(text: str, i: int) -> bool:
+def _is_break(text: str, i: int, items: dict[int, int]) -> bool:
     c = text[i]
     prev = text[i - 1] if i > 0 else ""
     nxt = text[i + 1] if i + 1 < len(text) else ""
     if c in CN_BREAKS:
         return True
     if c in COLONS:
-        # `SUVmax：3.6` / `SUVmax: 3.6` label a value; any other colon ends a clause.
-        after = text[i + 1 : i + 3].lstrip(" ")
-        return not (after[:1].isdigit())
+        # `SUVmax：3.6` / `SUVmax: 3.6` label a value; any other colon ends a clause, and so
+        # does one that introduces a numbered item (`印象：1、…`).
+        after = text[i + 1 :].lstrip(_SPACE)
+        return not after[:1].isdigit() or (len(text) - len(after)) in items
     if c in ASCII_BREAKS:
         if prev.isdigit() and nxt.isdigit():  # 2.5, 1,000
             return False
@@ -52,7 +54,7 @@ def split_subsentences(text: str) -> list[str]:
                 start = i
             i = items[i]  # never break inside the marker itself
             continue
-        if _is_break(text, i):
+        if _is_break(text, i, items):
             pieces.append(text[start : i + 1])
             start = i + 1
         i += 1

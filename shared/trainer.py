@@ -119,7 +119,7 @@ def evaluate_bleu(
         return math.nan
     model.eval()
     gen_cfg = GenerateConfig(num_beams=1, max_new_tokens=cfg.data.max_target_len, batch_size=cfg.generate.batch_size)
-    hyps, _ = generate_batch(model, tokenizer, [r.source for r in rows], gen_cfg)
+    hyps, _, _ = generate_batch(model, tokenizer, [r.source for r in rows], gen_cfg)
     model.train()
     return corpus_bleu(hyps, refs, bleu_tokenize)
 

@@ -73,8 +73,10 @@ def test_overrides_without_file():
     assert cfg.train.lr == 1e-3 and cfg.generate.max_iters == 3 and cfg.model.pretrained == "/x"
 
 
-def test_none_override_means_not_given():
-    assert load_config(None, {"train.lr": None}).train.lr == 5e-4
+def test_none_override_is_applied_and_validated():
+    assert load_config(None, {"segment.scorer": None}).segment.scorer is None
+    with pytest.raises(ConfigError, match="train.lr"):
+        load_config(None, {"train.lr": None})  # null is not a learning rate
 
 
 def test_saved_config_round_trips(tmp_path):
@@ -109,20 +111,10 @@ def test_parse_override_lr_feeds_load_config():
     assert cfg.train.lr == pytest.approx(1e-3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG shared/config.py:139-148 parse_override: PyYAML (YAML 1.1) reads '1e-3' as a "
-    "string, so the docstring's `train.lr=1e-3` -> 0.001 returns '1e-3' (pydantic coerces it later)",
-)
 def test_parse_override_scientific_notation_is_a_float():
     assert parse_override("train.lr=1e-3") == ("train.lr", 0.001)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG shared/config.py:156 load_config skips None overrides, so `--set "
-    "train.max_steps=null` is silently ignored and a time-only budget cannot be set from the CLI",
-)
 def test_null_override_from_cli_clears_a_field():
     sets = ["train.max_steps=null", "train.max_time_s=60"]
     cfg = load_config(None, dict(parse_override(s) for s in sets))

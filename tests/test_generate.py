@@ -9,7 +9,7 @@ from shared.adapter import StopTokenAdapter
 from shared.config import GenerateConfig
 from shared.generate import ModelSet, _step, generate, generate_batch
 from shared.schema import AS, ES, GenerationResult, Segment
-from tinymodels import tiny_model, tiny_tokenizer
+from tinymodels import one_torch_thread, tiny_model, tiny_tokenizer
 
 ZH = StopTokenAdapter(bleu_tokenize="zh")
 REASONS = {"stop", "max_iters", "max_tokens", "empty", "repeat"}
@@ -21,6 +21,12 @@ QUESTIONS = [
     "脑部未见异常。",
 ]
 CFG = GenerateConfig(max_iters=3, max_new_tokens=4, max_total_tokens=10, batch_size=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -130,13 +136,14 @@ def test_stop_token_ends_generation(tok, stop_model):
 
 
 @pytest.mark.parametrize("fixture", ["free_model", "eos_model", "stop_model"])
-def test_direct_returns_exactly_one_untagged_segment(tok, request, fixture):
+def test_direct_returns_at_most_one_untagged_segment(tok, request, fixture):
     model = request.getfixturevalue(fixture)
     results = generate(ModelSet("direct", tok, {"model": model}, 64), QUESTIONS, ZH, CFG)
     assert len(results) == len(QUESTIONS)
     for res in results:
-        assert len(res.segments) == 1 and res.segments[0].tag is None
-        assert "<STOP>" not in res.segments[0].text
+        # An answer that is only EOS (eos_model) or only the stop sign leaves nothing to show.
+        assert len(res.segments) == (0 if fixture in ("eos_model", "stop_model") else 1)
+        assert all(s.tag is None and s.text and "<STOP>" not in s.text for s in res.segments)
         assert res.generated_tokens <= CFG.max_total_tokens + 1
         assert res.reason in REASONS
 
@@ -165,27 +172,17 @@ def test_model_set_rounds():
 
 def test_generate_batch_keeps_input_order(tok, free_model):
     sources = [[5, 6, 7, 8, 9, tok.eos_token_id], [8, tok.eos_token_id], [10, 11, 12, tok.eos_token_id]]
-    texts, counts = generate_batch(free_model, tok, sources, GenerateConfig(max_new_tokens=4, batch_size=2))
+    texts, counts, _ = generate_batch(free_model, tok, sources, GenerateConfig(max_new_tokens=4, batch_size=2))
     for i, src in enumerate(sources):
-        alone, n = generate_batch(free_model, tok, [src], GenerateConfig(max_new_tokens=4))
+        alone, n, _ = generate_batch(free_model, tok, [src], GenerateConfig(max_new_tokens=4))
         assert texts[i] == alone[0] and counts[i] == n[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG shared/generate.py:70: the count adds 1 for an EOS even when none was generated "
-    "(segment cut at max_new_tokens), so 4 generated tokens count as 5",
-)
 def test_generate_batch_counts_only_generated_tokens(tok, free_model):
-    _, counts = generate_batch(free_model, tok, [[5, 6, tok.eos_token_id]], GenerateConfig(max_new_tokens=4))
+    _, counts, _ = generate_batch(free_model, tok, [[5, 6, tok.eos_token_id]], GenerateConfig(max_new_tokens=4))
     assert counts == [4]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG shared/generate.py:90: a direct answer cut off by the token budget is still "
-    "reported stopped=True, reason='stop'",
-)
 def test_direct_cut_by_budget_is_not_reported_as_stopped(tok, free_model):
     res = generate(ModelSet("direct", tok, {"model": free_model}, 64), QUESTIONS[:1], ZH, CFG)[0]
     assert not res.stopped and res.reason == "max_tokens"

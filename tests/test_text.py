@@ -108,12 +108,6 @@ def test_three_digit_numbers_are_never_items():
     assert split_subsentences("That is 138. The answer is 138.") == ["That is 138.", "The answer is 138."]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG shared/text.py:17,33: an item after a colon or a Chinese comma ('印象：1、…', "
-    "'…，2、…') is not recognised: the colon is read as a value label and '、' then breaks "
-    "the marker off its text",
-)
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -125,11 +119,6 @@ def test_item_after_colon_or_comma_stays_attached(text, expected):
     assert split_subsentences(text) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor) shared/text.py:32: the value-label check looks only 2 chars past the "
-    "colon and strips only ASCII spaces, so 'SUVmax:  3.6' / 'SUVmax：\\u30003.6' break",
-)
 @pytest.mark.parametrize("text", ["SUVmax:  3.6，", "SUVmax：\u30003.6，"])
 def test_value_label_with_wider_spacing_does_not_break(text):
     assert split_subsentences(text) == [text.strip()]

@@ -5,6 +5,7 @@ trains the tokenizer once."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 # Hand-written corpus (never the real data): Chinese report-style text and English math text.
@@ -29,14 +30,22 @@ def tiny_tokenizer():
 
 
 def tiny_model(seed: int = 0):
-    """A fresh tiny random T5 in eval mode (fresh, so a test may change its generation config).
-
-    Sets torch to one CPU thread: for a model this small, thread hand-offs cost ~100x the math."""
-    import torch
-
+    """A fresh tiny random T5 in eval mode (fresh, so a test may change its generation config)."""
     from shared.config import ModelConfig
-
-    torch.set_num_threads(1)
     from shared.modeling import build_model
 
     return build_model(ModelConfig(**TINY_DIMS), tiny_tokenizer(), seed=seed).eval()
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """For a model this small, torch's thread hand-offs cost ~100x the math on a busy machine.
+    Restores the previous setting so other test modules (real training) are unaffected."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
