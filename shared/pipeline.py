@@ -111,7 +111,8 @@ def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, o
     roles: dict[str, str] = {}
     stats: dict[str, dict] = {}
     for role, rows in train_sets.items():
-        manifest = {"method": method, "role": role, "task": adapter.name, "strategy": strategy, "beta": cfg.segment.beta}
+        manifest = {"method": method, "role": role, "task": adapter.name, "strategy": strategy, "beta": cfg.segment.beta,
+                    "max_source_len": cfg.data.max_source_len}
         share = len(rows) / total  # DSM's two models split one budget by their share of the rows
         _, st = train_model(
             base_model(cfg, tok, adapter.extra_tokens), tok, rows, val_sets[role], cfg, out / role, manifest,
@@ -166,4 +167,4 @@ def load_run(path: str | Path) -> "ModelSet":
     method = manifest.get("method", "direct")
     if method == "dsm":
         raise ValueError(f"{path} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
-    return ModelSet(method, load_tokenizer(path), {"model": load_model(path)}, 512, path.name)
+    return ModelSet(method, load_tokenizer(path), {"model": load_model(path)}, manifest.get("max_source_len", 512), path.name)
