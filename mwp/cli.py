@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from shared.cli import EXIT_PARTIAL, build_config, config_options, console, fail, friendly_errors
+from shared.cli import fail, friendly_errors, run_training, training_options
 
 DEFAULT_DATA = Path("../shared/data/gsm8k")
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
@@ -20,21 +20,14 @@ def main() -> None:
 
 @main.command()
 @click.option("--data", default=str(DEFAULT_DATA), show_default=True, type=click.Path(), help="JSONL file, or folder with train.jsonl.")
-@click.option("--method", type=click.Choice(["direct", "dsm", "usm"]), help="Training method (default: usm).")
-@click.option("--strategy", type=click.Choice(["inter", "ent", "ent_pre", "loss", "bleu", "rouge"]), help="Segmentation (default: inter).")
-@click.option("--beta", type=float, help="β of the score-based strategies.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (resumes if it holds a run).")
-@config_options
+@training_options
 @friendly_errors
 def train(data: str, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
     """Train a solver on GSM8K-style problems."""
     from mwp.adapter import MwpAdapter
     from mwp.data import load_problems
-    from shared.pipeline import train_run
 
-    cfg = build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta})
-    manifest = train_run(load_problems(data), MwpAdapter(), cfg, Path(out), console())
-    click.echo(json.dumps(manifest))
+    run_training(load_problems(data), MwpAdapter(), out, method, strategy, beta, config_path, sets)
 
 
 @main.command()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from shared.cli import build_config, config_options, console, fail, friendly_errors
+from shared.cli import fail, friendly_errors, run_training, training_options
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 
@@ -20,21 +20,14 @@ def main() -> None:
 
 @main.command()
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV with question (findings), answer (impression), qid.")
-@click.option("--method", type=click.Choice(["direct", "dsm", "usm"]), help="Training method (default: usm).")
-@click.option("--strategy", type=click.Choice(["inter", "ent", "ent_pre", "loss", "bleu", "rouge"]), help="Segmentation strategy (default: inter).")
-@click.option("--beta", type=float, help="β of the score-based strategies (default: 1.0).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (resumes if it holds a run).")
-@config_options
+@training_options
 @friendly_errors
 def train(data: str, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
     """Train a model on report → impression pairs."""
     from petsum.adapter import PetAdapter
     from petsum.data import load_pairs
-    from shared.pipeline import train_run
 
-    cfg = build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta})
-    manifest = train_run(load_pairs(data), PetAdapter(), cfg, Path(out), console())
-    click.echo(json.dumps(manifest, ensure_ascii=False))
+    run_training(load_pairs(data), PetAdapter(), out, method, strategy, beta, config_path, sets)
 
 
 @main.command()

@@ -45,6 +45,27 @@ def config_options(fn: F) -> F:
     return fn
 
 
+def training_options(fn: F) -> F:
+    """The options every task's `train` command takes."""
+    fn = config_options(fn)
+    fn = click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (resumes if it holds a run).")(fn)
+    fn = click.option("--beta", type=float, help="β of the score-based strategies (default: 1.0).")(fn)
+    fn = click.option("--strategy", type=click.Choice(["inter", "ent", "ent_pre", "loss", "bleu", "rouge"]), help="Segmentation strategy (default: inter).")(fn)
+    fn = click.option("--method", type=click.Choice(["direct", "dsm", "usm"]), help="Training method (default: usm).")(fn)
+    return fn
+
+
+def run_training(examples, adapter, out: str, method: str | None, strategy: str | None, beta: float | None, config_path: str | None, sets: tuple[str, ...]) -> None:
+    """Validate the config, run the AS-ES recipe, print the run's manifest."""
+    import json
+    from pathlib import Path
+
+    from shared.pipeline import train_run
+
+    cfg = build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta})
+    click.echo(json.dumps(train_run(examples, adapter, cfg, Path(out), console()), ensure_ascii=False))
+
+
 def build_config(config_path: str | None, sets: tuple[str, ...], flags: dict[str, Any]):
     """Defaults ← --config ← named flags ← --set."""
     from shared.config import load_config, parse_override

@@ -89,6 +89,19 @@ def step_loss(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> 
     )
 
 
+def train_step(model: "PreTrainedModel", batch: dict, opt, sched, label_smoothing: float, grad_clip: float) -> "torch.Tensor":
+    """One optimizer step; returns the (detached) batch loss."""
+    import torch
+
+    loss = step_loss(model, batch, label_smoothing)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
 def evaluate_loss(model: "PreTrainedModel", rows: list[Encoded], pad_id: int, batch_size: int) -> float:
     """Token-weighted mean validation loss."""
     import torch
@@ -234,12 +247,7 @@ def train_model(
                 while st.batch_in_epoch < len(batches) and not budget.spent(st):
                     t0 = time.perf_counter()
                     batch = collate([enc[i] for i in batches[st.batch_in_epoch]], pad_id, pad_to)
-                    loss = step_loss(model, batch, tc.label_smoothing)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                    opt.step()
-                    sched.step()
-                    opt.zero_grad(set_to_none=True)
+                    loss = train_step(model, batch, opt, sched, tc.label_smoothing, tc.grad_clip)
                     dt = time.perf_counter() - t0
                     real = int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
                     st.step += 1
