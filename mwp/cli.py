@@ -43,7 +43,6 @@ def solve(question: str | None, data: str | None, model_dir: str | None, limit: 
     """Solve QUESTION, or evaluate accuracy over --data."""
     from mwp.adapter import PROMPT_SUFFIX, MwpAdapter
     from mwp.data import load_problems
-    from shared.config import GenerateConfig
     from shared.generate import generate
     from shared.pipeline import load_run
 
@@ -53,7 +52,7 @@ def solve(question: str | None, data: str | None, model_dir: str | None, limit: 
     if not path.exists():
         fail("no default model is shipped yet: pass --model with a folder written by `mwp train`")
     adapter, models = MwpAdapter(), load_run(path)
-    cfg = GenerateConfig(batch_size=batch_size)
+    cfg = models.generate.model_copy(update={"batch_size": batch_size})
     if question:
         res = generate(models, [question.strip() + PROMPT_SUFFIX], adapter, cfg)[0]
         text = adapter.join([s.text for s in res.segments])

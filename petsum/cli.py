@@ -39,7 +39,6 @@ def summarize(report: str, model_dir: str | None, as_json: bool) -> None:
     """Print the impression for one findings text (REPORT is a file, or - for stdin)."""
     from petsum.adapter import PetAdapter
     from petsum.data import clean_report
-    from shared.config import GenerateConfig
     from shared.generate import generate
     from shared.pipeline import load_run
     from shared.textio import decode_bytes, read_text
@@ -52,7 +51,7 @@ def summarize(report: str, model_dir: str | None, as_json: bool) -> None:
         fail("no default model is shipped yet: pass --model with a folder written by `petsum train`")
     adapter = PetAdapter()
     models = load_run(path)
-    result = generate(models, [text], adapter, GenerateConfig())[0]
+    result = generate(models, [text], adapter, models.generate)[0]
     impression = adapter.join([s.text for s in result.segments])
     if as_json:
         segments = [{"tag": s.tag, "text": s.text} for s in result.segments]

@@ -28,7 +28,7 @@ def friendly_errors(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, InputError, FileNotFoundError, ValueError) as e:
+        except (ConfigError, InputError, OSError, ValueError) as e:  # OSError: unreadable files, broken checkpoints
             fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
         except KeyboardInterrupt:
             fail("interrupted", 130)

@@ -31,6 +31,7 @@ class ModelSet:
     models: dict[str, "PreTrainedModel"] = field(default_factory=dict)
     max_source_len: int = 512
     name: str = ""
+    generate: GenerateConfig = field(default_factory=GenerateConfig)  # the run's own decoding settings
 
     def for_round(self, i: int) -> "PreTrainedModel":
         if self.method == "dsm":
@@ -105,8 +106,14 @@ def generate(
         prefixes = [prefix_text(adapter, [s.text for s in results[i].segments]) for i in active]
         p_ids = tok(prefixes, add_special_tokens=False)["input_ids"]
         sources = [encode_source(q_ids[i], p, models.max_source_len, tok.eos_token_id) for i, p in zip(active, p_ids)]
-        room = [cfg.max_total_tokens - results[i].generated_tokens for i in active]
-        texts, counts, _ = generate_batch(models.for_round(rnd), tok, sources, cfg, max(1, min(cfg.max_new_tokens, max(room))))
+        # Each input may generate only what its own budget has left: group inputs by that cap.
+        caps = [max(1, min(cfg.max_new_tokens, cfg.max_total_tokens - results[i].generated_tokens)) for i in active]
+        texts, counts = [""] * len(active), [0] * len(active)
+        for cap in sorted(set(caps)):
+            group = [k for k, c in enumerate(caps) if c == cap]
+            got, n, _ = generate_batch(models.for_round(rnd), tok, [sources[k] for k in group], cfg, cap)
+            for k, t, c in zip(group, got, n):
+                texts[k], counts[k] = t, c
         tag = ES if rnd % 2 == 0 else AS  # segments alternate once equal tags are merged
         still = []
         for i, text, n in zip(active, texts, counts):
@@ -126,7 +133,8 @@ def _step(res: GenerationResult, text: str, tag, adapter: "TaskAdapter", method:
     """Record one generated segment; False when this input is finished."""
     final = adapter.is_final(text)
     clean = adapter.strip_stop(text) if final else text
-    previous = res.segments[-1].text if res.segments else None
+    # Compare with the last non-empty segment: DSM's empty ES segments sit between repeats.
+    previous = next((s.text for s in reversed(res.segments) if s.text), None)
     if clean and clean == previous:  # a loop: the model is repeating its last segment
         res.reason = "repeat"
         return False

@@ -79,9 +79,11 @@ def get_tokenizer(cfg: RunConfig, train: list[Example], adapter: "TaskAdapter", 
     return tok
 
 
-def checkpoint_name(cfg: RunConfig) -> str:
-    """Which checkpoint a run serves: best BLEU when BLEU was measured, else best loss."""
-    return "best_bleu" if cfg.train.eval_gen_samples > 0 else "best_loss"
+def served_checkpoint(model_dir: Path, best_bleu: float) -> str:
+    """Which checkpoint a model serves: best BLEU when BLEU ever rose above 0, else best
+    validation loss; without validation rows, the best training loss or the last state."""
+    order = (["best_bleu"] if best_bleu > 0 else []) + ["best_loss", "best_train", "last"]
+    return next(name for name in order if (model_dir / name / "model.safetensors").is_file())
 
 
 def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console") -> dict:
@@ -98,9 +100,9 @@ def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, o
 
     segmented_train = segmented_val = None
     if method != "direct":
-        scorer = _scorer(cfg, adapter, train, val, tok, out, console) if strategy in MODEL_STRATEGIES else None
-        segmented_train = segment_examples(train, adapter, cfg.segment, scorer, tok, *lens)
-        segmented_val = segment_examples(val, adapter, cfg.segment, scorer, tok, *lens)
+        scorer, scorer_tok = _scorer(cfg, adapter, train, val, tok, out, console) if strategy in MODEL_STRATEGIES else (None, None)
+        segmented_train = segment_examples(train, adapter, cfg.segment, scorer, scorer_tok, *lens)
+        segmented_val = segment_examples(val, adapter, cfg.segment, scorer, scorer_tok, *lens)
     train_sets = build_datasets(train, segmented_train or [], adapter, method)
     val_sets = build_datasets(val, segmented_val or [], adapter, method)
     for role in train_sets:
@@ -118,8 +120,7 @@ def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, o
             base_model(cfg, tok, adapter.extra_tokens), tok, rows, val_sets[role], cfg, out / role, manifest,
             adapter.bleu_tokenize, share, console,
         )
-        name = checkpoint_name(cfg)
-        roles[role] = f"{role}/{name if (out / role / name).exists() else 'best_loss'}"
+        roles[role] = f"{role}/{served_checkpoint(out / role, st.best_bleu)}"
         stats[role] = {"steps": st.step, "tokens": st.tokens, "train_s": round(st.train_s, 1)}
     manifest = {
         "method": method, "task": adapter.name, "strategy": None if method == "direct" else strategy,
@@ -130,25 +131,25 @@ def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, o
 
 
 def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Console"):
-    """The model whose token entropy/loss tags the pieces."""
+    """(model, its tokenizer) whose token entropy/loss tags the pieces."""
     from shared.dataset import direct_sample
     from shared.trainer import train_model
 
     strategy = cfg.segment.strategy
-    if strategy == "ent_pre" or cfg.segment.scorer:
-        if cfg.segment.scorer:
-            model = load_model(cfg.segment.scorer)
-            ensure_tokens(model, tok, adapter.extra_tokens)
-            return model.eval()
-        return base_model(cfg, tok, adapter.extra_tokens).eval()  # not fine-tuned: the paper's ent_pre
+    if cfg.segment.scorer:  # the user's checkpoint reads text with its own tokenizer
+        model, scorer_tok = load_model(cfg.segment.scorer), load_tokenizer(cfg.segment.scorer)
+        ensure_tokens(model, scorer_tok, adapter.extra_tokens)
+        return model.eval(), scorer_tok
+    if strategy == "ent_pre":
+        return base_model(cfg, tok, adapter.extra_tokens).eval(), tok  # not fine-tuned: the paper's ent_pre
     console.log(f"training the direct model that scores '{strategy}'")
     manifest = {"method": "direct", "role": "model", "task": adapter.name}
-    model, _ = train_model(
+    _, st = train_model(
         base_model(cfg, tok, adapter.extra_tokens), tok,
         [direct_sample(ex, adapter) for ex in train], [direct_sample(ex, adapter) for ex in val],
         cfg, out / "scorer", manifest, adapter.bleu_tokenize, cfg.segment.scorer_budget, console,
     )
-    return load_model(out / "scorer" / "best_loss")
+    return load_model(out / "scorer" / served_checkpoint(out / "scorer", 0.0)), tok
 
 
 def load_run(path: str | Path) -> "ModelSet":
@@ -156,12 +157,17 @@ def load_run(path: str | Path) -> "ModelSet":
     (a checkpoint without our manifest is treated as a direct model)."""
     from shared.generate import ModelSet
 
+    from shared.config import GenerateConfig
+
     path = Path(path)
     manifest = read_manifest(path)
     if "roles" in manifest:
+        gen = GenerateConfig()
+        if (path / "config.json").is_file():  # decode as the run was configured to
+            gen = GenerateConfig.model_validate(json.loads((path / "config.json").read_text())["generate"])
         models = {role: load_model(path / sub) for role, sub in manifest["roles"].items()}
         tok = load_tokenizer(path / next(iter(manifest["roles"].values())))
-        return ModelSet(manifest["method"], tok, models, manifest.get("max_source_len", 512), path.name)
+        return ModelSet(manifest["method"], tok, models, manifest.get("max_source_len", 512), path.name, gen)
     if not is_checkpoint(path):
         raise FileNotFoundError(f"{path} is neither a training run nor a model folder (no config.json + model.safetensors)")
     method = manifest.get("method", "direct")

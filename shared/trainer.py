@@ -44,6 +44,7 @@ class TrainState:
     best_train: float = math.inf
     best_loss: float = math.inf
     best_bleu: float = -1.0
+    best_bleu_loss: float = math.inf  # validation loss of the best_bleu checkpoint, to break BLEU ties
 
 
 @dataclass(frozen=True)
@@ -210,11 +211,13 @@ def train_model(
     )
     pad_to = (cfg.data.max_source_len, cfg.data.max_target_len) if not bucket else None
     pad_id = tokenizer.pad_token_id
+    _truncate_metrics(out / "metrics.jsonl", st.step)  # steps after the restored state are re-run
     metrics = (out / "metrics.jsonl").open("a", encoding="utf-8")
     interval_loss, interval_steps, interval_tokens, interval_time = 0.0, 0, 0, 0.0
 
     def log(record: dict) -> None:
-        metrics.write(json.dumps(record) + "\n")
+        clean = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
+        metrics.write(json.dumps(clean) + "\n")
         metrics.flush()
 
     def evaluate() -> None:
@@ -231,8 +234,9 @@ def train_model(
         if not math.isnan(val_loss) and val_loss < st.best_loss:
             st.best_loss = val_loss
             save_checkpoint(model, tokenizer, out / "best_loss", {**meta, "checkpoint": "best_loss"})
-        if not math.isnan(bleu) and bleu > st.best_bleu:
-            st.best_bleu = bleu
+        # Equal BLEU (often 0 early on) keeps the better-loss model, not the oldest one.
+        if not math.isnan(bleu) and (bleu > st.best_bleu or (bleu == st.best_bleu and val_loss < st.best_bleu_loss)):
+            st.best_bleu, st.best_bleu_loss = bleu, val_loss
             save_checkpoint(model, tokenizer, out / "best_bleu", {**meta, "checkpoint": "best_bleu"})
         save_state(model, tokenizer, opt, sched, st, out, {**meta, "checkpoint": "last"})
         interval_loss, interval_steps = 0.0, 0
@@ -244,6 +248,8 @@ def train_model(
         with progress:
             while not budget.spent(st):
                 batches = sampler.epoch(st.epoch)
+                if not batches:
+                    raise ValueError(f"{out.name}: an epoch has no batches ({len(enc)} rows)")
                 while st.batch_in_epoch < len(batches) and not budget.spent(st):
                     t0 = time.perf_counter()
                     batch = collate([enc[i] for i in batches[st.batch_in_epoch]], pad_id, pad_to)
@@ -275,6 +281,14 @@ def train_model(
     finally:
         metrics.close()
     return model, st
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines past `step`: an interrupted run logged steps it will now repeat."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
 
 
 def _progress(console: "Console"):

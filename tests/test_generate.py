@@ -64,7 +64,7 @@ def check_bounds(results, cfg, method):
     assert len(results) == len(QUESTIONS)
     for res in results:
         assert len(res.segments) <= cfg.max_iters
-        assert res.generated_tokens <= cfg.max_total_tokens + cfg.max_new_tokens
+        assert res.generated_tokens <= cfg.max_total_tokens  # each round is capped by what is left
         assert res.reason in REASONS
         assert all(s.text for s in res.segments)  # empty segments are never output
         if method != "direct":
@@ -275,3 +275,18 @@ def test_step_stop_wins_over_the_budget():
     res = GenerationResult(generated_tokens=50)
     assert _step(res, "乙。<STOP>", ES, ZH, "usm", STEP_CFG) is False
     assert res.reason == "stop" and res.stopped
+
+
+def test_dsm_detects_a_repeat_across_its_empty_es_segments(tok, eos_model, free_model):
+    """ESM always yields nothing, ASM writes the same text every round: that is a loop."""
+    res = generate(ModelSet("dsm", tok, {"esm": eos_model, "asm": free_model}, 64), QUESTIONS[:1], ZH,
+                   GenerateConfig(max_iters=8, max_new_tokens=4, max_total_tokens=100))[0]
+    texts = [s.text for s in res.segments]
+    assert res.reason == "repeat" and len(texts) == len(set(texts))  # stopped before writing any text twice
+
+
+def test_each_input_keeps_its_own_token_budget(tok, free_model):
+    """A nearly spent input must not borrow room from the others in its batch."""
+    cfg = GenerateConfig(max_iters=4, max_new_tokens=10, max_total_tokens=15, batch_size=8)
+    for res in generate(ModelSet("usm", tok, {"model": free_model}, 64), QUESTIONS, ZH, cfg):
+        assert res.generated_tokens <= 15 and res.reason in ("max_tokens", "repeat")
