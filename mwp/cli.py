@@ -43,7 +43,7 @@ def solve(question: str | None, data: str | None, model_dir: str | None, limit: 
     """Solve QUESTION, or evaluate accuracy over --data."""
     from mwp.adapter import PROMPT_SUFFIX, MwpAdapter
     from mwp.data import load_problems
-    from shared.generate import generate
+    from shared.generate import generate, result_text
     from shared.pipeline import load_run
 
     if bool(question) == bool(data):
@@ -55,13 +55,13 @@ def solve(question: str | None, data: str | None, model_dir: str | None, limit: 
     cfg = models.generate.model_copy(update={"batch_size": batch_size})
     if question:
         res = generate(models, [question.strip() + PROMPT_SUFFIX], adapter, cfg)[0]
-        text = adapter.join([s.text for s in res.segments])
+        text = result_text(adapter, res)
         answer = adapter.extract_answer(text)
         click.echo(json.dumps({"reasoning": text, "answer": answer}) if as_json else f"{text}\nanswer: {answer}")
         return
     problems = load_problems(data, "test")[:limit]
     results = generate(models, [p.question for p in problems], adapter, cfg)
-    preds = [adapter.join([s.text for s in r.segments]) for r in results]
+    preds = [result_text(adapter, r) for r in results]
     metrics = adapter.score(preds, [p.target for p in problems])
     if pred_path:
         with open(pred_path, "w", encoding="utf-8") as f:

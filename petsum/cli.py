@@ -39,7 +39,7 @@ def summarize(report: str, model_dir: str | None, as_json: bool) -> None:
     """Print the impression for one findings text (REPORT is a file, or - for stdin)."""
     from petsum.adapter import PetAdapter
     from petsum.data import clean_report
-    from shared.generate import generate
+    from shared.generate import generate, result_text
     from shared.pipeline import load_run
     from shared.textio import decode_bytes, read_text
 
@@ -52,7 +52,7 @@ def summarize(report: str, model_dir: str | None, as_json: bool) -> None:
     adapter = PetAdapter()
     models = load_run(path)
     result = generate(models, [text], adapter, models.generate)[0]
-    impression = adapter.join([s.text for s in result.segments])
+    impression = result_text(adapter, result)
     if as_json:
         segments = [{"tag": s.tag, "text": s.text} for s in result.segments]
         click.echo(json.dumps({"impression": impression, "segments": segments, "stopped": result.stopped, "model": str(path)}, ensure_ascii=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from petsum.data import clean_report
 from petsum.lexicon import REGIONS, Lexicon, load_lexicon
 
 # Full-width ASCII (Ｆ, ２, ％, ．) → half-width, except the punctuation Chinese text keeps
@@ -19,9 +20,8 @@ _CLOSING = re.compile(r"^(?:目前)?余.{0,20}(?:PET|未见)")  # `余躯干及�
 def normalize(text: str) -> str:
     """NFKC-style width folding for Latin letters/digits, `\\u3000` → space, unified line
     endings, no trailing spaces on lines. Runs of spaces stay: they separate sections."""
-    text = text.translate(_HALF).replace("\u3000", " ").replace("\r\n", "\n").replace("\r", "\n")
-    text = re.sub(r"[ \t]+\n", "\n", text)
-    return text.strip()
+    text = clean_report(text.translate(_HALF).replace("\u3000", " "))
+    return re.sub(r"[ \t]+\n", "\n", text)
 
 
 def section_region(section: str, lexicon: Lexicon | None = None) -> str | None:

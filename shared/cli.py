@@ -9,7 +9,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-EXIT_OK, EXIT_INPUT, EXIT_PARTIAL = 0, 2, 3
+EXIT_INPUT = 2  # unusable input or config; 0 is success, 3 a batch with failed records
 F = TypeVar("F", bound=Callable[..., Any])
 
 

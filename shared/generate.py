@@ -92,8 +92,7 @@ def generate(
         budget = min(cfg.max_new_tokens * cfg.max_iters, cfg.max_total_tokens)
         texts, counts, ended = generate_batch(models.models["model"], tok, sources, cfg, budget)
         for res, text, n, done in zip(results, texts, counts, ended):
-            final = adapter.is_final(text)
-            clean = adapter.strip_stop(text) if final else text
+            final, clean = _read_segment(adapter, text)
             res.segments = [Segment(None, clean)] if clean else []
             res.stopped = done or final
             res.reason, res.generated_tokens = ("stop" if res.stopped else "max_tokens"), n
@@ -129,10 +128,20 @@ def generate(
     return results
 
 
+def result_text(adapter: "TaskAdapter", res: GenerationResult) -> str:
+    """The whole generated text (an impression, a solution) as the user sees it."""
+    return adapter.join([s.text for s in res.segments])
+
+
+def _read_segment(adapter: "TaskAdapter", text: str) -> tuple[bool, str]:
+    """(whether the segment carries the stop sign, its text as shown)."""
+    final = adapter.is_final(text)
+    return final, adapter.strip_stop(text) if final else text
+
+
 def _step(res: GenerationResult, text: str, tag, adapter: "TaskAdapter", method: str, cfg: GenerateConfig) -> bool:
     """Record one generated segment; False when this input is finished."""
-    final = adapter.is_final(text)
-    clean = adapter.strip_stop(text) if final else text
+    final, clean = _read_segment(adapter, text)
     # Compare with the last non-empty segment: DSM's empty ES segments sit between repeats.
     previous = next((s.text for s in reversed(res.segments) if s.text), None)
     if clean and clean == previous:  # a loop: the model is repeating its last segment

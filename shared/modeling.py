@@ -100,11 +100,16 @@ def load_model(path: str | Path) -> "PreTrainedModel":
     return model.eval()
 
 
-def ensure_tokens(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", tokens: list[str]) -> None:
-    """Add a task's extra tokens to a user's checkpoint (e.g. `<STOP>` to a Flan-T5)."""
+def add_missing_tokens(tokenizer: "PreTrainedTokenizerBase", tokens: list[str]) -> None:
+    """Add the task tokens (e.g. `<STOP>`) a user's tokenizer lacks, as plain added tokens."""
     missing = [t for t in tokens if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_tokens(missing)
+
+
+def ensure_tokens(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", tokens: list[str]) -> None:
+    """Add a task's extra tokens to a user's checkpoint (e.g. `<STOP>` to a Flan-T5)."""
+    add_missing_tokens(tokenizer, tokens)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
 

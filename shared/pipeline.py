@@ -19,10 +19,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.config import RunConfig, save_config
+from shared.config import GenerateConfig, RunConfig, save_config
 from shared.dataset import build_datasets, write_jsonl
 from shared.modeling import (
     MANIFEST,
+    add_missing_tokens,
     build_model,
     ensure_tokens,
     is_checkpoint,
@@ -69,9 +70,7 @@ def get_tokenizer(cfg: RunConfig, train: list[Example], adapter: "TaskAdapter", 
         return load_tokenizer(path)
     if cfg.model.pretrained:
         tok = load_tokenizer(cfg.model.pretrained)
-        missing = [t for t in adapter.extra_tokens if t not in tok.get_vocab()]
-        if missing:
-            tok.add_tokens(missing)
+        add_missing_tokens(tok, adapter.extra_tokens)
     else:
         texts = [t for ex in train for t in (ex.question, ex.target)]
         tok = train_tokenizer(texts, cfg.model.vocab_size, adapter.extra_tokens)
@@ -144,7 +143,7 @@ def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Conso
         return base_model(cfg, tok, adapter.extra_tokens).eval(), tok  # not fine-tuned: the paper's ent_pre
     console.log(f"training the direct model that scores '{strategy}'")
     manifest = {"method": "direct", "role": "model", "task": adapter.name}
-    _, st = train_model(
+    train_model(
         base_model(cfg, tok, adapter.extra_tokens), tok,
         [direct_sample(ex, adapter) for ex in train], [direct_sample(ex, adapter) for ex in val],
         cfg, out / "scorer", manifest, adapter.bleu_tokenize, cfg.segment.scorer_budget, console,
@@ -156,8 +155,6 @@ def load_run(path: str | Path) -> "ModelSet":
     """A run folder (ases.json with roles), one of its checkpoints, or any HF seq2seq folder
     (a checkpoint without our manifest is treated as a direct model)."""
     from shared.generate import ModelSet
-
-    from shared.config import GenerateConfig
 
     path = Path(path)
     manifest = read_manifest(path)

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from shared.adapter import TaskAdapter
 
 MODEL_STRATEGIES: dict[str, str] = {"ent": "entropy", "ent_pre": "entropy", "loss": "loss"}
-HIGH_IS_AS = {"ent", "ent_pre", "loss"}
 
 
 def tag_by_scores(scores: list[float], beta: float, high_is_abstractive: bool) -> list[Tag]:

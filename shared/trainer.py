@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
     from shared.schema import Sample
 
-CHECKPOINTS = ("best_train", "best_loss", "best_bleu")
 
 
 @dataclass
@@ -253,7 +252,7 @@ def train_model(
                 while st.batch_in_epoch < len(batches) and not budget.spent(st):
                     t0 = time.perf_counter()
                     batch = collate([enc[i] for i in batches[st.batch_in_epoch]], pad_id, pad_to)
-                    loss = train_step(model, batch, opt, sched, tc.label_smoothing, tc.grad_clip)
+                    loss = train_step(model, batch, opt, sched, tc.label_smoothing, tc.grad_clip).item()
                     dt = time.perf_counter() - t0
                     real = int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
                     st.step += 1
@@ -261,14 +260,14 @@ def train_model(
                     st.tokens += real
                     st.padded_tokens += batch["input_ids"].numel() + batch["labels"].numel()
                     st.train_s += dt
-                    interval_loss += loss.item()
+                    interval_loss += loss
                     interval_steps += 1
                     interval_tokens += real
                     interval_time += dt
                     if st.step % tc.log_every == 0:
                         tps = interval_tokens / max(interval_time, 1e-9)
-                        log({"step": st.step, "loss": loss.item(), "lr": sched.get_last_lr()[0], "tokens": st.tokens, "tokens_per_s": round(tps, 1), "train_s": round(st.train_s, 2)})
-                        progress.update(task, loss=loss.item(), tps=tps)
+                        log({"step": st.step, "loss": loss, "lr": sched.get_last_lr()[0], "tokens": st.tokens, "tokens_per_s": round(tps, 1), "train_s": round(st.train_s, 2)})
+                        progress.update(task, loss=loss, tps=tps)
                         interval_tokens, interval_time = 0, 0.0
                     progress.update(task, completed=st.step)
                     if st.step % tc.eval_every == 0:
