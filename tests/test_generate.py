@@ -290,3 +290,11 @@ def test_each_input_keeps_its_own_token_budget(tok, free_model):
     cfg = GenerateConfig(max_iters=4, max_new_tokens=10, max_total_tokens=15, batch_size=8)
     for res in generate(ModelSet("usm", tok, {"model": free_model}, 64), QUESTIONS, ZH, cfg):
         assert res.generated_tokens <= 15 and res.reason in ("max_tokens", "repeat")
+
+
+def test_beam_search_respects_bounds_and_batching(tok, free_model):
+    cfg = GenerateConfig(max_iters=3, max_new_tokens=4, max_total_tokens=10, batch_size=2, num_beams=3)
+    results = generate(ModelSet("usm", tok, {"model": free_model}, 64), QUESTIONS, ZH, cfg)
+    check_bounds(results, cfg, "usm")
+    alone = [generate(ModelSet("usm", tok, {"model": free_model}, 64), [q], ZH, cfg)[0] for q in QUESTIONS]
+    assert [r.segments for r in results] == [r.segments for r in alone]  # a batch-mate never changes an output
