@@ -18,43 +18,132 @@ def main() -> None:
     """Summarize Chinese PET/CT findings into an impression with AS-ES trained models."""
 
 
+def _gamma_option(fn):
+    return click.option("--gamma", type=click.FloatRange(min=0), help="Normal-region samples per report (default: 1.0).")(fn)
+
+
 @main.command()
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV with question (findings), answer (impression), qid.")
+@_gamma_option
 @training_options
 @friendly_errors
-def train(data: str, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
-    """Train a model on report → impression pairs."""
+def train(data: str, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+    """Train a model on report → impression pairs (one instance per anatomical region)."""
     from petsum.adapter import PetAdapter
     from petsum.data import load_pairs
+    from petsum.train import prepare
 
-    run_training(load_pairs(data), PetAdapter(), out, method, strategy, beta, config_path, sets)
+    run_training(load_pairs(data), PetAdapter(), out, method, strategy, beta, config_path, sets, {"segment.gamma": gamma}, prepare)
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV with question (findings), answer (impression), qid.")
+@_gamma_option
+@training_options
+@friendly_errors
+def segment(data: str, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+    """Write the region-level AS-ES datasets to OUT/data for inspection (no final training)."""
+    from petsum.data import load_pairs
+    from petsum.train import write_segments
+    from shared.cli import build_config, console
+
+    flags = {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, "segment.gamma": gamma}
+    cfg = build_config(config_path, sets, flags)
+    click.echo(json.dumps(write_segments(load_pairs(data), cfg, Path(out), console()), ensure_ascii=False))
+
+
+def _model_options(fn):
+    fn = click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True, help="Inference engine.")(fn)
+    fn = click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Run or model folder (default: the shipped model).")(fn)
+    return fn
+
+
+def _summarizer(model_dir: str | None, backend: str, batch_size: int | None = None):
+    from petsum.summarizer import Summarizer
+
+    path = Path(model_dir) if model_dir else DEFAULT_MODEL
+    if not path.exists():
+        fail("no default model is shipped yet: pass --model with a folder written by `petsum train`" if not model_dir else f"{path}: no such folder")
+    return Summarizer(path, backend, batch_size)
 
 
 @main.command()
 @click.argument("report", type=click.Path(allow_dash=True, dir_okay=False))
-@click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Run or model folder (default: the shipped model).")
-@click.option("--json", "as_json", is_flag=True, help="Print the impression with its segments as JSON.")
+@_model_options
+@click.option("--json", "as_json", is_flag=True, help="Print the impression with its regions and segments as JSON.")
 @friendly_errors
-def summarize(report: str, model_dir: str | None, as_json: bool) -> None:
-    """Print the impression for one findings text (REPORT is a file, or - for stdin)."""
-    from petsum.adapter import PetAdapter
-    from petsum.data import clean_report
-    from shared.generate import generate, result_text
-    from shared.pipeline import load_run
-    from shared.textio import decode_bytes, read_text
+def summarize(report: str, model_dir: str | None, backend: str, as_json: bool) -> None:
+    """Print the impression for one report's findings (REPORT is a file, or - for stdin)."""
+    from petsum.summarizer import read_report
 
-    text = clean_report(decode_bytes(sys.stdin.buffer.read(), "stdin") if report == "-" else read_text(report))
-    if not text:
-        fail(f"{report}: the report is empty")
-    path = Path(model_dir) if model_dir else DEFAULT_MODEL
-    if not path.exists():
-        fail("no default model is shipped yet: pass --model with a folder written by `petsum train`")
-    adapter = PetAdapter()
-    models = load_run(path)
-    result = generate(models, [text], adapter, models.generate)[0]
-    impression = result_text(adapter, result)
+    name = "stdin" if report == "-" else report
+    data = sys.stdin.buffer.read() if report == "-" else _read_bytes(report)
+    summary = _summarizer(model_dir, backend).summarize([read_report(data, name)])[0]
+    if isinstance(summary, Exception):
+        fail(f"{name}: {summary}")
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(json.dumps(summary.to_json(str(model_dir or DEFAULT_MODEL)), ensure_ascii=False) if as_json else summary.impression)
+
+
+def _read_bytes(path: str) -> bytes:
+    from shared.textio import InputError
+
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder, not a file") from None
+
+
+@main.command()
+@click.argument("source", metavar="INPUT", type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output JSONL: one record per input record, in order.")
+@click.option("--column", default="question", show_default=True, help="Text column (CSV) or field (JSONL).")
+@click.option("--id-column", default="qid", show_default=True, help="Id column or field (else the record number).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Reports summarized together.")
+@click.option("--resume", is_flag=True, help="Continue an output left by an interrupted run.")
+@_model_options
+@friendly_errors
+def batch(source: str, out: str, column: str, id_column: str, batch_size: int, resume: bool, model_dir: str | None, backend: str) -> None:
+    """Summarize a folder of .txt reports, a .csv or a .jsonl into OUT (exit 3 if any record failed)."""
+    from petsum.batch import EXIT_PARTIAL, run_batch, summary_table
+    from shared.cli import console
+
+    log = console()
+    stats = run_batch(_summarizer(model_dir, backend, batch_size), Path(source), Path(out), log, column=column,
+                      id_column=id_column, batch_size=batch_size, resume=resume)
+    log.print(summary_table(stats, Path(out)))
+    if stats.errors:
+        sys.exit(EXIT_PARTIAL)
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV with question (findings) and answer (impression).")
+@_model_options
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N reports only.")
+@click.option("--heldout", is_flag=True, help="Only the reports the model's training run held out for validation.")
+@click.option("--words", is_flag=True, help="Also word-level ROUGE (jieba, with the organ lexicon).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write each prediction with its reference (JSONL).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@friendly_errors
+def evaluate(data: str, model_dir: str | None, backend: str, limit: int | None, heldout: bool, words: bool, batch_size: int, pred_path: str | None, as_json: bool) -> None:
+    """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing ratio."""
+    from petsum.data import load_pairs
+    from petsum.evaluate import evaluate_reports, heldout as held, metrics_table
+    from shared.cli import console
+    from shared.dataset import write_jsonl
+
+    if words and not __import__("petsum.words").words.available():
+        fail("--words needs jieba: pip install 'petsum[zh]'")
+    summarizer = _summarizer(model_dir, backend, batch_size)
+    reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)
+    metrics, preds = evaluate_reports(summarizer, reports[:limit], console(), batch_size, words)
+    if pred_path:
+        write_jsonl(preds, Path(pred_path))
     if as_json:
-        segments = [{"tag": s.tag, "text": s.text} for s in result.segments]
-        click.echo(json.dumps({"impression": impression, "segments": segments, "stopped": result.stopped, "model": str(path)}, ensure_ascii=False))
+        click.echo(json.dumps(metrics, ensure_ascii=False))
     else:
-        click.echo(impression)
+        console().print(metrics_table(metrics, str(summarizer.path)))

@@ -55,15 +55,22 @@ def training_options(fn: F) -> F:
     return fn
 
 
-def run_training(examples, adapter, out: str, method: str | None, strategy: str | None, beta: float | None, config_path: str | None, sets: tuple[str, ...]) -> None:
-    """Validate the config, run the AS-ES recipe, print the run's manifest."""
+def run_training(
+    examples, adapter, out: str, method: str | None, strategy: str | None, beta: float | None, config_path: str | None,
+    sets: tuple[str, ...], flags: dict[str, Any] | None = None, prepare: Callable | None = None,
+) -> None:
+    """Validate the config, run the AS-ES recipe, print the run's manifest. `prepare(examples,
+    cfg) -> (instances, facts)` turns a task's records into training instances (PET's regions)."""
     import json
     from pathlib import Path
 
     from shared.pipeline import train_run
 
-    cfg = build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta})
-    click.echo(json.dumps(train_run(examples, adapter, cfg, Path(out), console()), ensure_ascii=False))
+    cfg = build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **(flags or {})})
+    extra = None
+    if prepare is not None:
+        examples, extra = prepare(examples, cfg)
+    click.echo(json.dumps(train_run(examples, adapter, cfg, Path(out), console(), extra), ensure_ascii=False))
 
 
 def build_config(config_path: str | None, sets: tuple[str, ...], flags: dict[str, Any]):

@@ -53,6 +53,9 @@ class SegmentConfig(_Strict):
     scorer: str | None = Field(None, description="checkpoint that scores ent/loss; default: train a direct model first")
     scorer_budget: float = Field(1.0, gt=0, description="the scorer's training budget as a share of train's")
     score_batch_size: int = Field(32, ge=1)
+    gamma: float = Field(
+        1.0, ge=0, description="normal samples (fixed-ES 'no anomaly' targets) per source document, for tasks that have them (petsum's normal regions)"
+    )
 
 
 class TrainConfig(_Strict):

@@ -43,10 +43,11 @@ if TYPE_CHECKING:
 
 
 def split_examples(examples: list[Example], val_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """Deterministic by id: an example's side never depends on file order or on the others."""
+    """Deterministic by group (else id): an example's side never depends on file order or on
+    the others, and the examples of one group (a report's regions) stay together."""
 
     def bucket(ex: Example) -> float:
-        h = hashlib.sha256(f"{seed}:{ex.id}".encode()).digest()
+        h = hashlib.sha256(f"{seed}:{ex.group or ex.id}".encode()).digest()
         return int.from_bytes(h[:8], "big") / 2**64
 
     train = [ex for ex in examples if bucket(ex) >= val_fraction]
@@ -85,13 +86,17 @@ def served_checkpoint(model_dir: Path, best_bleu: float) -> str:
     return next(name for name in order if (model_dir / name / "model.safetensors").is_file())
 
 
-def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console") -> dict:
-    """Run the recipe end to end; returns the manifest written to `out/ases.json`."""
-    from shared.trainer import train_model
-
+def prepare_datasets(
+    examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console"
+) -> tuple[dict[str, list], dict[str, list], object]:
+    """Split, tokenizer, segmentation (training the scorer first where the strategy needs
+    one), and the rows per role, written to `out/data/` for inspection:
+    (train rows per role, validation rows per role, tokenizer)."""
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.json")
     train, val = split_examples(examples, cfg.data.val_fraction, cfg.data.split_seed)
+    if not train:
+        raise ValueError("no training examples")
     console.log(f"{len(train)} training and {len(val)} validation examples")
     tok = get_tokenizer(cfg, train, adapter, out)
     method, strategy = cfg.train.method, cfg.segment.strategy
@@ -107,7 +112,18 @@ def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, o
     for role in train_sets:
         write_jsonl(train_sets[role], out / "data" / f"{role}_train.jsonl")
         write_jsonl(val_sets[role], out / "data" / f"{role}_val.jsonl")
+    return train_sets, val_sets, tok
 
+
+def train_run(
+    examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console", extra: dict | None = None
+) -> dict:
+    """Run the recipe end to end; returns the manifest written to `out/ases.json` (with the
+    task's own `extra` facts, e.g. how PET reports were split into instances)."""
+    from shared.trainer import train_model
+
+    train_sets, val_sets, tok = prepare_datasets(examples, adapter, cfg, out, console)
+    method, strategy = cfg.train.method, cfg.segment.strategy
     total = sum(len(rows) for rows in train_sets.values())
     roles: dict[str, str] = {}
     stats: dict[str, dict] = {}
@@ -123,7 +139,7 @@ def train_run(examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, o
         stats[role] = {"steps": st.step, "tokens": st.tokens, "train_s": round(st.train_s, 1)}
     manifest = {
         "method": method, "task": adapter.name, "strategy": None if method == "direct" else strategy,
-        "beta": cfg.segment.beta, "roles": roles, "train": stats, "max_source_len": cfg.data.max_source_len,
+        "beta": cfg.segment.beta, "roles": roles, "train": stats, "max_source_len": cfg.data.max_source_len, **(extra or {}),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

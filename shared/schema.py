@@ -18,6 +18,8 @@ class Example:
     id: str
     question: str
     target: str
+    group: str | None = None  # examples of one group (a report's regions) stay on one side of the split
+    tag: Tag | None = None  # a fixed tag for the whole target (PET's normal regions are ES), else segmented
 
 
 @dataclass(frozen=True)

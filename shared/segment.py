@@ -63,7 +63,17 @@ def segment_examples(
     max_source_len: int = 512,
     max_target_len: int = 128,
 ) -> list[list[Segment]]:
-    """Split every target into sub-sentences, tag them with `cfg.strategy`, merge equal runs."""
+    """Split every target into sub-sentences, tag them with `cfg.strategy`, merge equal runs.
+    An example with a fixed `tag` is one segment with that tag, whatever the strategy."""
+    free = [i for i, ex in enumerate(examples) if ex.tag is None]
+    out: list[list[Segment]] = [[Segment(ex.tag, ex.target)] if ex.tag else [] for ex in examples]
+    tagged = _segment_free([examples[i] for i in free], adapter, cfg, scorer, tokenizer, max_source_len, max_target_len)
+    for i, segs in zip(free, tagged):
+        out[i] = segs
+    return out
+
+
+def _segment_free(examples, adapter, cfg, scorer, tokenizer, max_source_len, max_target_len) -> list[list[Segment]]:
     pieces = [adapter.split_target(ex.target) for ex in examples]
     if cfg.strategy == "inter":
         tags = [alternate(len(p)) for p in pieces]

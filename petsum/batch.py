@@ -1,0 +1,311 @@
+"""`petsum batch`: many reports in, one JSONL record per report out, exactly once.
+
+Records stream from a folder of `.txt` files, a `.csv` or a `.jsonl` and are summarized in
+chunks; each chunk's lines are written in input order, flushed and fsynced before the next
+chunk starts. `resume` trusts only complete lines of an existing output, checks that they are
+the first records of this input, and continues after them, so a run killed at any moment (even
+`kill -9`) and resumed writes every record exactly once.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from shared.textio import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from petsum.summarizer import Summarizer
+
+EXIT_PARTIAL = 3
+_SAMPLE = 1 << 20  # bytes read to detect a CSV/JSONL file's encoding
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    text: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class BatchStats:
+    total: int = 0  # records in the input
+    resumed: int = 0  # records already in the output when this run started
+    written: int = 0  # records this run wrote
+    errors: int = 0  # error records in the whole output
+    seconds: float = 0.0
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def records(path: Path, column: str = "question", id_column: str = "qid") -> Iterator[Record]:
+    """The input's records in order. Fatal problems (no such file, missing column, undecodable
+    file) raise `InputError`; a bad record becomes an error record and reading goes on."""
+    if path.is_dir():
+        return _folder(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder")
+    if path.suffix.lower() == ".csv":
+        return _csv(path, column, id_column)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return _jsonl(path, column, id_column)
+    raise InputError(f"{path}: expected a folder of .txt files, a .csv or a .jsonl")
+
+
+def count_records(path: Path, column: str = "question", id_column: str = "qid") -> int:
+    """How many records `records` will yield (a streaming pass, for the progress bar)."""
+    if path.is_dir():
+        return sum(1 for _ in _txt_files(path))
+    return sum(1 for _ in records(path, column, id_column))
+
+
+def _txt_files(folder: Path) -> Iterator[Path]:
+    return iter(sorted(p for p in folder.iterdir() if p.suffix.lower() == ".txt" and p.is_file()))
+
+
+def _folder(folder: Path) -> Iterator[Record]:
+    from petsum.summarizer import read_report
+
+    files = list(_txt_files(folder))
+    if not files:
+        raise InputError(f"{folder}: no .txt files")
+    for f in files:
+        try:
+            yield Record(f.stem, text=read_report(f.read_bytes(), f.name))
+        except InputError as e:
+            yield Record(f.stem, error=str(e))
+        except OSError as e:
+            yield Record(f.stem, error=f"cannot read {f.name}: {e.strerror}")
+
+
+def _encoding(path: Path) -> str:
+    """The encoding of a large text file, judged on its head: BOM, strict UTF-8, strict
+    GB18030, then charset-normalizer."""
+    with path.open("rb") as f:
+        head = f.read(_SAMPLE)
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError(f"{path} looks like a binary file, not text")
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if head.startswith(bom):
+            return enc
+    for enc in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(enc)().decode(head, final=len(head) < _SAMPLE)  # a cut last character is fine
+            return enc
+        except UnicodeDecodeError:
+            pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head).best()
+    if best is None:
+        raise InputError(f"{path}: cannot detect the text encoding (tried UTF-8, GB18030 and detection)")
+    return best.encoding
+
+
+def _lines(path: Path) -> io.TextIOWrapper:
+    return io.TextIOWrapper(path.open("rb"), encoding=_encoding(path), errors="strict", newline="")
+
+
+def _csv(path: Path, column: str, id_column: str) -> Iterator[Record]:
+    with _lines(path) as f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader, None)
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: unreadable CSV header ({e})") from None
+        if not header or column not in header:
+            raise InputError(f"{path}: no column {column!r} (columns: {', '.join(header or []) or 'none'}); pass --column")
+        text_at = header.index(column)
+        id_at = header.index(id_column) if id_column in header else None
+        n = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:  # the reader cannot go on past a broken quote
+                raise InputError(f"{path}: malformed CSV after record {n}: {e}") from None
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: not valid {f.encoding} after record {n}") from None
+            n += 1
+            rid = row[id_at].strip() if id_at is not None and id_at < len(row) and row[id_at].strip() else str(n)
+            if len(row) != len(header):
+                yield Record(rid, error=f"record {n} has {len(row)} fields, the header {len(header)} (truncated or broken row)")
+            else:
+                yield Record(rid, text=row[text_at])
+
+
+def _jsonl(path: Path, column: str, id_column: str) -> Iterator[Record]:
+    with _lines(path) as f:
+        n = 0
+        while True:
+            try:
+                line = f.readline()
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: not valid {f.encoding} after line {n}") from None
+            if not line:
+                return
+            n += 1
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield Record(str(n), error=f"line {n} is not valid JSON ({e.msg})")
+                continue
+            if not isinstance(row, dict):
+                yield Record(str(n), error=f"line {n} is not a JSON object")
+                continue
+            rid = row.get(id_column, row.get("id"))
+            rid = str(rid) if rid not in (None, "") else str(n)
+            text = row.get(column)
+            if not isinstance(text, str):
+                yield Record(rid, error=f"line {n} has no text field {column!r}")
+            else:
+                yield Record(rid, text=text)
+
+
+# --- the output file ---------------------------------------------------------------------
+
+
+def done_records(out: Path) -> tuple[list[str], int]:
+    """(ids of the complete records already in `out`, how many of them are errors). A torn last
+    line (the writer was killed mid-line) is cut off the file."""
+    if not out.exists():
+        return [], 0
+    data = out.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    ids, errors = [], 0
+    for n, line in enumerate(complete.decode("utf-8").splitlines(), 1):
+        try:
+            rec = json.loads(line)
+            ids.append(str(rec["id"]))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise InputError(f"{out}: line {n} is not a batch record; not resuming into it") from None
+        errors += "error" in rec
+    if len(complete) < len(data):
+        with out.open("r+b") as f:
+            f.truncate(len(complete))
+    return ids, errors
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def run_batch(
+    summarizer: "Summarizer", source: Path, out: Path, console: "Console", *, column: str = "question",
+    id_column: str = "qid", batch_size: int = 32, resume: bool = False,
+) -> BatchStats:
+    stats = BatchStats(total=count_records(source, column, id_column))
+    if out.exists() and out.stat().st_size and not resume:
+        raise InputError(f"{out} already has records: pass --resume to continue it, or choose another --out")
+    done, stats.errors = done_records(out) if resume else ([], 0)
+    stats.resumed = len(done)
+    stream = records(source, column, id_column)
+    for k, expected in enumerate(done):  # the output must be this input's first records
+        rec = next(stream, None)
+        if rec is None or rec.id != expected:
+            got = "the end of the input" if rec is None else f"id {rec.id!r}"
+            raise InputError(f"{out} does not continue this input: its record {k + 1} has id {expected!r}, the input has {got}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with out.open("a", encoding="utf-8") as f, _Progress(console, stats.total, stats.resumed) as bar:
+        for chunk in _chunks(stream, batch_size):
+            lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in _summarize(summarizer, chunk)]
+            f.write("".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+            stats.written += len(lines)
+            stats.errors += sum('"error":' in line for line in lines)
+            bar.advance(len(lines))
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _chunks(stream: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for rec in stream:
+        chunk.append(rec)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _summarize(summarizer: "Summarizer", chunk: list[Record]) -> list[dict]:
+    """One output record per input record, by position. A failure of the whole chunk is
+    retried report by report, so one pathological report cannot take its batch-mates down."""
+    texts = [r.text or "" for r in chunk if r.error is None]
+    try:
+        got = summarizer.summarize(texts) if texts else []
+    except (RuntimeError, MemoryError, ValueError):
+        got = [_one(summarizer, t) for t in texts]
+    it = iter(got)
+    out = []
+    for rec in chunk:
+        res = None if rec.error is not None else next(it)
+        if rec.error is not None:
+            out.append({"id": rec.id, "error": rec.error})
+        elif isinstance(res, InputError):
+            out.append({"id": rec.id, "error": str(res)})
+        else:
+            out.append({"id": rec.id, "impression": res.impression, **({"warnings": res.warnings} if res.warnings else {})})
+    return out
+
+
+def _one(summarizer: "Summarizer", text: str):
+    try:
+        return summarizer.summarize([text])[0]
+    except (RuntimeError, MemoryError, ValueError) as e:
+        return InputError(f"generation failed ({type(e).__name__})")
+
+
+class _Progress:
+    """A rich progress bar (reports/s, ETA) on a terminal; silent otherwise. Shows counts only."""
+
+    def __init__(self, console: "Console", total: int, completed: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("summarizing"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[rate]} reports/s"), TimeRemainingColumn(), console=console, disable=not console.is_terminal,
+        )
+        self.task = self.progress.add_task("batch", total=total, completed=completed, rate="-")
+        self.start, self.base, self.done = time.perf_counter(), completed, completed
+
+    def __enter__(self) -> "_Progress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        rate = (self.done - self.base) / max(time.perf_counter() - self.start, 1e-9)
+        self.progress.update(self.task, completed=self.done, rate=f"{rate:.1f}")
+
+
+def summary_table(stats: BatchStats, out: Path):
+    from rich.table import Table
+
+    table = Table(title="petsum batch", show_header=False)
+    rate = stats.written / stats.seconds if stats.seconds else 0.0
+    for name, value in [
+        ("records in input", stats.total), ("already done (resumed)", stats.resumed), ("written this run", stats.written),
+        ("errors (whole output)", stats.errors), ("seconds", f"{stats.seconds:.1f}"), ("reports/s", f"{rate:.2f}"), ("output", str(out)),
+    ]:
+        table.add_row(name, str(value))
+    return table

@@ -1,0 +1,67 @@
+"""`petsum evaluate`: summarize reports with known impressions and score them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from petsum.metrics import evaluate_texts
+from shared.schema import Example
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from petsum.summarizer import Summarizer
+
+
+def heldout(reports: list[Example], run: Path) -> list[Example]:
+    """The reports a training run held out for validation (same split rule, seed and share)."""
+    from shared.pipeline import split_examples
+
+    cfg_file = run / "config.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{run}: no config.json, so no record of which reports it held out")
+    data = json.loads(cfg_file.read_text(encoding="utf-8"))["data"]
+    return split_examples(reports, data["val_fraction"], data["split_seed"])[1]
+
+
+def evaluate_reports(
+    summarizer: "Summarizer", reports: list[Example], console: "Console", batch_size: int = 32, word_rouge: bool = False
+) -> tuple[dict, list[dict]]:
+    """(metrics, one prediction record per report). A report the summarizer rejects scores as
+    an empty impression and is counted in `failed`."""
+    from rich.progress import Progress
+
+    preds: list[dict] = []
+    with Progress(console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("evaluating", total=len(reports))
+        for i in range(0, len(reports), batch_size):
+            chunk = reports[i : i + batch_size]
+            for ex, res in zip(chunk, summarizer.summarize([ex.question for ex in chunk])):
+                if isinstance(res, Exception):
+                    preds.append({"id": ex.id, "impression": "", "reference": ex.target, "error": str(res)})
+                else:
+                    preds.append({"id": ex.id, "impression": res.impression, "reference": ex.target})
+            bar.advance(task, len(chunk))
+    metrics = evaluate_texts([p["impression"] for p in preds], [p["reference"] for p in preds], word_rouge)
+    metrics["failed"] = sum("error" in p for p in preds)
+    return metrics, preds
+
+
+def metrics_table(metrics: dict, model: str):
+    from rich.table import Table
+
+    table = Table(title=f"petsum evaluate · {model} · {metrics['n']} reports")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    names = [("BLEU", "bleu"), ("ROUGE-1", "rouge1"), ("ROUGE-2", "rouge2"), ("ROUGE-L", "rougeL")]
+    names += [(f"word {n}", f"word_{k}") for n, k in names[1:] if f"word_{k}" in metrics]
+    for name, key in names:
+        table.add_row(name, f"{metrics[key]:.2f}")
+    table.add_row(f"MR ↓ ({metrics['mr_n']} reports with organs)", f"{metrics['mr']:.2f}")
+    for region, m in metrics["mr_by_region"].items():
+        table.add_row(f"  MR {region} ({m['n']})", f"{m['mr']:.2f}")
+    if metrics.get("failed"):
+        table.add_row("reports rejected", str(metrics["failed"]))
+    return table

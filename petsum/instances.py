@@ -1,0 +1,90 @@
+"""From report → impression pairs to region-level AS-ES instances (the paper's PET setup).
+
+Each anatomical section of a report is one instance: its findings text is the question and
+the impression items about that region are the target. A region without an item is normal;
+its target is `NORMAL`, always tagged ES, and only γ × (number of reports) of those normal
+instances are kept, chosen deterministically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+from petsum.lexicon import Lexicon, load_lexicon
+from petsum.report import impression_items, split_sections
+from shared.schema import ES, Example
+
+NORMAL = "未见明显异常。"
+_GENERIC = ("lymph", "soft_tissue")  # terms that occur in every region's text
+_END = "。；;！？!?"
+
+
+def _bigrams(text: str) -> Counter:
+    return Counter(text[i : i + 2] for i in range(len(text) - 1))
+
+
+def item_region(item: str, sections: dict[str, str], lexicon: Lexicon | None = None) -> str:
+    """The section an impression item belongs to.
+
+    Its first specific organ term decides (an item leads with its primary site): the section of
+    that organ's region if the report has one, else a section that names the term. Generic
+    terms (淋巴结, 软组织) count only when no specific term places the item. An item without
+    any organ term goes to the section it shares most character bigrams with."""
+    lex = lexicon or load_lexicon()
+    terms = lex.terms_in(item)
+    ordered = [t for t in terms if lex.region_of[lex.organ_of[t]] not in _GENERIC]
+    ordered += [t for t in terms if lex.region_of[lex.organ_of[t]] in _GENERIC]
+    for term in ordered:
+        region = lex.region_of[lex.organ_of[term]]
+        if region in sections:
+            return region
+        holders = [r for r, text in sections.items() if term in text]
+        if holders:
+            return holders[0]
+    grams = _bigrams(item)
+    return max(sections, key=lambda r: sum((grams & _bigrams(sections[r])).values()))
+
+
+def align_items(sections: list[tuple[str, str]], items: list[str], lexicon: Lexicon | None = None) -> dict[str, list[str]]:
+    """region → its impression items, in impression order, for every section of the report."""
+    by_region = dict(sections)
+    out: dict[str, list[str]] = {region: [] for region, _ in sections}
+    for item in items:
+        out[item_region(item, by_region, lexicon)].append(item)
+    return out
+
+
+def region_target(items: list[str]) -> str:
+    """A region's items as one target; each ends with sentence punctuation so they stay apart."""
+    return "".join(i if i.endswith(tuple(_END)) else i + "。" for i in items) if items else NORMAL
+
+
+def report_instances(report: Example, lexicon: Lexicon | None = None) -> tuple[list[Example], list[Example]]:
+    """(abnormal instances, normal instances) of one report; ids are `{report id}#{region}`."""
+    sections = split_sections(report.question, lexicon)
+    items, _closing = impression_items(report.target)  # the closing line is the assembler's job
+    aligned = align_items(sections, items, lexicon)
+    abnormal, normal = [], []
+    for region, text in sections:
+        found = aligned[region]
+        ex = Example(f"{report.id}#{region}", text, region_target(found), group=report.id, tag=None if found else ES)
+        (abnormal if found else normal).append(ex)
+    return abnormal, normal
+
+
+def build_instances(reports: list[Example], gamma: float, seed: int = 0, lexicon: Lexicon | None = None) -> tuple[list[Example], dict]:
+    """All abnormal region instances plus round(γ × reports) normal ones; and counts for the manifest."""
+    abnormal: list[Example] = []
+    normal: list[Example] = []
+    for report in reports:
+        a, n = report_instances(report, lexicon)
+        abnormal += a
+        normal += n
+    keep = min(len(normal), round(gamma * len(reports)))
+    # Deterministic and independent of file order: the normal instances with the smallest hashes.
+    rank = sorted(normal, key=lambda ex: hashlib.sha256(f"{seed}:{ex.id}".encode()).digest())
+    chosen = {ex.id for ex in rank[:keep]}
+    instances = [ex for ex in abnormal + normal if ex.tag is None or ex.id in chosen]
+    stats = {"reports": len(reports), "abnormal_instances": len(abnormal), "normal_available": len(normal), "normal_used": keep, "gamma": gamma}
+    return instances, stats

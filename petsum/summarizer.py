@@ -1,0 +1,106 @@
+"""Reports in, impressions out: the one code path behind `summarize`, `batch` and `evaluate`.
+
+A report is normalized and split into anatomical sections; every section of every report in
+the batch is one input to the batched AS-ES generator; the per-region outputs are assembled
+into the impression. Bad reports come back as `InputError`s in their place, never raised.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from petsum.adapter import PetAdapter
+from petsum.assemble import assemble
+from petsum.lexicon import load_lexicon
+from petsum.report import normalize, split_sections
+from shared.textio import InputError
+
+MAX_REGION_CHARS = 2000  # a region's findings run to a few hundred characters; beyond this is noise
+MAX_REPORT_BYTES = 1_000_000  # a report is a few KB: a file this large is not one report
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass
+class RegionSummary:
+    region: str
+    text: str
+    segments: list[dict] = field(default_factory=list)  # [{"tag": "ES"|"AS"|None, "text": …}]
+    stopped: bool = True
+
+
+@dataclass
+class Summary:
+    impression: str
+    regions: list[RegionSummary]
+    warnings: list[str] = field(default_factory=list)  # never quote report text: they reach logs
+
+    def to_json(self, model: str) -> dict:
+        regions = [{"region": r.region, "segments": r.segments, "stopped": r.stopped} for r in self.regions]
+        return {"impression": self.impression, "regions": regions, "model": model, "warnings": self.warnings}
+
+
+def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(region sections, warnings) of one report's findings; `InputError` if it is unusable."""
+    text = normalize(text)
+    if not text:
+        raise InputError("the report is empty")
+    if not _CJK.search(text):
+        raise InputError("the report has no Chinese text (petsum reads the findings of Chinese PET/CT reports)")
+    if not load_lexicon().terms_in(text):
+        raise InputError("the report names no organ or body region: is it the findings section of a PET/CT report?")
+    sections, warnings = [], []
+    for region, body in split_sections(text):
+        if len(body) > MAX_REGION_CHARS:
+            warnings.append(f"{region} section truncated from {len(body)} to {MAX_REGION_CHARS} characters")
+            body = body[:MAX_REGION_CHARS]
+        sections.append((region, body))
+    return sections, warnings
+
+
+def read_report(data: bytes, name: str) -> str:
+    """Decoded report text from raw bytes, refusing sizes no report has."""
+    from shared.textio import decode_bytes
+
+    if len(data) > MAX_REPORT_BYTES:
+        raise InputError(f"{name} is {len(data) / 1e6:.1f} MB; a PET/CT report is a few KB (limit {MAX_REPORT_BYTES // 1_000_000} MB)")
+    return decode_bytes(data, name)
+
+
+class Summarizer:
+    """Loads a model once; `summarize` takes a batch of report texts."""
+
+    def __init__(self, model: str | Path, backend: str = "torch", batch_size: int | None = None) -> None:
+        from shared.pipeline import load_run
+
+        if backend != "torch":
+            raise InputError(f"backend {backend!r} is not available yet: models are served with --backend torch")
+        self.path = Path(model)
+        self.models = load_run(self.path)
+        if batch_size:
+            self.models.generate = self.models.generate.model_copy(update={"batch_size": batch_size})
+        self.adapter = PetAdapter()
+
+    def summarize(self, texts: list[str]) -> list[Summary | InputError]:
+        from shared.generate import generate
+
+        out: list[Summary | InputError] = []
+        inputs: list[tuple[int, str, str]] = []  # (report index, region, section text)
+        for i, text in enumerate(texts):
+            try:
+                sections, warnings = sections_of(text)
+            except InputError as e:
+                out.append(e)
+                continue
+            out.append(Summary("", [], warnings))
+            inputs += [(i, region, body) for region, body in sections]
+        results = generate(self.models, [body for _, _, body in inputs], self.adapter, self.models.generate)
+        for (i, region, _), res in zip(inputs, results):
+            text = self.adapter.join([s.text for s in res.segments])
+            segments = [{"tag": s.tag, "text": s.text} for s in res.segments]
+            out[i].regions.append(RegionSummary(region, text, segments, res.stopped))  # type: ignore[union-attr]
+        for summary in out:
+            if isinstance(summary, Summary):
+                summary.impression = assemble([(r.region, r.text) for r in summary.regions])
+        return out

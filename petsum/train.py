@@ -1,0 +1,33 @@
+"""PET training data as the AS-ES core consumes it: region instances with γ normal samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from petsum.adapter import PetAdapter
+from petsum.instances import build_instances
+from shared.config import RunConfig
+from shared.schema import Example
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def prepare(reports: list[Example], cfg: RunConfig) -> tuple[list[Example], dict]:
+    """Region instances (γ from `segment.gamma`) and the facts the run's manifest records."""
+    instances, stats = build_instances(reports, cfg.segment.gamma, cfg.data.split_seed)
+    if not instances:
+        raise ValueError("no training instances: every report is normal and gamma is 0")
+    return instances, {"instances": "region", "instance_stats": stats}
+
+
+def write_segments(reports: list[Example], cfg: RunConfig, out: Path, console: "Console") -> dict:
+    """Write the AS-ES rows of a run (`out/data/{role}_{train,val}.jsonl`) without training
+    the final model(s); returns counts per file and the instance statistics."""
+    from shared.pipeline import prepare_datasets
+
+    instances, facts = prepare(reports, cfg)
+    train_sets, val_sets, _ = prepare_datasets(instances, PetAdapter(), cfg, out, console)
+    files = {f"{role}_{side}": len(rows) for side, sets in (("train", train_sets), ("val", val_sets)) for role, rows in sets.items()}
+    return {"out": str(out / "data"), "rows": files, **facts}
