@@ -53,7 +53,10 @@ def records(path: Path, column: str = "question", id_column: str = "qid") -> Ite
     """The input's records in order. Fatal problems (no such file, missing column, undecodable
     file) raise `InputError`; a bad record becomes an error record and reading goes on."""
     if path.is_dir():
-        return _folder(path)
+        files = list(_txt_files(path))
+        if not files:
+            raise InputError(f"{path}: no .txt files")
+        return _folder(files)
     if not path.is_file():
         raise InputError(f"{path}: no such file or folder")
     if path.suffix.lower() == ".csv":
@@ -74,12 +77,9 @@ def _txt_files(folder: Path) -> Iterator[Path]:
     return iter(sorted(p for p in folder.iterdir() if p.suffix.lower() == ".txt" and p.is_file()))
 
 
-def _folder(folder: Path) -> Iterator[Record]:
+def _folder(files: list[Path]) -> Iterator[Record]:
     from petsum.summarizer import read_report
 
-    files = list(_txt_files(folder))
-    if not files:
-        raise InputError(f"{folder}: no .txt files")
     for f in files:
         try:
             yield Record(f.stem, text=read_report(f.read_bytes(), f.name))

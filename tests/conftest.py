@@ -46,3 +46,17 @@ def pet_csv() -> Path:
 @pytest.fixture
 def math_jsonl() -> Path:
     return FIXTURES / "math_toy.jsonl"
+
+
+@pytest.fixture(scope="session")
+def pet_run(tmp_path_factory) -> Path:
+    """A tiny region-level USM run trained once for every CLI test."""
+    from click.testing import CliRunner
+
+    from petsum.cli import main as petsum
+
+    out = tmp_path_factory.mktemp("pet") / "run"
+    args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(out), "--method", "usm", *tiny_sets(**{"train.max_steps": 4})]
+    res = CliRunner().invoke(petsum, args)
+    assert res.exit_code == 0, res.output
+    return out

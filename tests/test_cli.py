@@ -15,16 +15,6 @@ from petsum.cli import main as petsum
 REPORT = "脑部未见异常放射性浓聚。      胰头部见软组织肿块，放射性摄取增高，SUVmax：6.1。      双肺未见结节。"
 
 
-@pytest.fixture(scope="module")
-def pet_run(tmp_path_factory):
-    from conftest import FIXTURES
-
-    out = tmp_path_factory.mktemp("pet") / "run"
-    res = CliRunner().invoke(petsum, ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(out), "--method", "usm", *tiny_sets(**{"train.max_steps": 4})])
-    assert res.exit_code == 0, res.output
-    return out
-
-
 def invoke(cli, args, **kw):
     return CliRunner().invoke(cli, args, **kw)
 
@@ -40,8 +30,11 @@ def test_summarize_json_shape(pet_run, tmp_path):
     res = invoke(petsum, ["summarize", str(f), "--model", str(pet_run), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert set(out) >= {"impression", "segments", "model"}
-    assert all(s["tag"] in ("ES", "AS") and isinstance(s["text"], str) for s in out["segments"])
+    assert set(out) >= {"impression", "regions", "model"}
+    assert [r["region"] for r in out["regions"]] == ["brain", "abdomen", "chest"]  # report order
+    segments = [s for r in out["regions"] for s in r["segments"]]
+    assert segments and all(s["tag"] in ("ES", "AS") and isinstance(s["text"], str) for s in segments)
+    assert out["impression"].endswith("PET/CT检查未见明显异常代谢征象。")  # the assembler's closing line
 
 
 def test_summarize_reads_gbk_and_stdin(pet_run, tmp_path):
