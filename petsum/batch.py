@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class BatchStats:
     resumed: int = 0  # records already in the output when this run started
     written: int = 0  # records this run wrote
     errors: int = 0  # error records in the whole output
+    duplicates: int = 0  # records this run wrote whose id an earlier record of the output has
     seconds: float = 0.0
 
 
@@ -78,11 +80,13 @@ def _txt_files(folder: Path) -> Iterator[Path]:
 
 
 def _folder(files: list[Path]) -> Iterator[Record]:
-    from petsum.summarizer import read_report
+    from petsum.summarizer import MAX_REPORT_BYTES, read_report
 
     for f in files:
         try:
-            yield Record(f.stem, text=read_report(f.read_bytes(), f.name))
+            with f.open("rb") as fh:
+                data = fh.read(MAX_REPORT_BYTES + 1)  # enough to refuse an oversized file without reading it all
+            yield Record(f.stem, text=read_report(data, f.name))
         except InputError as e:
             yield Record(f.stem, error=str(e))
         except OSError as e:
@@ -118,6 +122,9 @@ def _lines(path: Path) -> io.TextIOWrapper:
 
 
 def _csv(path: Path, column: str, id_column: str) -> Iterator[Record]:
+    from petsum.summarizer import MAX_REPORT_BYTES
+
+    csv.field_size_limit(4 * MAX_REPORT_BYTES)  # a huge field becomes one error record, not a stopped run
     with _lines(path) as f:
         reader = csv.reader(f)
         try:
@@ -125,7 +132,7 @@ def _csv(path: Path, column: str, id_column: str) -> Iterator[Record]:
         except (csv.Error, UnicodeDecodeError) as e:
             raise InputError(f"{path}: unreadable CSV header ({e})") from None
         if not header or column not in header:
-            raise InputError(f"{path}: no column {column!r} (columns: {', '.join(header or []) or 'none'}); pass --column")
+            raise InputError(f"{path}: no column {column!r} (columns: {describe_columns(header or [])}); pass --column")
         text_at = header.index(column)
         id_at = header.index(id_column) if id_column in header else None
         n = 0
@@ -138,26 +145,37 @@ def _csv(path: Path, column: str, id_column: str) -> Iterator[Record]:
                 raise InputError(f"{path}: malformed CSV after record {n}: {e}") from None
             except UnicodeDecodeError:
                 raise InputError(f"{path}: not valid {f.encoding} after record {n}") from None
+            if not row:  # a blank line is no record
+                continue
             n += 1
             rid = row[id_at].strip() if id_at is not None and id_at < len(row) and row[id_at].strip() else str(n)
             if len(row) != len(header):
                 yield Record(rid, error=f"record {n} has {len(row)} fields, the header {len(header)} (truncated or broken row)")
+            elif len(row[text_at]) > MAX_REPORT_BYTES:
+                yield Record(rid, error=f"record {n} has {len(row[text_at]):,} characters; a PET/CT report has a few thousand")
             else:
                 yield Record(rid, text=row[text_at])
 
 
 def _jsonl(path: Path, column: str, id_column: str) -> Iterator[Record]:
+    from petsum.summarizer import MAX_REPORT_BYTES
+
     with _lines(path) as f:
         n = 0
         while True:
             try:
-                line = f.readline()
+                line = f.readline(4 * MAX_REPORT_BYTES)
             except UnicodeDecodeError:
                 raise InputError(f"{path}: not valid {f.encoding} after line {n}") from None
             if not line:
                 return
             n += 1
             if not line.strip():
+                continue
+            if not line.endswith("\n") and len(line) == 4 * MAX_REPORT_BYTES:
+                while line and not line.endswith("\n"):  # skip the rest of a line no report fills
+                    line = f.readline(4 * MAX_REPORT_BYTES)
+                yield Record(str(n), error=f"line {n} is longer than {4 * MAX_REPORT_BYTES:,} characters")
                 continue
             try:
                 row = json.loads(line)
@@ -179,24 +197,37 @@ def _jsonl(path: Path, column: str, id_column: str) -> Iterator[Record]:
 # --- the output file ---------------------------------------------------------------------
 
 
+def describe_columns(header: list[str]) -> str:
+    """Column names for an error message, unless they look like report text (a CSV without a
+    header row): messages must never quote a report."""
+    if not header:
+        return "none"
+    if any(len(h) > 24 or re.search(r"[，。；：]|[\u3400-\u9fff]{8,}", h) for h in header):
+        return f"{len(header)}, the first row looks like data, not a header"
+    return ", ".join(header)
+
+
 def done_records(out: Path) -> tuple[list[str], int]:
     """(ids of the complete records already in `out`, how many of them are errors). A torn last
-    line (the writer was killed mid-line) is cut off the file."""
+    line (the writer was killed mid-line) is cut off the file. Lines are split on b"\\n" only:
+    JSON leaves U+2028 and friends unescaped, and str.splitlines would split on them."""
     if not out.exists():
         return [], 0
-    data = out.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]
-    ids, errors = [], 0
-    for n, line in enumerate(complete.decode("utf-8").splitlines(), 1):
-        try:
-            rec = json.loads(line)
-            ids.append(str(rec["id"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise InputError(f"{out}: line {n} is not a batch record; not resuming into it") from None
-        errors += "error" in rec
-    if len(complete) < len(data):
+    ids, errors, good = [], 0, 0
+    with out.open("rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                break  # torn by a kill: this record is written again
+            try:
+                rec = json.loads(line)
+                ids.append(str(rec["id"]))
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                raise InputError(f"{out}: line {n} is not a batch record; not resuming into it") from None
+            errors += "error" in rec
+            good += len(line)
+    if good < out.stat().st_size:
         with out.open("r+b") as f:
-            f.truncate(len(complete))
+            f.truncate(good)
     return ids, errors
 
 
@@ -219,16 +250,20 @@ def run_batch(
             got = "the end of the input" if rec is None else f"id {rec.id!r}"
             raise InputError(f"{out} does not continue this input: its record {k + 1} has id {expected!r}, the input has {got}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    seen = set(done)  # ids are kept for the duplicate count only; records are matched by position
     start = time.perf_counter()
     with out.open("a", encoding="utf-8") as f, _Progress(console, stats.total, stats.resumed) as bar:
         for chunk in _chunks(stream, batch_size):
-            lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in _summarize(summarizer, chunk)]
-            f.write("".join(lines))
+            done = _summarize(summarizer, chunk)
+            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done))
             f.flush()
             os.fsync(f.fileno())
-            stats.written += len(lines)
-            stats.errors += sum('"error":' in line for line in lines)
-            bar.advance(len(lines))
+            stats.written += len(done)
+            stats.errors += sum("error" in r for r in done)
+            for r in done:
+                stats.duplicates += r["id"] in seen
+                seen.add(r["id"])
+            bar.advance(len(done))
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -250,15 +285,16 @@ def _summarize(summarizer: "Summarizer", chunk: list[Record]) -> list[dict]:
     texts = [r.text or "" for r in chunk if r.error is None]
     try:
         got = summarizer.summarize(texts) if texts else []
-    except (RuntimeError, MemoryError, ValueError):
+    except Exception:  # noqa: BLE001 - isolated below, report by report
         got = [_one(summarizer, t) for t in texts]
     it = iter(got)
     out = []
     for rec in chunk:
-        res = None if rec.error is not None else next(it)
         if rec.error is not None:
             out.append({"id": rec.id, "error": rec.error})
-        elif isinstance(res, InputError):
+            continue
+        res = next(it)
+        if isinstance(res, InputError):
             out.append({"id": rec.id, "error": str(res)})
         else:
             out.append({"id": rec.id, "impression": res.impression, **({"warnings": res.warnings} if res.warnings else {})})
@@ -268,7 +304,7 @@ def _summarize(summarizer: "Summarizer", chunk: list[Record]) -> list[dict]:
 def _one(summarizer: "Summarizer", text: str):
     try:
         return summarizer.summarize([text])[0]
-    except (RuntimeError, MemoryError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - one record's failure must not stop the batch; no text in the message
         return InputError(f"generation failed ({type(e).__name__})")
 
 
@@ -305,7 +341,7 @@ def summary_table(stats: BatchStats, out: Path):
     rate = stats.written / stats.seconds if stats.seconds else 0.0
     for name, value in [
         ("records in input", stats.total), ("already done (resumed)", stats.resumed), ("written this run", stats.written),
-        ("errors (whole output)", stats.errors), ("seconds", f"{stats.seconds:.1f}"), ("reports/s", f"{rate:.2f}"), ("output", str(out)),
+        ("errors (whole output)", stats.errors), ("duplicate ids", stats.duplicates), ("seconds", f"{stats.seconds:.1f}"), ("reports/s", f"{rate:.2f}"), ("output", str(out)),
     ]:
         table.add_row(name, str(value))
     return table

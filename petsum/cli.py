@@ -74,10 +74,10 @@ def _summarizer(model_dir: str | None, backend: str, batch_size: int | None = No
 @friendly_errors
 def summarize(report: str, model_dir: str | None, backend: str, as_json: bool) -> None:
     """Print the impression for one report's findings (REPORT is a file, or - for stdin)."""
-    from petsum.summarizer import read_report
+    from petsum.summarizer import MAX_REPORT_BYTES, read_report
 
     name = "stdin" if report == "-" else report
-    data = sys.stdin.buffer.read() if report == "-" else _read_bytes(report)
+    data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1) if report == "-" else _read_bytes(report)
     summary = _summarizer(model_dir, backend).summarize([read_report(data, name)])[0]
     if isinstance(summary, Exception):
         fail(f"{name}: {summary}")
@@ -89,8 +89,11 @@ def summarize(report: str, model_dir: str | None, backend: str, as_json: bool) -
 def _read_bytes(path: str) -> bytes:
     from shared.textio import InputError
 
+    from petsum.summarizer import MAX_REPORT_BYTES
+
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as f:
+            return f.read(MAX_REPORT_BYTES + 1)  # one byte over the limit is enough to refuse it
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -136,7 +139,9 @@ def evaluate(data: str, model_dir: str | None, backend: str, limit: int | None, 
     from shared.cli import console
     from shared.dataset import write_jsonl
 
-    if words and not __import__("petsum.words").words.available():
+    from petsum.words import available
+
+    if words and not available():
         fail("--words needs jieba: pip install 'petsum[zh]'")
     summarizer = _summarizer(model_dir, backend, batch_size)
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)

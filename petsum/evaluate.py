@@ -22,7 +22,9 @@ def heldout(reports: list[Example], run: Path) -> list[Example]:
     cfg_file = run / "config.json"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"{run}: no config.json, so no record of which reports it held out")
-    data = json.loads(cfg_file.read_text(encoding="utf-8"))["data"]
+    data = json.loads(cfg_file.read_text(encoding="utf-8")).get("data")
+    if not isinstance(data, dict) or "val_fraction" not in data:
+        raise FileNotFoundError(f"{run} is a model folder, not a training run: --heldout needs the run folder `petsum train` wrote")
     return split_examples(reports, data["val_fraction"], data["split_seed"])[1]
 
 

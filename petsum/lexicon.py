@@ -11,7 +11,7 @@ LEXICON_FILE = Path(__file__).parent / "resources" / "lexicon.tsv"
 # Clinical order, as radiologists number impression items (head to foot, then systemic).
 REGIONS = ("brain", "head_neck", "chest", "abdomen", "pelvis", "musculoskeletal", "lymph", "soft_tissue")
 # Clauses that report the absence of disease: their organs are not findings.
-_NEGATIVE = re.compile(r"未见|未显示|无明显|无异常|无扩张|无增厚|无肿大|如常|大致正常|形态正常|阴性|对称")
+_NEGATIVE = re.compile(r"未见|未显示|无明显|无异常|无扩张|无增厚|无肿大|如常|大致正常|形态正常|阴性|(?<!不)对称")
 
 
 @dataclass(frozen=True)

@@ -47,23 +47,23 @@ def split_sections(report: str, lexicon: Lexicon | None = None) -> list[tuple[st
     parts = [p.strip() for p in _SECTION_BREAK.split(normalize(report)) if p.strip()]
     if len(parts) <= 1:
         parts = [s for s in re.split(r"(?<=。)", parts[0] if parts else "") if s.strip()]
-    out: list[tuple[str, str]] = []
-    pending = ""  # text before the first organ term (the tracer preamble) joins the first section
+    out: list[tuple[str, list[str]]] = []  # parts collected in lists: long reports stay linear
+    pending: list[str] = []  # text before the first organ term (the tracer preamble) joins the first section
     for part in parts:
         region = section_region(part, lex) or (out[-1][0] if out else None)
         if region is None:
-            pending += part
+            pending.append(part)
         elif out and out[-1][0] == region:
-            out[-1] = (region, out[-1][1] + part)
+            out[-1][1].append(part)
         else:
-            out.append((region, pending + part))
-            pending = ""
+            out.append((region, pending + [part]))
+            pending = []
     if pending:  # no organ anywhere: one section of unknown region
         out.append((REGIONS[0] if not out else out[-1][0], pending))
-    merged: dict[str, str] = {}
-    for region, text in out:  # a region met twice (rare) becomes one instance
-        merged[region] = merged.get(region, "") + text
-    return list(merged.items())
+    merged: dict[str, list[str]] = {}
+    for region, texts in out:  # a region met twice (rare) becomes one instance
+        merged.setdefault(region, []).extend(texts)
+    return [(region, "".join(texts)) for region, texts in merged.items()]
 
 
 def impression_items(impression: str) -> tuple[list[str], str | None]:

@@ -43,6 +43,10 @@ class Summary:
 
 def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     """(region sections, warnings) of one report's findings; `InputError` if it is unusable."""
+    warnings = []
+    if len(text) > MAX_REPORT_BYTES:  # bound the work before splitting (the CLI readers refuse larger files)
+        warnings.append(f"report truncated from {len(text):,} to {MAX_REPORT_BYTES:,} characters")
+        text = text[:MAX_REPORT_BYTES]
     text = normalize(text)
     if not text:
         raise InputError("the report is empty")
@@ -50,7 +54,7 @@ def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
         raise InputError("the report has no Chinese text (petsum reads the findings of Chinese PET/CT reports)")
     if not load_lexicon().terms_in(text):
         raise InputError("the report names no organ or body region: is it the findings section of a PET/CT report?")
-    sections, warnings = [], []
+    sections = []
     for region, body in split_sections(text):
         if len(body) > MAX_REGION_CHARS:
             warnings.append(f"{region} section truncated from {len(body)} to {MAX_REGION_CHARS} characters")

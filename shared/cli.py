@@ -34,6 +34,8 @@ def friendly_errors(fn: F) -> F:
             fail("interrupted", 130)
         except MemoryError:
             fail("out of memory: lower --batch-size or the model's max lengths")
+        except RuntimeError as e:  # torch: a broken checkpoint, CUDA out of memory
+            fail(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'runtime failure'}")
 
     return wrapper  # type: ignore[return-value]
 

@@ -56,7 +56,9 @@ def read_csv_rows(path: str | Path, required: list[str]) -> Iterator[dict[str, s
     reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in required if c not in (reader.fieldnames or [])]
     if missing:
-        have = ", ".join(reader.fieldnames or []) or "none"
+        names = reader.fieldnames or []
+        looks_like_data = any(len(h) > 24 or any(c in h for c in "，。；：") for h in names)  # no header row: never quote a report
+        have = f"{len(names)}, the first row looks like data" if looks_like_data else ", ".join(names) or "none"
         raise InputError(f"{path}: no column {', '.join(missing)} (columns: {have})")
     try:
         yield from reader

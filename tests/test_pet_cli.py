@@ -200,3 +200,33 @@ def test_train_gamma_is_recorded(pet_run):
     assert manifest["instances"] == "region" and manifest["instance_stats"]["gamma"] == 1.0
     ids = [json.loads(line)["id"] for line in (pet_run / "data" / "model_train.jsonl").read_text().splitlines()]
     assert all("#" in i for i in ids)  # region instances, `{report}#{region}`
+
+
+def test_csv_without_header_never_quotes_the_report(pet_run, tmp_path):
+    src = tmp_path / "noheader.csv"
+    src.write_text(f"1,{SECRET}，放射性摄取增高，考虑恶性肿瘤可能，建议进一步检查\n", encoding="utf-8")
+    res = invoke(["batch", str(src), "--out", str(tmp_path / "o.jsonl"), "--model", str(pet_run)])
+    assert res.exit_code == 2 and "looks like data" in res.stderr and SECRET not in res.stderr
+
+
+def test_blank_csv_lines_are_not_records(tmp_path):
+    from petsum.batch import records
+
+    src = tmp_path / "in.csv"
+    src.write_text(f"question,qid\n{GOOD},a\n\n{GOOD},b\n\n", encoding="utf-8")
+    assert [(r.id, r.error) for r in records(src)] == [("a", None), ("b", None)]
+
+
+def test_resume_survives_unicode_line_separators(tmp_path):
+    from petsum.batch import done_records
+
+    out = tmp_path / "o.jsonl"
+    recs = [{"id": "a\u2028b", "impression": "x\u2029y\x85"}, {"id": "c", "error": "bad"}]
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs) + '{"id": "d", "imp', encoding="utf-8")
+    assert done_records(out) == (["a\u2028b", "c"], 1)
+    assert out.read_text(encoding="utf-8").endswith('"bad"}\n')  # the torn line is gone
+
+
+def test_heldout_needs_a_run_folder(pet_run, pet_csv):
+    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run / "model" / "last"), "--heldout"])
+    assert res.exit_code == 2 and "training run" in res.stderr and "Traceback" not in res.output

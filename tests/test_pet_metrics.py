@@ -51,3 +51,10 @@ def test_words_keep_clinical_tokens_and_lexicon_terms():
     assert "，" not in got and "。" not in got
     m = evaluate_texts([REF], [REF], word_rouge=True)
     assert m["word_rouge1"] == m["word_rougeL"] == 100.0
+
+
+def test_asymmetry_is_a_finding_symmetry_is_not():
+    from petsum.lexicon import finding_organs
+
+    assert finding_organs("双侧扁桃体不对称增厚，代谢增高。") == {"扁桃体"}
+    assert finding_organs("双侧扁桃体对称，代谢未见异常。") == set()
