@@ -9,7 +9,6 @@ the first records of this input, and continues after them, so a run killed at an
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from shared.textio import InputError
+from shared.textio import InputError, detect_encoding
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,27 +93,10 @@ def _folder(files: list[Path]) -> Iterator[Record]:
 
 
 def _encoding(path: Path) -> str:
-    """The encoding of a large text file, judged on its head: BOM, strict UTF-8, strict
-    GB18030, then charset-normalizer."""
+    """A large file's encoding, judged on its head (the rest streams)."""
     with path.open("rb") as f:
         head = f.read(_SAMPLE)
-    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise InputError(f"{path} looks like a binary file, not text")
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if head.startswith(bom):
-            return enc
-    for enc in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(enc)().decode(head, final=len(head) < _SAMPLE)  # a cut last character is fine
-            return enc
-        except UnicodeDecodeError:
-            pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(head).best()
-    if best is None:
-        raise InputError(f"{path}: cannot detect the text encoding (tried UTF-8, GB18030 and detection)")
-    return best.encoding
+    return detect_encoding(head, str(path), complete=len(head) < _SAMPLE)
 
 
 def _lines(path: Path) -> io.TextIOWrapper:

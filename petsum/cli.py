@@ -142,7 +142,7 @@ def evaluate(data: str, model_dir: str | None, backend: str, limit: int | None, 
     from petsum.words import available
 
     if words and not available():
-        fail("--words needs jieba: pip install 'petsum[zh]'")
+        fail("--words needs jieba: pip install jieba")
     summarizer = _summarizer(model_dir, backend, batch_size)
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)
     metrics, preds = evaluate_reports(summarizer, reports[:limit], console(), batch_size, words)

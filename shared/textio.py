@@ -17,17 +17,19 @@ class InputError(ValueError):
 _BOMS = [(codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
 
 
-def decode_bytes(data: bytes, name: str = "input") -> str:
+def detect_encoding(data: bytes, name: str = "input", complete: bool = True) -> str:
     """BOM, then strict UTF-8, then strict GB18030 (a superset of GBK/GB2312), then
-    charset-normalizer; anything else is an error rather than mojibake."""
+    charset-normalizer; anything else is an error rather than mojibake. With `complete=False`
+    `data` is the head of a longer file, and a character cut at its end is no evidence."""
     if b"\x00" in data and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError(f"{name} looks like a binary file, not text")
     for bom, enc in _BOMS:
         if data.startswith(bom):
-            return data.decode(enc)
+            return enc
     for enc in ("utf-8", "gb18030"):
         try:
-            return data.decode(enc)
+            codecs.getincrementaldecoder(enc)().decode(data, final=complete)
+            return enc
         except UnicodeDecodeError:
             pass
     from charset_normalizer import from_bytes
@@ -35,7 +37,15 @@ def decode_bytes(data: bytes, name: str = "input") -> str:
     best = from_bytes(data).best()
     if best is None:
         raise InputError(f"{name}: cannot detect the text encoding (tried UTF-8, GB18030 and detection)")
-    return str(best)
+    return best.encoding
+
+
+def decode_bytes(data: bytes, name: str = "input") -> str:
+    enc = detect_encoding(data, name)
+    try:
+        return data.decode(enc)
+    except UnicodeDecodeError:  # charset-normalizer's guess can still fail on the whole text
+        raise InputError(f"{name}: cannot decode as {enc}") from None
 
 
 def read_text(path: str | Path) -> str:

@@ -43,7 +43,7 @@ def test_negative_clauses_name_no_organ():
     assert missing_ratio(["胰头肿块。"], ["胰头肿块；肝脏未见异常。"])["mr"] == 0.0
 
 
-@pytest.mark.skipif(not available(), reason="jieba not installed (pip install 'petsum[zh]')")
+@pytest.mark.skipif(not available(), reason="jieba not installed")
 def test_words_keep_clinical_tokens_and_lexicon_terms():
     got = words("静脉注射18F-FDG后行PET/CT显像，胰头区肿块大小约3.4×2.9cm，SUVmax：7.8。")
     for token in ["18F-FDG", "PET/CT", "3.4×2.9cm", "SUVmax", "7.8", "胰头"]:
