@@ -10,16 +10,14 @@ the first records of this input, and continues after them, so a run killed at an
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from shared.textio import InputError, detect_encoding
+from shared.textio import InputError, describe_columns, open_text, read_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
     from petsum.summarizer import Summarizer
 
 EXIT_PARTIAL = 3
-_SAMPLE = 1 << 20  # bytes read to detect a CSV/JSONL file's encoding
 
 
 @dataclass(frozen=True)
@@ -83,31 +80,17 @@ def _folder(files: list[Path]) -> Iterator[Record]:
 
     for f in files:
         try:
-            with f.open("rb") as fh:
-                data = fh.read(MAX_REPORT_BYTES + 1)  # enough to refuse an oversized file without reading it all
-            yield Record(f.stem, text=read_report(data, f.name))
+            # One byte over the limit is enough to refuse an oversized file without reading it all.
+            yield Record(f.stem, text=read_report(read_bytes(f, MAX_REPORT_BYTES + 1), f.name))
         except InputError as e:
             yield Record(f.stem, error=str(e))
-        except OSError as e:
-            yield Record(f.stem, error=f"cannot read {f.name}: {e.strerror}")
-
-
-def _encoding(path: Path) -> str:
-    """A large file's encoding, judged on its head (the rest streams)."""
-    with path.open("rb") as f:
-        head = f.read(_SAMPLE)
-    return detect_encoding(head, str(path), complete=len(head) < _SAMPLE)
-
-
-def _lines(path: Path) -> io.TextIOWrapper:
-    return io.TextIOWrapper(path.open("rb"), encoding=_encoding(path), errors="strict", newline="")
 
 
 def _csv(path: Path, column: str, id_column: str) -> Iterator[Record]:
     from petsum.summarizer import MAX_REPORT_BYTES
 
     csv.field_size_limit(4 * MAX_REPORT_BYTES)  # a huge field becomes one error record, not a stopped run
-    with _lines(path) as f:
+    with open_text(path) as f:
         reader = csv.reader(f)
         try:
             header = next(reader, None)
@@ -142,7 +125,7 @@ def _csv(path: Path, column: str, id_column: str) -> Iterator[Record]:
 def _jsonl(path: Path, column: str, id_column: str) -> Iterator[Record]:
     from petsum.summarizer import MAX_REPORT_BYTES
 
-    with _lines(path) as f:
+    with open_text(path) as f:
         n = 0
         while True:
             try:
@@ -177,16 +160,6 @@ def _jsonl(path: Path, column: str, id_column: str) -> Iterator[Record]:
 
 
 # --- the output file ---------------------------------------------------------------------
-
-
-def describe_columns(header: list[str]) -> str:
-    """Column names for an error message, unless they look like report text (a CSV without a
-    header row): messages must never quote a report."""
-    if not header:
-        return "none"
-    if any(len(h) > 24 or re.search(r"[，。；：]|[\u3400-\u9fff]{8,}", h) for h in header):
-        return f"{len(header)}, the first row looks like data, not a header"
-    return ", ".join(header)
 
 
 def done_records(out: Path) -> tuple[list[str], int]:

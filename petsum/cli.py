@@ -75,29 +75,16 @@ def _summarizer(model_dir: str | None, backend: str, batch_size: int | None = No
 def summarize(report: str, model_dir: str | None, backend: str, as_json: bool) -> None:
     """Print the impression for one report's findings (REPORT is a file, or - for stdin)."""
     from petsum.summarizer import MAX_REPORT_BYTES, read_report
+    from shared.textio import read_bytes
 
     name = "stdin" if report == "-" else report
-    data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1) if report == "-" else _read_bytes(report)
+    data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1) if report == "-" else read_bytes(report, MAX_REPORT_BYTES + 1)
     summary = _summarizer(model_dir, backend).summarize([read_report(data, name)])[0]
     if isinstance(summary, Exception):
         fail(f"{name}: {summary}")
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(json.dumps(summary.to_json(str(model_dir or DEFAULT_MODEL)), ensure_ascii=False) if as_json else summary.impression)
-
-
-def _read_bytes(path: str) -> bytes:
-    from shared.textio import InputError
-
-    from petsum.summarizer import MAX_REPORT_BYTES
-
-    try:
-        with open(path, "rb") as f:
-            return f.read(MAX_REPORT_BYTES + 1)  # one byte over the limit is enough to refuse it
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not a file") from None
 
 
 @main.command()

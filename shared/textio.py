@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -48,42 +49,71 @@ def decode_bytes(data: bytes, name: str = "input") -> str:
         raise InputError(f"{name}: cannot decode as {enc}") from None
 
 
-def read_text(path: str | Path) -> str:
+def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
+    """A file's bytes (at most `limit` of them), with one-line errors for the usual mistakes."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as f:
+            return f.read(-1 if limit is None else limit)
     except FileNotFoundError:
         raise InputError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{p} is a folder, not a file") from None
     except OSError as e:
         raise InputError(f"cannot read {p}: {e.strerror}") from None
-    return decode_bytes(data, str(p))
+
+
+def read_text(path: str | Path) -> str:
+    return decode_bytes(read_bytes(path), str(path))
+
+
+HEAD_BYTES = 1 << 20  # a streamed file's encoding is judged on its first MiB
+
+
+def open_text(path: str | Path) -> io.TextIOWrapper:
+    """A text stream over a file of any size; the encoding is detected on its head."""
+    head = read_bytes(path, HEAD_BYTES)
+    enc = detect_encoding(head, str(path), complete=len(head) < HEAD_BYTES)
+    return io.TextIOWrapper(Path(path).open("rb"), encoding=enc, errors="strict", newline="")
+
+
+def describe_columns(header: list[str]) -> str:
+    """Column names for an error message, unless they look like report text (a CSV without a
+    header row): messages must never quote file content."""
+    if not header:
+        return "none"
+    if any(len(h) > 24 or re.search(r"[，。；：]|[\u3400-\u9fff]{8,}", h) for h in header):
+        return f"{len(header)}, the first row looks like data, not a header"
+    return ", ".join(header)
 
 
 def read_csv_rows(path: str | Path, required: list[str]) -> Iterator[dict[str, str]]:
-    text = read_text(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [c for c in required if c not in (reader.fieldnames or [])]
-    if missing:
-        names = reader.fieldnames or []
-        looks_like_data = any(len(h) > 24 or any(c in h for c in "，。；：") for h in names)  # no header row: never quote a report
-        have = f"{len(names)}, the first row looks like data" if looks_like_data else ", ".join(names) or "none"
-        raise InputError(f"{path}: no column {', '.join(missing)} (columns: {have})")
-    try:
-        yield from reader
-    except csv.Error as e:
-        raise InputError(f"{path}: malformed CSV at line {reader.line_num}: {e}") from None
+    with open_text(path) as f:
+        reader = csv.DictReader(f)
+        try:
+            names = reader.fieldnames or []
+            missing = [c for c in required if c not in names]
+            if missing:
+                raise InputError(f"{path}: no column {', '.join(missing)} (columns: {describe_columns(list(names))})")
+            yield from reader
+        except csv.Error as e:
+            raise InputError(f"{path}: malformed CSV at line {reader.line_num}: {e}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not valid {f.encoding} after line {reader.line_num}") from None
 
 
 def read_jsonl_rows(path: str | Path) -> Iterator[dict]:
-    for n, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
+    with open_text(path) as f:
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}: line {n} is not a JSON object")
-        yield row
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}: line {n} is not a JSON object")
+                yield row
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not valid {f.encoding}") from None
