@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from shared.cli import fail, friendly_errors, run_training, training_options
+from shared.cli import fail, friendly_errors, run_training, serving_options, training_options
 
 DEFAULT_DATA = Path("../shared/data/gsm8k")
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
@@ -33,25 +33,27 @@ def train(data: str, method: str | None, strategy: str | None, beta: float | Non
 @main.command()
 @click.argument("question", required=False)
 @click.option("--data", type=click.Path(), help="JSONL of problems to evaluate instead of one QUESTION.")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Run or model folder (default: the shipped model).")
+@serving_options
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N problems only.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics (or the answer) as JSON.")
 @click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write one prediction per problem (JSONL).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @friendly_errors
-def solve(question: str | None, data: str | None, model_dir: str | None, limit: int | None, as_json: bool, pred_path: str | None, batch_size: int) -> None:
+def solve(question: str | None, data: str | None, model_dir: str | None, backend: str, device: str, limit: int | None, as_json: bool, pred_path: str | None, batch_size: int) -> None:
     """Solve QUESTION, or evaluate accuracy over --data."""
     from mwp.adapter import PROMPT_SUFFIX, MwpAdapter
     from mwp.data import load_problems
     from shared.generate import generate, result_text
-    from shared.pipeline import load_run
+    from deploy.backend import device_warning, load_models
 
     if bool(question) == bool(data):
         fail("give either a QUESTION or --data FILE")
     path = Path(model_dir) if model_dir else DEFAULT_MODEL
     if not path.exists():
         fail("no default model is shipped yet: pass --model with a folder written by `mwp train`")
-    adapter, models = MwpAdapter(), load_run(path)
+    adapter, models = MwpAdapter(), load_models(path, backend, device, "mwp")
+    if note := device_warning(models, device):
+        click.echo(f"warning: {note}", err=True)
     cfg = models.generate.model_copy(update={"batch_size": batch_size})
     if question:
         res = generate(models, [question.strip() + PROMPT_SUFFIX], adapter, cfg)[0]
@@ -69,3 +71,15 @@ def solve(question: str | None, data: str | None, model_dir: str | None, limit: 
                 got, gold = adapter.extract_answer(pred), adapter.extract_answer(p.target)
                 f.write(json.dumps({"id": p.id, "prediction": pred, "answer": got, "gold": gold, "correct": got is not None and got == gold}) + "\n")
     click.echo(json.dumps(metrics) if as_json else "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+
+
+@main.command()
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Run or checkpoint folder (default: the shipped model).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the ONNX export.")
+@click.option("--int8", is_flag=True, help="Dynamic int8 quantization of the weights (smaller, faster on CPU).")
+@friendly_errors
+def export(model_dir: str | None, out: str, int8: bool) -> None:
+    """Export a solver to ONNX for `mwp solve --backend onnx`."""
+    from deploy.export import export_run
+
+    click.echo(json.dumps(export_run(Path(model_dir) if model_dir else DEFAULT_MODEL, out, int8)))

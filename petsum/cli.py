@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from shared.cli import fail, friendly_errors, run_training, training_options
+from shared.cli import fail, friendly_errors, run_training, serving_options, training_options
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 
@@ -52,39 +52,51 @@ def segment(data: str, gamma: float | None, method: str | None, strategy: str | 
     click.echo(json.dumps(write_segments(load_pairs(data), cfg, Path(out), console()), ensure_ascii=False))
 
 
-def _model_options(fn):
-    fn = click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True, help="Inference engine.")(fn)
-    fn = click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Run or model folder (default: the shipped model).")(fn)
-    return fn
-
-
-def _summarizer(model_dir: str | None, backend: str, batch_size: int | None = None):
+def _summarizer(model_dir: str | None, backend: str, device: str, batch_size: int | None = None):
+    from deploy.backend import device_warning
     from petsum.summarizer import Summarizer
 
     path = Path(model_dir) if model_dir else DEFAULT_MODEL
     if not path.exists():
         fail("no default model is shipped yet: pass --model with a folder written by `petsum train`" if not model_dir else f"{path}: no such folder")
-    return Summarizer(path, backend, batch_size)
+    summarizer = Summarizer(path, backend, batch_size, device)
+    if note := device_warning(summarizer.models, device):
+        click.echo(f"warning: {note}", err=True)
+    return summarizer
 
 
 @main.command()
 @click.argument("report", type=click.Path(allow_dash=True, dir_okay=False))
-@_model_options
+@serving_options
 @click.option("--json", "as_json", is_flag=True, help="Print the impression with its regions and segments as JSON.")
 @friendly_errors
-def summarize(report: str, model_dir: str | None, backend: str, as_json: bool) -> None:
+def summarize(report: str, model_dir: str | None, backend: str, device: str, as_json: bool) -> None:
     """Print the impression for one report's findings (REPORT is a file, or - for stdin)."""
     from petsum.summarizer import MAX_REPORT_BYTES, read_report
     from shared.textio import read_bytes
 
     name = "stdin" if report == "-" else report
     data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1) if report == "-" else read_bytes(report, MAX_REPORT_BYTES + 1)
-    summary = _summarizer(model_dir, backend).summarize([read_report(data, name)])[0]
+    summarizer = _summarizer(model_dir, backend, device)
+    summary = summarizer.summarize([read_report(data, name)])[0]
     if isinstance(summary, Exception):
         fail(f"{name}: {summary}")
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(json.dumps(summary.to_json(str(model_dir or DEFAULT_MODEL)), ensure_ascii=False) if as_json else summary.impression)
+    engine = {"backend": summarizer.models.backend, "providers": summarizer.models.providers}
+    click.echo(json.dumps(summary.to_json(str(summarizer.path), engine), ensure_ascii=False) if as_json else summary.impression)
+
+
+@main.command()
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Run or checkpoint folder (default: the shipped model).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the ONNX export.")
+@click.option("--int8", is_flag=True, help="Dynamic int8 quantization of the weights (smaller, faster on CPU).")
+@friendly_errors
+def export(model_dir: str | None, out: str, int8: bool) -> None:
+    """Export a model to ONNX for `--backend onnx` (onnxruntime, CPU or CUDA)."""
+    from deploy.export import export_run
+
+    click.echo(json.dumps(export_run(Path(model_dir) if model_dir else DEFAULT_MODEL, out, int8), ensure_ascii=False))
 
 
 @main.command()
@@ -94,15 +106,15 @@ def summarize(report: str, model_dir: str | None, backend: str, as_json: bool) -
 @click.option("--id-column", default="qid", show_default=True, help="Id column or field (else the record number).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Reports summarized together.")
 @click.option("--resume", is_flag=True, help="Continue an output left by an interrupted run.")
-@_model_options
+@serving_options
 @friendly_errors
-def batch(source: str, out: str, column: str, id_column: str, batch_size: int, resume: bool, model_dir: str | None, backend: str) -> None:
+def batch(source: str, out: str, column: str, id_column: str, batch_size: int, resume: bool, model_dir: str | None, backend: str, device: str) -> None:
     """Summarize a folder of .txt reports, a .csv or a .jsonl into OUT (exit 3 if any record failed)."""
     from petsum.batch import EXIT_PARTIAL, run_batch, summary_table
     from shared.cli import console
 
     log = console()
-    stats = run_batch(_summarizer(model_dir, backend, batch_size), Path(source), Path(out), log, column=column,
+    stats = run_batch(_summarizer(model_dir, backend, device, batch_size), Path(source), Path(out), log, column=column,
                       id_column=id_column, batch_size=batch_size, resume=resume)
     log.print(summary_table(stats, Path(out)))
     if stats.errors:
@@ -111,7 +123,7 @@ def batch(source: str, out: str, column: str, id_column: str, batch_size: int, r
 
 @main.command()
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV with question (findings) and answer (impression).")
-@_model_options
+@serving_options
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N reports only.")
 @click.option("--heldout", is_flag=True, help="Only the reports the model's training run held out for validation.")
 @click.option("--words", is_flag=True, help="Also word-level ROUGE (jieba, with the organ lexicon).")
@@ -119,7 +131,7 @@ def batch(source: str, out: str, column: str, id_column: str, batch_size: int, r
 @click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write each prediction with its reference (JSONL).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @friendly_errors
-def evaluate(data: str, model_dir: str | None, backend: str, limit: int | None, heldout: bool, words: bool, batch_size: int, pred_path: str | None, as_json: bool) -> None:
+def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit: int | None, heldout: bool, words: bool, batch_size: int, pred_path: str | None, as_json: bool) -> None:
     """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing ratio."""
     from petsum.data import load_pairs
     from petsum.evaluate import evaluate_reports, heldout as held, metrics_table
@@ -130,7 +142,7 @@ def evaluate(data: str, model_dir: str | None, backend: str, limit: int | None, 
 
     if words and not available():
         fail("--words needs jieba: pip install jieba")
-    summarizer = _summarizer(model_dir, backend, batch_size)
+    summarizer = _summarizer(model_dir, backend, device, batch_size)
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)
     metrics, preds = evaluate_reports(summarizer, reports[:limit], console(), batch_size, words)
     if pred_path:

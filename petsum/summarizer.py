@@ -36,9 +36,9 @@ class Summary:
     regions: list[RegionSummary]
     warnings: list[str] = field(default_factory=list)  # never quote report text: they reach logs
 
-    def to_json(self, model: str) -> dict:
+    def to_json(self, model: str, engine: dict | None = None) -> dict:
         regions = [{"region": r.region, "segments": r.segments, "stopped": r.stopped} for r in self.regions]
-        return {"impression": self.impression, "regions": regions, "model": model, "warnings": self.warnings}
+        return {"impression": self.impression, "regions": regions, "model": model, **(engine or {}), "warnings": self.warnings}
 
 
 def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
@@ -75,13 +75,11 @@ def read_report(data: bytes, name: str) -> str:
 class Summarizer:
     """Loads a model once; `summarize` takes a batch of report texts."""
 
-    def __init__(self, model: str | Path, backend: str = "torch", batch_size: int | None = None) -> None:
-        from shared.pipeline import load_run
+    def __init__(self, model: str | Path, backend: str = "auto", batch_size: int | None = None, device: str = "cpu") -> None:
+        from deploy.backend import load_models
 
-        if backend != "torch":
-            raise InputError(f"backend {backend!r} is not available yet: models are served with --backend torch")
         self.path = Path(model)
-        self.models = load_run(self.path)
+        self.models = load_models(self.path, backend, device, "petsum")
         if batch_size:
             self.models.generate = self.models.generate.model_copy(update={"batch_size": batch_size})
         self.adapter = PetAdapter()

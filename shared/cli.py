@@ -40,6 +40,17 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def serving_options(fn: F) -> F:
+    """`--model`, `--backend` and `--device` of every command that generates."""
+    fn = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+                      help="cuda: run on the GPU when one is active, else fall back to the CPU with a warning.")(fn)
+    fn = click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+                      help="Inference engine; auto: onnxruntime for an ONNX export, else torch.")(fn)
+    fn = click.option("--model", "model_dir", type=click.Path(file_okay=False),
+                      help="Run, checkpoint or ONNX export folder (default: the shipped model).")(fn)
+    return fn
+
+
 def config_options(fn: F) -> F:
     """`--config FILE` and repeatable `--set section.field=value`."""
     fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field, e.g. train.lr=1e-3 (repeatable).")(fn)

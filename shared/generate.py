@@ -9,7 +9,7 @@ ASM, starting with the ESM; a direct model answers in one round.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from shared.batching import encode_source, pad
 from shared.config import GenerateConfig
@@ -22,25 +22,63 @@ if TYPE_CHECKING:
     from shared.adapter import TaskAdapter
 
 
+class TokenGenerator(Protocol):
+    """What the iterative loop needs from a model, whatever runs it (torch, onnxruntime): a batch of
+    encoded sources in, each source's generated token ids out, without the decoder start token and
+    through EOS when one was produced."""
+
+    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int) -> list[list[int]]: ...
+
+
 @dataclass
 class ModelSet:
-    """The model(s) of one trained run. `models` maps role → model: {"model"} or {"esm", "asm"}."""
+    """The model(s) of one trained run. `models` maps role → model: {"model"} or {"esm", "asm"};
+    a model is a Hugging Face seq2seq model or any `TokenGenerator`."""
 
     method: str
     tokenizer: "PreTrainedTokenizerBase"
-    models: dict[str, "PreTrainedModel"] = field(default_factory=dict)
+    models: dict[str, "PreTrainedModel | TokenGenerator"] = field(default_factory=dict)
     max_source_len: int = 512
     name: str = ""
     generate: GenerateConfig = field(default_factory=GenerateConfig)  # the run's own decoding settings
+    backend: str = "torch"
+    providers: list[str] = field(default_factory=lambda: ["cpu"])  # where it really runs (torch device or ORT providers)
 
-    def for_round(self, i: int) -> "PreTrainedModel":
+    def for_round(self, i: int) -> "PreTrainedModel | TokenGenerator":
         if self.method == "dsm":
             return self.models["esm" if i % 2 == 0 else "asm"]
         return self.models["model"]
 
 
+@dataclass
+class TorchGenerator:
+    """`TokenGenerator` over a Hugging Face model, through its own `generate` (greedy or beam)."""
+
+    model: "PreTrainedModel"
+    pad_id: int
+    eos_id: int
+
+    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int) -> list[list[int]]:
+        import torch
+
+        ids, mask = pad(sources, self.pad_id)
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=ids.to(self.model.device),
+                attention_mask=mask.to(self.model.device),
+                max_new_tokens=max_new_tokens,
+                num_beams=num_beams,
+                do_sample=False,
+                early_stopping=num_beams > 1,
+            )
+        # Drop the decoder start token, and the padding after EOS (a row without EOS ran to the limit,
+        # and then every token is the model's own, even a generated pad).
+        rows = out[:, 1:].tolist()
+        return [toks[: toks.index(self.eos_id) + 1] if self.eos_id in toks else toks for toks in rows]
+
+
 def generate_batch(
-    model: "PreTrainedModel",
+    model: "PreTrainedModel | TokenGenerator",
     tokenizer: "PreTrainedTokenizerBase",
     sources: list[list[int]],
     cfg: GenerateConfig,
@@ -48,33 +86,20 @@ def generate_batch(
 ) -> tuple[list[str], list[int], list[bool]]:
     """Decode a batch of encoded sources: (texts, generated token counts, whether each ended
     with EOS rather than running into the token limit)."""
-    import torch
-
     texts: list[str] = [""] * len(sources)
     counts: list[int] = [0] * len(sources)
     ended: list[bool] = [False] * len(sources)
-    eos, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
+    limit = max_new_tokens or cfg.max_new_tokens
+    gen = model if hasattr(model, "generate_tokens") else TorchGenerator(model, tokenizer.pad_token_id, tokenizer.eos_token_id)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # less padding per batch
-    with torch.no_grad():
-        for b in range(0, len(order), cfg.batch_size):
-            idx = order[b : b + cfg.batch_size]
-            ids, mask = pad([sources[i] for i in idx], pad_id)
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens or cfg.max_new_tokens,
-                num_beams=cfg.num_beams,
-                do_sample=False,
-                early_stopping=cfg.num_beams > 1,
-            )
-            out = out[:, 1:]  # drop the decoder start token
-            decoded = tokenizer.batch_decode(out, skip_special_tokens=True)
-            for row, i in enumerate(idx):
-                toks = out[row].tolist()
-                texts[i] = decoded[row].strip()
-                ended[i] = eos in toks
-                # Tokens the model produced: through its EOS, or all of them when it was cut off.
-                counts[i] = toks.index(eos) + 1 if ended[i] else sum(1 for t in toks if t != pad_id)
+    for b in range(0, len(order), cfg.batch_size):
+        idx = order[b : b + cfg.batch_size]
+        batch = [sources[i] for i in idx]
+        rows = gen.generate_tokens(batch, limit, cfg.num_beams)
+        decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
+        for toks, text, i in zip(rows, decoded, idx):
+            texts[i], counts[i] = text.strip(), len(toks)
+            ended[i] = tokenizer.eos_token_id in toks
     return texts, counts, ended
 
 

@@ -1,0 +1,156 @@
+"""Export a trained run (or any local T5-family checkpoint) to ONNX for onnxruntime.
+
+Exporter: `torch.onnx.export(dynamo=True)`, the maintained path in torch 2.x (the TorchScript
+exporter is deprecated, and optimum's ONNX export does not support transformers 5.x). It traces
+the flat-tensor graphs of `deploy.graph`, not Hugging Face's forward.
+
+An export mirrors a run folder: `ases.json` (method, roles) and the run's `config.json` at the
+top, and per role a folder with `encoder.onnx`, `decoder.onnx`, the tokenizer, the model's
+`config.json` and `onnx.json` (opset, versions, dtype, tensor names).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shared.modeling import MANIFEST, is_checkpoint, load_model, load_tokenizer, read_manifest
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+OPSET = 18  # pinned: the newest opset both onnx 1.23 and onnxruntime 1.31 fully implement
+FORMAT = "petsum-onnx/1"
+ONNX_MANIFEST = "onnx.json"
+
+
+def past_names(n_layers: int, prefix: str) -> list[str]:
+    return [f"{prefix}_{kv}_{i}" for i in range(n_layers) for kv in ("k", "v")]
+
+
+def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset: int = OPSET) -> dict:
+    """Export every model of a run (one, or DSM's two) into `out`; returns the export's manifest."""
+    src, out = Path(model_dir), Path(out)
+    manifest = read_manifest(src)
+    if "roles" in manifest:
+        roles = {role: src / sub for role, sub in manifest["roles"].items()}
+    elif is_checkpoint(src):
+        if manifest.get("method") == "dsm":
+            raise ValueError(f"{src} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
+        roles = {"model": src}
+        manifest = {"method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512)}
+    else:
+        raise FileNotFoundError(f"{src} is neither a training run nor a model folder (no config.json + model.safetensors)")
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty; choose a new folder")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for role, path in roles.items():
+            export_checkpoint(path, tmp / role, int8, opset)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if (src / "config.json").is_file() and "roles" in read_manifest(src):  # the run's decoding settings
+        shutil.copy(src / "config.json", tmp / "config.json")
+    exported = {**manifest, "roles": {role: role for role in roles}, "backend": "onnx", "dtype": "int8" if int8 else "fp32"}
+    (tmp / MANIFEST).write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if out.exists():
+        out.rmdir()
+    tmp.rename(out)  # all or nothing: a failed export leaves no half-written folder under `out`
+    return exported
+
+
+def export_checkpoint(path: Path, out: Path, int8: bool, opset: int) -> None:
+    import onnx
+
+    from deploy.graph import check_supported
+
+    model, tok = load_model(path), load_tokenizer(path)
+    check_supported(model)
+    out.mkdir(parents=True)
+    n = model.config.num_decoder_layers
+    _export_encoder(model, out / "encoder.onnx", n, opset)
+    _export_decoder(model, out / "decoder.onnx", n, opset)
+    for name in ("encoder.onnx", "decoder.onnx"):
+        onnx.checker.check_model(str(out / name), full_check=True)
+        if int8:
+            quantize(out / name)
+    tok.save_pretrained(str(out))
+    model.config.save_pretrained(str(out))
+    if (path / MANIFEST).is_file():
+        shutil.copy(path / MANIFEST, out / MANIFEST)
+    cfg = model.config
+    info = {
+        "format": FORMAT,
+        "opset": opset,
+        "dtype": "int8" if int8 else "fp32",
+        "model_type": cfg.model_type,
+        "num_decoder_layers": n,
+        "num_heads": cfg.num_heads,
+        "d_kv": cfg.d_kv,
+        "vocab_size": cfg.vocab_size,
+        "decoder_start_token_id": cfg.decoder_start_token_id,
+        "pad_token_id": tok.pad_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "versions": {pkg: version(pkg) for pkg in ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")},
+    }
+    (out / ONNX_MANIFEST).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def _export(module, args: tuple, path: Path, inputs: list[str], outputs: list[str], shapes, opset: int) -> None:
+    import torch
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # exporter chatter about internal renames, not about our graph
+        program = torch.onnx.export(
+            module, args, dynamo=True, opset_version=opset, input_names=inputs, output_names=outputs,
+            dynamic_shapes=shapes, external_data=False, verbose=False, optimize=True,
+        )
+    program.save(str(path), external_data=False)
+
+
+def _export_encoder(model: "PreTrainedModel", path: Path, n: int, opset: int) -> None:
+    import torch
+
+    from deploy.graph import EncoderGraph
+
+    batch, src = torch.export.Dim("batch"), torch.export.Dim("src")
+    ids = torch.tensor([[5, 6, 7, 1], [8, 1, 0, 0]])  # sizes above 1: torch.export specializes 0 and 1
+    _export(
+        EncoderGraph(model).eval(), (ids, (ids != 0).long()), path,
+        ["input_ids", "attention_mask"], ["hidden", *past_names(n, "cross")],
+        {"input_ids": {0: batch, 1: src}, "attention_mask": {0: batch, 1: src}}, opset,
+    )
+
+
+def _export_decoder(model: "PreTrainedModel", path: Path, n: int, opset: int) -> None:
+    import torch
+
+    from deploy.graph import DecoderStepGraph
+
+    cfg = model.config
+    batch, src, past = torch.export.Dim("batch"), torch.export.Dim("src"), torch.export.Dim("past")
+    self_kv = [torch.zeros(2, cfg.num_heads, 3, cfg.d_kv) for _ in range(2 * n)]
+    cross_kv = [torch.zeros(2, cfg.num_heads, 4, cfg.d_kv) for _ in range(2 * n)]
+    shapes = ({0: batch}, {0: batch, 1: src}, tuple([{0: batch, 2: past}] * (2 * n) + [{0: batch, 2: src}] * (2 * n)))
+    _export(
+        DecoderStepGraph(model).eval(), (torch.tensor([[3], [4]]), torch.ones(2, 4, dtype=torch.long), *self_kv, *cross_kv),
+        path, ["token", "encoder_mask", *past_names(n, "past"), *past_names(n, "cross")],
+        ["logits", *past_names(n, "present")], shapes, opset,
+    )
+
+
+def quantize(path: Path) -> None:
+    """Dynamic int8 quantization of the matrix multiplications, in place. Embedding lookups stay
+    fp32: they cost nothing at run time, and the tied output projection reads the same table."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = path.with_name(path.stem + ".int8.onnx")
+    quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True)
+    tmp.replace(path)

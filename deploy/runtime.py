@@ -1,0 +1,187 @@
+"""Serve an export (`deploy.export`) with onnxruntime: batched greedy and beam search over the
+decoder-step graph with its KV cache, behind the same `TokenGenerator` interface the torch
+backend has, so the AS-ES loop in `shared.generate` runs unchanged on top of it.
+
+Decoding follows Hugging Face's `generate` rule for rule (greedy: pad after EOS; beam: 2·k
+candidates per step, length penalty 1, early stopping once k hypotheses are done), so an fp32
+export writes the same tokens as the torch model it came from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deploy.export import ONNX_MANIFEST, past_names
+
+if TYPE_CHECKING:
+    from shared.generate import ModelSet
+
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+
+def is_export(path: str | Path) -> bool:
+    """An export folder (or one role of it)."""
+    p = Path(path)
+    if (p / ONNX_MANIFEST).is_file():
+        return True
+    try:
+        manifest = json.loads((p / "ases.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return manifest.get("backend") == "onnx"
+
+
+class OnnxSeq2Seq:
+    """One exported checkpoint: the encoder runs once per batch, the decoder once per token."""
+
+    def __init__(self, folder: str | Path, device: str = "cpu", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        folder = Path(folder)
+        info = json.loads((folder / ONNX_MANIFEST).read_text(encoding="utf-8"))
+        self.n_layers, self.heads, self.d_kv = info["num_decoder_layers"], info["num_heads"], info["d_kv"]
+        self.start, self.pad, self.eos = info["decoder_start_token_id"], info["pad_token_id"], info["eos_token_id"]
+        self.dtype = info["dtype"]
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads  # 0: onnxruntime's choice, one thread per physical core
+        opts.log_severity_level = 3  # warnings about unused initializers etc. are not for our users
+        # Ask for CUDA only where this onnxruntime build has it (the CPU build would warn and ignore it).
+        providers = [CUDA, CPU] if device == "cuda" and CUDA in ort.get_available_providers() else [CPU]
+        self.encoder = ort.InferenceSession(str(folder / "encoder.onnx"), opts, providers=providers)
+        self.decoder = ort.InferenceSession(str(folder / "decoder.onnx"), opts, providers=providers)
+        # What the sessions really use: with onnxruntime-gpu on a machine without a working CUDA,
+        # get_available_providers() still lists CUDA, but the session falls back to CPU.
+        self.providers = self.decoder.get_providers()
+        self._cross = past_names(self.n_layers, "cross")
+        self._past = past_names(self.n_layers, "past")
+
+    def encode(self, sources: list[list[int]]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """(hidden states, cross-attention keys/values per layer, mask) of right-padded sources."""
+        width = max(len(s) for s in sources)
+        ids = np.full((len(sources), width), self.pad, dtype=np.int64)
+        mask = np.zeros((len(sources), width), dtype=np.int64)
+        for i, s in enumerate(sources):
+            ids[i, : len(s)], mask[i, : len(s)] = s, 1
+        hidden, *cross = self.encoder.run(None, {"input_ids": ids, "attention_mask": mask})
+        return hidden, cross, mask
+
+    def step(self, tokens: np.ndarray, mask: np.ndarray, past: list[np.ndarray], cross: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Next-token logits (batch, vocab) and the grown self-attention cache."""
+        feed = {"token": tokens.reshape(-1, 1).astype(np.int64), "encoder_mask": mask}
+        feed.update(zip(self._past, past))
+        feed.update(zip(self._cross, cross))
+        logits, *present = self.decoder.run(None, feed)
+        return logits, present
+
+    def empty_past(self, batch: int) -> list[np.ndarray]:
+        return [np.zeros((batch, self.heads, 0, self.d_kv), dtype=np.float32) for _ in range(2 * self.n_layers)]
+
+    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int) -> list[list[int]]:
+        if not sources:
+            return []
+        _, cross, mask = self.encode(sources)
+        if num_beams == 1:
+            return self._greedy(cross, mask, max_new_tokens)
+        return self._beam(cross, mask, max_new_tokens, num_beams)
+
+    def _greedy(self, cross: list[np.ndarray], mask: np.ndarray, limit: int) -> list[list[int]]:
+        n = mask.shape[0]
+        out: list[list[int]] = [[] for _ in range(n)]
+        rows = np.arange(n)  # the inputs still generating; finished ones leave the batch
+        tokens = np.full(n, self.start, dtype=np.int64)
+        past = self.empty_past(n)
+        for _ in range(limit):
+            logits, past = self.step(tokens, mask, past, cross)
+            tokens = logits.argmax(-1)
+            for r, t in zip(rows, tokens):
+                out[r].append(int(t))
+            keep = tokens != self.eos
+            if not keep.all():  # shrink every batched tensor to the unfinished rows
+                if not keep.any():
+                    break
+                rows, tokens, mask = rows[keep], tokens[keep], mask[keep]
+                past = [p[keep] for p in past]
+                cross = [c[keep] for c in cross]
+        return out
+
+    def _beam(self, cross: list[np.ndarray], mask: np.ndarray, limit: int, k: int) -> list[list[int]]:
+        n, keep = mask.shape[0], 2 * k  # two candidates per beam: enough to refill k live beams after EOS
+        cross = [np.repeat(c, k, axis=0) for c in cross]
+        mask = np.repeat(mask, k, axis=0)
+        past = self.empty_past(n * k)
+        running = np.zeros((n, k), dtype=np.float64)
+        running[:, 1:] = -1e9  # all beams start identical: only the first may expand at step one
+        seqs = np.zeros((n, k, 0), dtype=np.int64)
+        done_scores = np.full((n, k), -1e9)
+        done_seqs: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(n)]
+        done_flag = np.zeros((n, k), dtype=bool)
+        improvable = np.ones(n, dtype=bool)
+        tokens = np.full(n * k, self.start, dtype=np.int64)
+        for cur in range(1, limit + 1):  # cur = generated length including this step's token
+            logits, past = self.step(tokens, mask, past, cross)
+            logp = _log_softmax(logits.astype(np.float32)).reshape(n, k, -1) + running[:, :, None]
+            vocab = logp.shape[-1]
+            flat = logp.reshape(n, -1)
+            top = np.argsort(-flat, axis=1, kind="stable")[:, :keep]
+            top_scores = np.take_along_axis(flat, top, axis=1)
+            beam_of, token_of = top // vocab, top % vocab
+            batch_rows = np.arange(n)[:, None]
+            cand = np.concatenate([seqs[batch_rows, beam_of], token_of[:, :, None]], axis=2)  # (n, 2k, cur)
+            finished = (token_of == self.eos) | (cur == limit)
+            # Finished candidates among the top k compete for the k kept hypotheses.
+            for b in range(n):
+                if done_flag[b].all() or not improvable[b]:
+                    continue
+                for j in range(k):
+                    if finished[b, j]:
+                        score = top_scores[b, j] / cur
+                        worst = int(np.argmin(done_scores[b]))
+                        if score > done_scores[b, worst]:
+                            done_scores[b, worst], done_seqs[b][worst], done_flag[b, worst] = score, cand[b, j].tolist(), True
+            # The k best unfinished candidates live on.
+            live = np.where(finished, top_scores - 1e9, top_scores)
+            nxt = np.argsort(-live, axis=1, kind="stable")[:, :k]
+            running = np.take_along_axis(live, nxt, axis=1)
+            seqs = cand[batch_rows, nxt]
+            origin = (np.take_along_axis(beam_of, nxt, axis=1) + np.arange(n)[:, None] * k).reshape(-1)
+            past = [p[origin] for p in past]
+            tokens = seqs[:, :, -1].reshape(-1)
+            # Stop improving an input once its best live beam cannot beat its worst kept hypothesis.
+            worst_done = np.where(done_flag, done_scores.min(axis=1, keepdims=True), -1e9)
+            improvable &= (running[:, :1] / cur > worst_done).any(axis=1)
+            if (done_flag.all() or not improvable.any()) or finished.all():
+                break
+        out = []
+        for b in range(n):
+            best = int(np.argmax(done_scores[b]))
+            out.append(done_seqs[b][best])
+        return out
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "ModelSet":
+    """An export folder as a `ModelSet`, ready for `shared.generate.generate`."""
+    from shared.config import GenerateConfig
+    from shared.generate import ModelSet
+    from shared.modeling import load_tokenizer
+
+    path = Path(path)
+    manifest = json.loads((path / "ases.json").read_text(encoding="utf-8"))
+    models = {role: OnnxSeq2Seq(path / sub, device, threads) for role, sub in manifest["roles"].items()}
+    gen = GenerateConfig()
+    if (path / "config.json").is_file():
+        gen = GenerateConfig.model_validate(json.loads((path / "config.json").read_text())["generate"])
+    first = next(iter(manifest["roles"].values()))
+    providers = next(iter(models.values())).providers
+    return ModelSet(
+        manifest["method"], load_tokenizer(path / first), models, manifest.get("max_source_len", 512),
+        path.name, gen, backend="onnx", providers=providers,
+    )
