@@ -12,6 +12,7 @@ top, and per role a folder with `encoder.onnx`, `decoder.onnx`, the tokenizer, t
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import warnings
 from importlib.metadata import version
@@ -106,13 +107,23 @@ def export_checkpoint(path: Path, out: Path, int8: bool, opset: int) -> None:
 def _export(module, args: tuple, path: Path, inputs: list[str], outputs: list[str], shapes, opset: int) -> None:
     import torch
 
+    # One protobuf holds at most 2 GB: larger models (a user's Flan-T5-large) keep weights beside it.
+    large = sum(p.numel() * p.element_size() for p in module.parameters()) > 1_500_000_000
+
+    quiet = logging.getLogger("torch.onnx")  # it logs optional-operator notes (torchvision) as warnings
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # exporter chatter about internal renames, not about our graph
-        program = torch.onnx.export(
-            module, args, dynamo=True, opset_version=opset, input_names=inputs, output_names=outputs,
-            dynamic_shapes=shapes, external_data=False, verbose=False, optimize=True,
-        )
-    program.save(str(path), external_data=False)
+        try:
+            program = torch.onnx.export(
+                module, args, dynamo=True, opset_version=opset, input_names=inputs, output_names=outputs,
+                dynamic_shapes=shapes, external_data=large, verbose=False, optimize=True,
+            )
+        except Exception as e:  # the exporter's own error types; its message opens with the cause
+            raise RuntimeError(f"ONNX export of {path.name} failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
+    quiet.setLevel(level)
+    program.save(str(path), external_data=large)
 
 
 def _export_encoder(model: "PreTrainedModel", path: Path, n: int, opset: int) -> None:
@@ -152,5 +163,7 @@ def quantize(path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = path.with_name(path.stem + ".int8.onnx")
-    quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True)
+    large = path.with_name(path.name + ".data").exists()
+    quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                     per_channel=True, use_external_data_format=large)
     tmp.replace(path)

@@ -41,8 +41,13 @@ class OnnxSeq2Seq:
     def __init__(self, folder: str | Path, device: str = "cpu", threads: int = 0) -> None:
         import onnxruntime as ort
 
+        from shared.textio import InputError
+
         folder = Path(folder)
-        info = json.loads((folder / ONNX_MANIFEST).read_text(encoding="utf-8"))
+        try:
+            info = json.loads((folder / ONNX_MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise InputError(f"{folder}: no readable {ONNX_MANIFEST}; is it a folder written by `export`?") from None
         self.n_layers, self.heads, self.d_kv = info["num_decoder_layers"], info["num_heads"], info["d_kv"]
         self.start, self.pad, self.eos = info["decoder_start_token_id"], info["pad_token_id"], info["eos_token_id"]
         self.dtype = info["dtype"]
@@ -51,8 +56,11 @@ class OnnxSeq2Seq:
         opts.log_severity_level = 3  # warnings about unused initializers etc. are not for our users
         # Ask for CUDA only where this onnxruntime build has it (the CPU build would warn and ignore it).
         providers = [CUDA, CPU] if device == "cuda" and CUDA in ort.get_available_providers() else [CPU]
-        self.encoder = ort.InferenceSession(str(folder / "encoder.onnx"), opts, providers=providers)
-        self.decoder = ort.InferenceSession(str(folder / "decoder.onnx"), opts, providers=providers)
+        try:
+            self.encoder = ort.InferenceSession(str(folder / "encoder.onnx"), opts, providers=providers)
+            self.decoder = ort.InferenceSession(str(folder / "decoder.onnx"), opts, providers=providers)
+        except Exception as e:  # onnxruntime's errors (NoSuchFile, InvalidProtobuf, …) are plain Exceptions
+            raise InputError(f"{folder}: onnxruntime cannot load the export ({_first_line(e)})") from None
         # What the sessions really use: with onnxruntime-gpu on a machine without a working CUDA,
         # get_available_providers() still lists CUDA, but the session falls back to CPU.
         self.providers = self.decoder.get_providers()
@@ -66,7 +74,7 @@ class OnnxSeq2Seq:
         mask = np.zeros((len(sources), width), dtype=np.int64)
         for i, s in enumerate(sources):
             ids[i, : len(s)], mask[i, : len(s)] = s, 1
-        hidden, *cross = self.encoder.run(None, {"input_ids": ids, "attention_mask": mask})
+        hidden, *cross = _run(self.encoder, {"input_ids": ids, "attention_mask": mask})
         return hidden, cross, mask
 
     def step(self, tokens: np.ndarray, mask: np.ndarray, past: list[np.ndarray], cross: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -74,7 +82,7 @@ class OnnxSeq2Seq:
         feed = {"token": tokens.reshape(-1, 1).astype(np.int64), "encoder_mask": mask}
         feed.update(zip(self._past, past))
         feed.update(zip(self._cross, cross))
-        logits, *present = self.decoder.run(None, feed)
+        logits, *present = _run(self.decoder, feed)
         return logits, present
 
     def empty_past(self, batch: int) -> list[np.ndarray]:
@@ -162,6 +170,20 @@ class OnnxSeq2Seq:
         return out
 
 
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
+def _run(session, feed: dict) -> list[np.ndarray]:
+    """`session.run`, with onnxruntime's failures (e.g. CUDA out of memory) as RuntimeError,
+    which the CLIs report in one line and batch jobs record per report."""
+    try:
+        return session.run(None, feed)
+    except Exception as e:
+        raise RuntimeError(f"onnxruntime: {_first_line(e)}") from None
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
@@ -173,8 +195,12 @@ def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "M
     from shared.generate import ModelSet
     from shared.modeling import load_tokenizer
 
+    from shared.textio import InputError
+
     path = Path(path)
     manifest = json.loads((path / "ases.json").read_text(encoding="utf-8"))
+    if not isinstance(manifest.get("roles"), dict) or not manifest["roles"]:
+        raise InputError(f"{path}: ases.json names no models (roles); re-run `export`")
     models = {role: OnnxSeq2Seq(path / sub, device, threads) for role, sub in manifest["roles"].items()}
     gen = GenerateConfig()
     if (path / "config.json").is_file():

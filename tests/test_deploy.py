@@ -240,3 +240,19 @@ def test_mwp_solve_onnx_matches_torch(tmp_path, math_jsonl):
         assert res.exit_code == 0, res.output
         outs.append([json.loads(line)["prediction"] for line in (tmp_path / f"{backend}.jsonl").read_text().splitlines()])
     assert outs[0] == outs[1]
+
+
+def test_broken_export_is_one_line(pet_export, tmp_path):
+    import shutil
+
+    from petsum.cli import main as petsum
+
+    broken = tmp_path / "broken"
+    shutil.copytree(pet_export, broken)
+    (broken / "model" / "decoder.onnx").write_bytes(b"not a protobuf")
+    res = CliRunner().invoke(petsum, ["summarize", "-", "--model", str(broken)], input="肝右叶见低密度结节。")
+    assert res.exit_code == 2 and res.output.startswith("error:") and "cannot load the export" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    (broken / "model" / "onnx.json").unlink()
+    res = CliRunner().invoke(petsum, ["summarize", "-", "--model", str(broken)], input="肝右叶见低密度结节。")
+    assert res.exit_code == 2 and "onnx.json" in res.output
