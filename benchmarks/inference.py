@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,6 @@ def run(model: Path, n: int, threads: int, batch: int, rounds: int, onnx32: Path
     import torch
 
     from deploy.export import export_run
-    from deploy.runtime import load_onnx_run
     from petsum.data import load_pairs
     from petsum.evaluate import heldout
     from petsum.metrics import rouge_scores
@@ -78,7 +78,7 @@ def run(model: Path, n: int, threads: int, batch: int, rounds: int, onnx32: Path
     torch.set_num_threads(threads)
     reports = heldout(load_pairs(DATA), model)[:n]  # reports the model never trained on
     texts, refs = [r.question for r in reports], [r.target for r in reports]
-    tmp = Path(tempfile.mkdtemp(prefix="petsum-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="petsum-bench-"))  # removed at the end
     export_s = {}
     for name, given, int8 in (("ort32", onnx32, False), ("ort8", onnx8, True)):
         if given is None:
@@ -88,11 +88,7 @@ def run(model: Path, n: int, threads: int, batch: int, rounds: int, onnx32: Path
     onnx32, onnx8 = onnx32 or tmp / "ort32", onnx8 or tmp / "ort8"
 
     def summarizer(path: Path, backend: str, device: str = "cpu", size: int = batch) -> Summarizer:
-        s = Summarizer(path, backend, size, device)
-        if backend == "onnx":  # the same thread count as torch
-            s.models = load_onnx_run(path, device, threads)
-            s.models.generate = s.models.generate.model_copy(update={"batch_size": size})
-        return s
+        return Summarizer(path, backend, size, device, threads)  # onnxruntime gets torch's thread count
 
     torch_s = summarizer(model, "torch")
     paths = {
@@ -130,11 +126,13 @@ def run(model: Path, n: int, threads: int, batch: int, rounds: int, onnx32: Path
         "ort8/ort32": round(best["ort32"] / best["ort8"], 2),
     }
     diff = sum(a != b for a, b in zip(outputs["ort32"], outputs["torch"]))
+    sizes = {k: round(sum(f.stat().st_size for f in p.rglob("*.onnx*")) / 1e6, 1) for k, p in (("ort32", onnx32), ("ort8", onnx8))}
+    shutil.rmtree(tmp, ignore_errors=True)
     return {
         "model": str(model), "reports": len(texts), "threads": threads, "batch": batch, "rounds": rounds,
         "export_s": export_s, "results": rows, "ratios": ratios, "ort32_vs_torch_different": diff,
         "int8_rougeL_drop": round(rows["ort32"]["rougeL"] - rows["ort8"]["rougeL"], 2),
-        "sizes_mb": {k: round(sum(f.stat().st_size for f in p.rglob("*.onnx")) / 1e6, 1) for k, p in (("ort32", onnx32), ("ort8", onnx8))},
+        "sizes_mb": sizes,
     }
 
 

@@ -1,4 +1,3 @@
-"""ONNX export and onnxruntime inference for AS-ES models.
-
-Not built yet: `petsum export` and `--backend onnx` arrive with the deploy milestone. Only the
-package name is reserved here so that the distribution layout is the one users will get."""
+"""ONNX export and onnxruntime inference for AS-ES models: `graph` (the exported computation),
+`export` (`petsum export` / `mwp export`), `runtime` (greedy and beam decoding with the KV cache)
+and `backend` (what `--backend` and `--device` load)."""

@@ -15,8 +15,9 @@ BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("cpu", "cuda")
 
 
-def load_models(path: str | Path, backend: str = "auto", device: str = "cpu", tool: str = "petsum") -> "ModelSet":
-    """`auto` serves an ONNX export with onnxruntime and anything else with torch."""
+def load_models(path: str | Path, backend: str = "auto", device: str = "cpu", tool: str = "petsum", threads: int = 0) -> "ModelSet":
+    """`auto` serves an ONNX export with onnxruntime and anything else with torch. `threads`:
+    onnxruntime's intra-op threads (0: one per physical core); torch keeps its own setting."""
     from deploy.runtime import is_export
 
     path = Path(path)
@@ -32,7 +33,7 @@ def load_models(path: str | Path, backend: str = "auto", device: str = "cpu", to
             raise InputError("--backend onnx needs onnxruntime: pip install 'petsum[onnx]' (CPU) or 'petsum[gpu]'") from None
         from deploy.runtime import load_onnx_run
 
-        return load_onnx_run(path, device)
+        return load_onnx_run(path, device, threads)
     if exported:
         raise InputError(f"{path} is an ONNX export: serve it with --backend onnx")
     from shared.pipeline import load_run

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 import warnings
 from importlib.metadata import version
 from pathlib import Path
@@ -46,25 +47,47 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
         manifest = {"method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512)}
     else:
         raise FileNotFoundError(f"{src} is neither a training run nor a model folder (no config.json + model.safetensors)")
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not empty; choose a new folder")
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not an empty folder; choose a new one")
+    _check_tools()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))  # our own: never a user's folder
     try:
         for role, path in roles.items():
             export_checkpoint(path, tmp / role, int8, opset)
+        if (src / "config.json").is_file() and "roles" in read_manifest(src):  # the run's decoding settings
+            shutil.copy(src / "config.json", tmp / "config.json")
+        exported = {**manifest, "roles": {role: role for role in roles}, "backend": "onnx", "dtype": "int8" if int8 else "fp32"}
+        (tmp / MANIFEST).write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)  # all or nothing: a failed export leaves no half-written folder under `out`
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if (src / "config.json").is_file() and "roles" in read_manifest(src):  # the run's decoding settings
-        shutil.copy(src / "config.json", tmp / "config.json")
-    exported = {**manifest, "roles": {role: role for role in roles}, "backend": "onnx", "dtype": "int8" if int8 else "fp32"}
-    (tmp / MANIFEST).write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    if out.exists():
-        out.rmdir()
-    tmp.rename(out)  # all or nothing: a failed export leaves no half-written folder under `out`
     return exported
+
+
+def _check_tools() -> None:
+    from shared.textio import InputError
+
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise InputError(f"export needs {module}: pip install 'petsum[onnx]' (or 'petsum[gpu]' on a GPU server)") from None
+
+
+def _version(pkg: str) -> str:
+    """Installed version; onnxruntime's GPU build is the `onnxruntime-gpu` distribution."""
+    from importlib.metadata import PackageNotFoundError
+
+    for name in (pkg, f"{pkg}-gpu"):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return getattr(__import__(pkg), "__version__", "unknown")
 
 
 def export_checkpoint(path: Path, out: Path, int8: bool, opset: int) -> None:
@@ -79,9 +102,12 @@ def export_checkpoint(path: Path, out: Path, int8: bool, opset: int) -> None:
     _export_encoder(model, out / "encoder.onnx", n, opset)
     _export_decoder(model, out / "decoder.onnx", n, opset)
     for name in ("encoder.onnx", "decoder.onnx"):
-        onnx.checker.check_model(str(out / name), full_check=True)
-        if int8:
-            quantize(out / name)
+        try:
+            onnx.checker.check_model(str(out / name), full_check=True)
+            if int8:
+                quantize(out / name)
+        except Exception as e:  # onnx's ValidationError and quantizer failures are plain Exceptions
+            raise RuntimeError(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
     tok.save_pretrained(str(out))
     model.config.save_pretrained(str(out))
     if (path / MANIFEST).is_file():
@@ -99,7 +125,7 @@ def export_checkpoint(path: Path, out: Path, int8: bool, opset: int) -> None:
         "decoder_start_token_id": cfg.decoder_start_token_id,
         "pad_token_id": tok.pad_token_id,
         "eos_token_id": tok.eos_token_id,
-        "versions": {pkg: version(pkg) for pkg in ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")},
+        "versions": {pkg: _version(pkg) for pkg in ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")},
     }
     (out / ONNX_MANIFEST).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
@@ -113,16 +139,18 @@ def _export(module, args: tuple, path: Path, inputs: list[str], outputs: list[st
     quiet = logging.getLogger("torch.onnx")  # it logs optional-operator notes (torchvision) as warnings
     level = quiet.level
     quiet.setLevel(logging.ERROR)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # exporter chatter about internal renames, not about our graph
-        try:
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # exporter chatter about internal renames, not about our graph
             program = torch.onnx.export(
                 module, args, dynamo=True, opset_version=opset, input_names=inputs, output_names=outputs,
                 dynamic_shapes=shapes, external_data=large, verbose=False, optimize=True,
             )
-        except Exception as e:  # the exporter's own error types; its message opens with the cause
-            raise RuntimeError(f"ONNX export of {path.name} failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
-    quiet.setLevel(level)
+    except Exception as e:  # the exporter's own error types; its message opens with the cause
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RuntimeError(f"ONNX export of {path.name} failed: {first}") from e
+    finally:
+        quiet.setLevel(level)
     program.save(str(path), external_data=large)
 
 
@@ -163,7 +191,9 @@ def quantize(path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = path.with_name(path.stem + ".int8.onnx")
-    large = path.with_name(path.name + ".data").exists()
+    fp32_data = path.with_name(path.name + ".data")
+    large = fp32_data.exists()
     quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                      per_channel=True, use_external_data_format=large)
-    tmp.replace(path)
+    tmp.replace(path)  # an int8 graph's own external data (if any) keeps the name it was written with
+    fp32_data.unlink(missing_ok=True)

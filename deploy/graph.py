@@ -92,8 +92,10 @@ class DecoderStepGraph(nn.Module):
         self.cfg = model.config
         self.decoder = model.get_decoder()
         self.lm_head = model.get_output_embeddings()
-        # transformers 5 names this flag; older configs imply it through tied embeddings.
-        self.scale = getattr(model.config, "scale_decoder_outputs", model.config.tie_word_embeddings)
+        # As transformers 5 does it: T5 scales the decoder output by d_model^-0.5 when its config says
+        # so (tied embeddings); mT5 never does.
+        cfg = model.config
+        self.scale = cfg.model_type == "t5" and bool(getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings))
 
     def forward(self, token: torch.Tensor, encoder_mask: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
         cfg, dec = self.cfg, self.decoder

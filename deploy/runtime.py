@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deploy.export import ONNX_MANIFEST, past_names
+from deploy.export import FORMAT, ONNX_MANIFEST, past_names
 
 if TYPE_CHECKING:
     from shared.generate import ModelSet
@@ -48,9 +48,12 @@ class OnnxSeq2Seq:
             info = json.loads((folder / ONNX_MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise InputError(f"{folder}: no readable {ONNX_MANIFEST}; is it a folder written by `export`?") from None
+        keys = ("num_decoder_layers", "num_heads", "d_kv", "decoder_start_token_id", "pad_token_id", "eos_token_id")
+        if not isinstance(info, dict) or info.get("format") != FORMAT or any(not isinstance(info.get(k), int) for k in keys):
+            raise InputError(f"{folder}: {ONNX_MANIFEST} is not a {FORMAT} manifest; re-run `export` with this version")
         self.n_layers, self.heads, self.d_kv = info["num_decoder_layers"], info["num_heads"], info["d_kv"]
         self.start, self.pad, self.eos = info["decoder_start_token_id"], info["pad_token_id"], info["eos_token_id"]
-        self.dtype = info["dtype"]
+        self.dtype = info.get("dtype", "fp32")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads  # 0: onnxruntime's choice, one thread per physical core
         opts.log_severity_level = 3  # warnings about unused initializers etc. are not for our users
@@ -121,10 +124,10 @@ class OnnxSeq2Seq:
         cross = [np.repeat(c, k, axis=0) for c in cross]
         mask = np.repeat(mask, k, axis=0)
         past = self.empty_past(n * k)
-        running = np.zeros((n, k), dtype=np.float64)
+        running = np.zeros((n, k), dtype=np.float32)  # float32 like torch: near-tie beams rank alike
         running[:, 1:] = -1e9  # all beams start identical: only the first may expand at step one
         seqs = np.zeros((n, k, 0), dtype=np.int64)
-        done_scores = np.full((n, k), -1e9)
+        done_scores = np.full((n, k), -1e9, dtype=np.float32)
         done_seqs: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(n)]
         done_flag = np.zeros((n, k), dtype=bool)
         improvable = np.ones(n, dtype=bool)
@@ -134,7 +137,8 @@ class OnnxSeq2Seq:
             logp = _log_softmax(logits.astype(np.float32)).reshape(n, k, -1) + running[:, :, None]
             vocab = logp.shape[-1]
             flat = logp.reshape(n, -1)
-            top = np.argsort(-flat, axis=1, kind="stable")[:, :keep]
+            top = np.argpartition(-flat, keep - 1, axis=1)[:, :keep]  # the 2k best, then in order
+            top = np.take_along_axis(top, np.argsort(-np.take_along_axis(flat, top, axis=1), axis=1, kind="stable"), axis=1)
             top_scores = np.take_along_axis(flat, top, axis=1)
             beam_of, token_of = top // vocab, top % vocab
             batch_rows = np.arange(n)[:, None]
@@ -146,12 +150,12 @@ class OnnxSeq2Seq:
                     continue
                 for j in range(k):
                     if finished[b, j]:
-                        score = top_scores[b, j] / cur
+                        score = np.float32(top_scores[b, j] / cur)
                         worst = int(np.argmin(done_scores[b]))
                         if score > done_scores[b, worst]:
                             done_scores[b, worst], done_seqs[b][worst], done_flag[b, worst] = score, cand[b, j].tolist(), True
             # The k best unfinished candidates live on.
-            live = np.where(finished, top_scores - 1e9, top_scores)
+            live = np.where(finished, top_scores - np.float32(1e9), top_scores)
             nxt = np.argsort(-live, axis=1, kind="stable")[:, :k]
             running = np.take_along_axis(live, nxt, axis=1)
             seqs = cand[batch_rows, nxt]
@@ -198,13 +202,25 @@ def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "M
     from shared.textio import InputError
 
     path = Path(path)
-    manifest = json.loads((path / "ases.json").read_text(encoding="utf-8"))
-    if not isinstance(manifest.get("roles"), dict) or not manifest["roles"]:
-        raise InputError(f"{path}: ases.json names no models (roles); re-run `export`")
+    try:
+        manifest = json.loads((path / "ases.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    manifest = manifest if isinstance(manifest, dict) else {}
+    if (path / ONNX_MANIFEST).is_file():  # one exported model (a role folder, or a plain checkpoint's export)
+        if manifest.get("method") == "dsm":
+            raise InputError(f"{path} is one half of a DSM pair; pass the export folder that holds esm/ and asm/")
+        manifest = {"method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512), "roles": {"model": "."}}
+    roles = manifest.get("roles")
+    if not isinstance(roles, dict) or not roles or manifest.get("method") not in ("direct", "usm", "dsm"):
+        raise InputError(f"{path}: ases.json does not describe an export (method, roles); re-run `export`")
     models = {role: OnnxSeq2Seq(path / sub, device, threads) for role, sub in manifest["roles"].items()}
     gen = GenerateConfig()
-    if (path / "config.json").is_file():
-        gen = GenerateConfig.model_validate(json.loads((path / "config.json").read_text())["generate"])
+    run_config = path / "config.json"
+    if run_config.is_file():
+        settings = json.loads(run_config.read_text(encoding="utf-8"))
+        if isinstance(settings, dict) and isinstance(settings.get("generate"), dict):  # a run's, not a model's config
+            gen = GenerateConfig.model_validate(settings["generate"])
     first = next(iter(manifest["roles"].values()))
     providers = next(iter(models.values())).providers
     return ModelSet(

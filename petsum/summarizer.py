@@ -75,11 +75,11 @@ def read_report(data: bytes, name: str) -> str:
 class Summarizer:
     """Loads a model once; `summarize` takes a batch of report texts."""
 
-    def __init__(self, model: str | Path, backend: str = "auto", batch_size: int | None = None, device: str = "cpu") -> None:
+    def __init__(self, model: str | Path, backend: str = "auto", batch_size: int | None = None, device: str = "cpu", threads: int = 0) -> None:
         from deploy.backend import load_models
 
         self.path = Path(model)
-        self.models = load_models(self.path, backend, device, "petsum")
+        self.models = load_models(self.path, backend, device, "petsum", threads)
         if batch_size:
             self.models.generate = self.models.generate.model_copy(update={"batch_size": batch_size})
         self.adapter = PetAdapter()
