@@ -193,7 +193,13 @@ def quantize(path: Path) -> None:
     tmp = path.with_name(path.stem + ".int8.onnx")
     fp32_data = path.with_name(path.name + ".data")
     large = fp32_data.exists()
-    quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                     per_channel=True, use_external_data_format=large)
+    root = logging.getLogger()  # the quantizer advises pre-processing on the root logger; it gains nothing here
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         per_channel=True, use_external_data_format=large)
+    finally:
+        root.setLevel(level)
     tmp.replace(path)  # an int8 graph's own external data (if any) keeps the name it was written with
     fp32_data.unlink(missing_ok=True)
