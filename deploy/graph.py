@@ -46,6 +46,16 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tenso
     return out(ctx.transpose(1, 2).reshape(ctx.shape[0], ctx.shape[2], -1))
 
 
+def _position_bias(stack: nn.Module, relative: torch.Tensor, bidirectional: bool) -> torch.Tensor:
+    """T5's learned relative-position bias, (1, heads, queries, keys), from the stack's first layer."""
+    first, cfg = stack.block[0].layer[0].SelfAttention, stack.config
+    buckets = first._relative_position_bucket(
+        relative, bidirectional=bidirectional,
+        num_buckets=cfg.relative_attention_num_buckets, max_distance=cfg.relative_attention_max_distance,
+    )
+    return first.relative_attention_bias(buckets).permute(2, 0, 1)[None]
+
+
 def _mask_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(batch, src) 1/0 mask → additive (batch, 1, 1, src) bias."""
     return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
@@ -62,14 +72,8 @@ class EncoderGraph(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         cfg, enc = self.cfg, self.encoder
         h = enc.embed_tokens(input_ids)
-        length = input_ids.shape[1]
-        first = enc.block[0].layer[0].SelfAttention
-        pos = torch.arange(length, dtype=torch.long, device=input_ids.device)
-        buckets = first._relative_position_bucket(
-            pos[None, :] - pos[:, None], bidirectional=True,
-            num_buckets=cfg.relative_attention_num_buckets, max_distance=cfg.relative_attention_max_distance,
-        )
-        bias = first.relative_attention_bias(buckets).permute(2, 0, 1)[None] + _mask_bias(attention_mask, h.dtype)
+        pos = torch.arange(input_ids.shape[1], dtype=torch.long, device=input_ids.device)
+        bias = _position_bias(enc, pos[None, :] - pos[:, None], True) + _mask_bias(attention_mask, h.dtype)
         for block in enc.block:
             att, ff = block.layer[0], block.layer[-1]
             x = att.layer_norm(h)
@@ -103,14 +107,9 @@ class DecoderStepGraph(nn.Module):
         self_past, cross = past[: 2 * n], past[2 * n :]
         h = dec.embed_tokens(token)  # (batch, 1, d_model)
         past_len = self_past[0].shape[2]
-        first = dec.block[0].layer[0].SelfAttention
         # One query at position past_len looks at keys 0..past_len: no causal mask is needed.
         rel = torch.arange(past_len + 1, dtype=torch.long, device=token.device) - past_len
-        buckets = first._relative_position_bucket(
-            rel[None, :], bidirectional=False,
-            num_buckets=cfg.relative_attention_num_buckets, max_distance=cfg.relative_attention_max_distance,
-        )
-        self_bias = first.relative_attention_bias(buckets).permute(2, 0, 1)[None]
+        self_bias = _position_bias(dec, rel[None, :], False)
         cross_bias = _mask_bias(encoder_mask, h.dtype)
         present = []
         for i, block in enumerate(dec.block):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from deploy.cli import export_command
 from shared.cli import fail, friendly_errors, run_training, serving_options, training_options
 
 DEFAULT_DATA = Path("../shared/data/gsm8k")
@@ -73,13 +74,4 @@ def solve(question: str | None, data: str | None, model_dir: str | None, backend
     click.echo(json.dumps(metrics) if as_json else "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
 
 
-@main.command()
-@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Run or checkpoint folder (default: the shipped model).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the ONNX export.")
-@click.option("--int8", is_flag=True, help="Dynamic int8 quantization of the weights (smaller, faster on CPU).")
-@friendly_errors
-def export(model_dir: str | None, out: str, int8: bool) -> None:
-    """Export a solver to ONNX for `mwp solve --backend onnx`."""
-    from deploy.export import export_run
-
-    click.echo(json.dumps(export_run(Path(model_dir) if model_dir else DEFAULT_MODEL, out, int8)))
+main.add_command(export_command(DEFAULT_MODEL))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from deploy.cli import export_command
 from shared.cli import fail, friendly_errors, run_training, serving_options, training_options
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
@@ -87,17 +88,6 @@ def summarize(report: str, model_dir: str | None, backend: str, device: str, as_
     click.echo(json.dumps(summary.to_json(str(summarizer.path), engine), ensure_ascii=False) if as_json else summary.impression)
 
 
-@main.command()
-@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Run or checkpoint folder (default: the shipped model).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the ONNX export.")
-@click.option("--int8", is_flag=True, help="Dynamic int8 quantization of the weights (smaller, faster on CPU).")
-@friendly_errors
-def export(model_dir: str | None, out: str, int8: bool) -> None:
-    """Export a model to ONNX for `--backend onnx` (onnxruntime, CPU or CUDA)."""
-    from deploy.export import export_run
-
-    click.echo(json.dumps(export_run(Path(model_dir) if model_dir else DEFAULT_MODEL, out, int8), ensure_ascii=False))
-
 
 @main.command()
 @click.argument("source", metavar="INPUT", type=click.Path())
@@ -151,3 +141,6 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
         click.echo(json.dumps(metrics, ensure_ascii=False))
     else:
         console().print(metrics_table(metrics, str(summarizer.path)))
+
+
+main.add_command(export_command(DEFAULT_MODEL))
