@@ -11,10 +11,6 @@ from shared.textio import InputError
 if TYPE_CHECKING:
     from shared.generate import ModelSet
 
-BACKENDS = ("auto", "torch", "onnx")
-DEVICES = ("cpu", "cuda")
-
-
 def load_models(path: str | Path, backend: str = "auto", device: str = "cpu", tool: str = "petsum", threads: int = 0) -> "ModelSet":
     """`auto` serves an ONNX export with onnxruntime and anything else with torch. `threads`:
     onnxruntime's intra-op threads (0: one per physical core); torch keeps its own setting."""

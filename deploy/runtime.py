@@ -72,11 +72,9 @@ class OnnxSeq2Seq:
 
     def encode(self, sources: list[list[int]]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
         """(hidden states, cross-attention keys/values per layer, mask) of right-padded sources."""
-        width = max(len(s) for s in sources)
-        ids = np.full((len(sources), width), self.pad, dtype=np.int64)
-        mask = np.zeros((len(sources), width), dtype=np.int64)
-        for i, s in enumerate(sources):
-            ids[i, : len(s)], mask[i, : len(s)] = s, 1
+        from shared.batching import pad
+
+        ids, mask = (t.numpy() for t in pad(sources, self.pad))  # the same padding as the torch path
         hidden, *cross = _run(self.encoder, {"input_ids": ids, "attention_mask": mask})
         return hidden, cross, mask
 
@@ -195,10 +193,9 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "ModelSet":
     """An export folder as a `ModelSet`, ready for `shared.generate.generate`."""
-    from shared.config import GenerateConfig
     from shared.generate import ModelSet
     from shared.modeling import load_tokenizer
-
+    from shared.pipeline import decoding_settings
     from shared.textio import InputError
 
     path = Path(path)
@@ -215,12 +212,7 @@ def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "M
     if not isinstance(roles, dict) or not roles or manifest.get("method") not in ("direct", "usm", "dsm"):
         raise InputError(f"{path}: ases.json does not describe an export (method, roles); re-run `export`")
     models = {role: OnnxSeq2Seq(path / sub, device, threads) for role, sub in manifest["roles"].items()}
-    gen = GenerateConfig()
-    run_config = path / "config.json"
-    if run_config.is_file():
-        settings = json.loads(run_config.read_text(encoding="utf-8"))
-        if isinstance(settings, dict) and isinstance(settings.get("generate"), dict):  # a run's, not a model's config
-            gen = GenerateConfig.model_validate(settings["generate"])
+    gen = decoding_settings(path)
     first = next(iter(manifest["roles"].values()))
     providers = next(iter(models.values())).providers
     return ModelSet(

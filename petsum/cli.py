@@ -88,7 +88,6 @@ def summarize(report: str, model_dir: str | None, backend: str, device: str, as_
     click.echo(json.dumps(summary.to_json(str(summarizer.path), engine), ensure_ascii=False) if as_json else summary.impression)
 
 
-
 @main.command()
 @click.argument("source", metavar="INPUT", type=click.Path())
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output JSONL: one record per input record, in order.")

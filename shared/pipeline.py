@@ -167,6 +167,16 @@ def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Conso
     return load_model(out / "scorer" / served_checkpoint(out / "scorer", 0.0)), tok
 
 
+def decoding_settings(path: Path) -> GenerateConfig:
+    """The decoding settings a run (or its export) was configured with; defaults for a bare model
+    folder, whose config.json is the model's own."""
+    cfg = path / "config.json"
+    settings = json.loads(cfg.read_text(encoding="utf-8")) if cfg.is_file() else {}
+    if isinstance(settings, dict) and isinstance(settings.get("generate"), dict):
+        return GenerateConfig.model_validate(settings["generate"])
+    return GenerateConfig()
+
+
 def load_run(path: str | Path) -> "ModelSet":
     """A run folder (ases.json with roles), one of its checkpoints, or any HF seq2seq folder
     (a checkpoint without our manifest is treated as a direct model)."""
@@ -175,9 +185,7 @@ def load_run(path: str | Path) -> "ModelSet":
     path = Path(path)
     manifest = read_manifest(path)
     if "roles" in manifest:
-        gen = GenerateConfig()
-        if (path / "config.json").is_file():  # decode as the run was configured to
-            gen = GenerateConfig.model_validate(json.loads((path / "config.json").read_text())["generate"])
+        gen = decoding_settings(path)
         models = {role: load_model(path / sub) for role, sub in manifest["roles"].items()}
         tok = load_tokenizer(path / next(iter(manifest["roles"].values())))
         return ModelSet(manifest["method"], tok, models, manifest.get("max_source_len", 512), path.name, gen)
