@@ -25,16 +25,18 @@ def _gamma_option(fn):
 
 @main.command()
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV with question (findings), answer (impression), qid.")
+@click.option("--val", "val_data", type=click.Path(dir_okay=False), help="Validation CSV (e.g. val.csv of `petsum split`); default: a seeded share of --data.")
 @_gamma_option
 @training_options
 @friendly_errors
-def train(data: str, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+def train(data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
     """Train a model on report → impression pairs (one instance per anatomical region)."""
     from petsum.adapter import PetAdapter
     from petsum.data import load_pairs
     from petsum.train import prepare
 
-    run_training(load_pairs(data), PetAdapter(), out, method, strategy, beta, config_path, sets, {"segment.gamma": gamma}, prepare)
+    val = load_pairs(val_data) if val_data else None
+    run_training(load_pairs(data), PetAdapter(), out, method, strategy, beta, config_path, sets, {"segment.gamma": gamma}, prepare, val)
 
 
 @main.command()
@@ -51,6 +53,48 @@ def segment(data: str, gamma: float | None, method: str | None, strategy: str | 
     flags = {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, "segment.gamma": gamma}
     cfg = build_config(config_path, sets, flags)
     click.echo(json.dumps(write_segments(load_pairs(data), cfg, Path(out), console()), ensure_ascii=False))
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV of reports with an id column.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for train.csv, val.csv, test.csv and split.json.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--id-column", default="qid", show_default=True)
+@friendly_errors
+def split(data: str, out: str, seed: int, id_column: str) -> None:
+    """Split reports 80/10/10 into train/val/test by a seeded hash of their id."""
+    from petsum.split import split_csv
+
+    click.echo(json.dumps(split_csv(data, out, seed, id_column)))
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["retrieval", "extractive"]))
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV of reports to score (question, answer).")
+@click.option("--train", "train_data", type=click.Path(dir_okay=False), help="Training CSV that retrieval copies from.")
+@click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write each prediction with its reference (JSONL).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@friendly_errors
+def floor(kind: str, data: str, train_data: str | None, pred_path: str | None, as_json: bool) -> None:
+    """Score a floor: nearest-report retrieval (TF-IDF, char n-grams) or rule-based extraction."""
+    from petsum.data import load_pairs
+    from petsum.evaluate import metrics_table
+    from petsum.floors import floor_predictions
+    from petsum.metrics import evaluate_texts
+    from shared.cli import console
+    from shared.dataset import write_jsonl
+
+    if kind == "retrieval" and not train_data:
+        fail("retrieval needs --train: the reports it copies impressions from")
+    reports = load_pairs(data)
+    preds = floor_predictions(kind, reports, load_pairs(train_data) if train_data else [])
+    metrics = evaluate_texts([p["impression"] for p in preds], [p["reference"] for p in preds])
+    if pred_path:
+        write_jsonl(preds, Path(pred_path))
+    if as_json:
+        click.echo(json.dumps(metrics, ensure_ascii=False))
+    else:
+        console().print(metrics_table(metrics, f"floor: {kind}"))
 
 
 def _summarizer(model_dir: str | None, backend: str, device: str, batch_size: int | None = None):

@@ -70,7 +70,7 @@ def training_options(fn: F) -> F:
 
 def run_training(
     examples, adapter, out: str, method: str | None, strategy: str | None, beta: float | None, config_path: str | None,
-    sets: tuple[str, ...], flags: dict[str, Any] | None = None, prepare: Callable | None = None,
+    sets: tuple[str, ...], flags: dict[str, Any] | None = None, prepare: Callable | None = None, val_examples=None,
 ) -> None:
     """Validate the config, run the AS-ES recipe, print the run's manifest. `prepare(examples,
     cfg) -> (instances, facts)` turns a task's records into training instances (PET's regions)."""
@@ -83,7 +83,9 @@ def run_training(
     extra = None
     if prepare is not None:
         examples, extra = prepare(examples, cfg)
-    click.echo(json.dumps(train_run(examples, adapter, cfg, Path(out), console(), extra), ensure_ascii=False))
+        if val_examples is not None:
+            val_examples, _ = prepare(val_examples, cfg)
+    click.echo(json.dumps(train_run(examples, adapter, cfg, Path(out), console(), extra, val_examples), ensure_ascii=False))
 
 
 def build_config(config_path: str | None, sets: tuple[str, ...], flags: dict[str, Any]):

@@ -68,6 +68,9 @@ class TrainConfig(_Strict):
     batching: Literal["bucket", "pad_max"] = Field("bucket", description="pad_max is the slow baseline")
     max_steps: int | None = Field(1000, ge=1)
     max_time_s: float | None = Field(None, gt=0, description="wall-clock budget; with max_steps, whichever ends first")
+    max_train_tokens: int | None = Field(
+        None, ge=1, description="budget in real (source + target) tokens trained on: equal compute on a noisy machine"
+    )
     grad_clip: float = Field(1.0, gt=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     eval_every: int = Field(200, ge=1)
@@ -79,8 +82,8 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _has_budget(self) -> "TrainConfig":
-        if self.max_steps is None and self.max_time_s is None:
-            raise ValueError("set max_steps or max_time_s: training needs a budget")
+        if self.max_steps is None and self.max_time_s is None and self.max_train_tokens is None:
+            raise ValueError("set max_steps, max_time_s or max_train_tokens: training needs a budget")
         return self
 
 

@@ -87,14 +87,18 @@ def served_checkpoint(model_dir: Path, best_bleu: float) -> str:
 
 
 def prepare_datasets(
-    examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console"
+    examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console",
+    val_examples: list[Example] | None = None,
 ) -> tuple[dict[str, list], dict[str, list], object]:
-    """Split, tokenizer, segmentation (training the scorer first where the strategy needs
-    one), and the rows per role, written to `out/data/` for inspection:
-    (train rows per role, validation rows per role, tokenizer)."""
+    """Split (unless the caller brings its own validation examples), tokenizer, segmentation
+    (training the scorer first where the strategy needs one), and the rows per role, written
+    to `out/data/` for inspection: (train rows per role, validation rows per role, tokenizer)."""
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.json")
-    train, val = split_examples(examples, cfg.data.val_fraction, cfg.data.split_seed)
+    if val_examples is None:
+        train, val = split_examples(examples, cfg.data.val_fraction, cfg.data.split_seed)
+    else:
+        train, val = examples, val_examples
     if not train:
         raise ValueError("no training examples")
     console.log(f"{len(train)} training and {len(val)} validation examples")
@@ -116,13 +120,15 @@ def prepare_datasets(
 
 
 def train_run(
-    examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console", extra: dict | None = None
+    examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console", extra: dict | None = None,
+    val_examples: list[Example] | None = None,
 ) -> dict:
     """Run the recipe end to end; returns the manifest written to `out/ases.json` (with the
-    task's own `extra` facts, e.g. how PET reports were split into instances)."""
+    task's own `extra` facts, e.g. how PET reports were split into instances). Validation
+    examples default to a seeded `data.val_fraction` of `examples`."""
     from shared.trainer import train_model
 
-    train_sets, val_sets, tok = prepare_datasets(examples, adapter, cfg, out, console)
+    train_sets, val_sets, tok = prepare_datasets(examples, adapter, cfg, out, console, val_examples)
     method, strategy = cfg.train.method, cfg.segment.strategy
     total = sum(len(rows) for rows in train_sets.values())
     roles: dict[str, str] = {}
@@ -139,7 +145,8 @@ def train_run(
         stats[role] = {"steps": st.step, "tokens": st.tokens, "train_s": round(st.train_s, 1)}
     manifest = {
         "method": method, "task": adapter.name, "strategy": None if method == "direct" else strategy,
-        "beta": cfg.segment.beta, "roles": roles, "train": stats, "max_source_len": cfg.data.max_source_len, **(extra or {}),
+        "beta": cfg.segment.beta, "roles": roles, "train": stats, "max_source_len": cfg.data.max_source_len,
+        "validation": "seeded share of the data" if val_examples is None else "separate file", **(extra or {}),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

@@ -50,11 +50,30 @@ class TrainState:
 class Budget:
     max_steps: int | None
     max_time_s: float | None
+    max_tokens: int | None = None
+    schedule_steps: int | None = None  # the LR schedule's length: max_steps, or the steps max_tokens is expected to take
 
     def spent(self, st: TrainState) -> bool:
-        return (self.max_steps is not None and st.step >= self.max_steps) or (
-            self.max_time_s is not None and st.train_s >= self.max_time_s
+        return (
+            (self.max_steps is not None and st.step >= self.max_steps)
+            or (self.max_time_s is not None and st.train_s >= self.max_time_s)
+            or (self.max_tokens is not None and st.tokens >= self.max_tokens)
         )
+
+
+def make_budget(cfg: RunConfig, scale: float, lengths: list[int], sampler: BucketBatches) -> Budget:
+    """The run's budget, scaled (DSM's models share one). A token budget also fixes the LR
+    schedule's length: the steps it takes at epoch 0's mean real tokens per batch."""
+    tc = cfg.train
+    steps = math.ceil(tc.max_steps * scale) if tc.max_steps else None
+    tokens = math.ceil(tc.max_train_tokens * scale) if tc.max_train_tokens else None
+    schedule = steps
+    if tokens is not None:
+        batches = sampler.epoch(0)
+        per_batch = sum(lengths[i] for b in batches for i in b) / max(len(batches), 1)
+        expected = math.ceil(tokens / max(per_batch, 1.0))
+        schedule = min(steps, expected) if steps else expected
+    return Budget(steps, tc.max_time_s * scale if tc.max_time_s else None, tokens, schedule)
 
 
 def make_optimizer(model: "PreTrainedModel", cfg: RunConfig, budget: Budget):
@@ -66,7 +85,7 @@ def make_optimizer(model: "PreTrainedModel", cfg: RunConfig, budget: Budget):
         [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.train.lr,
     )
-    warm, total = cfg.train.warmup_steps, budget.max_steps
+    warm, total = cfg.train.warmup_steps, budget.schedule_steps or budget.max_steps
 
     def factor(step: int) -> float:
         if warm and step < warm:
@@ -183,13 +202,15 @@ def train_model(
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
-    budget = Budget(
-        math.ceil(tc.max_steps * budget_scale) if tc.max_steps else None,
-        tc.max_time_s * budget_scale if tc.max_time_s else None,
-    )
     out.mkdir(parents=True, exist_ok=True)
     if not train_rows:
         raise ValueError(f"no training rows for {out.name}")
+    enc = encode_samples(tokenizer, train_rows, cfg.data.max_source_len, cfg.data.max_target_len)
+    bucket = tc.batching == "bucket"
+    sampler = BucketBatches(
+        [e.n_tokens for e in enc], tc.batch_size, tc.max_tokens if bucket else None, tc.seed, bucket=bucket
+    )
+    budget = make_budget(cfg, budget_scale, [e.n_tokens for e in enc], sampler)
 
     if (out / "last" / "trainer_state.json").is_file():
         model, opt, sched, st = load_state(out, cfg, budget)
@@ -200,14 +221,9 @@ def train_model(
         opt, sched = make_optimizer(model, cfg, budget)
         st = TrainState()
 
-    enc = encode_samples(tokenizer, train_rows, cfg.data.max_source_len, cfg.data.max_target_len)
     val = val_rows[: tc.eval_samples]
     val_enc = encode_samples(tokenizer, val, cfg.data.max_source_len, cfg.data.max_target_len)
     gen_n = min(tc.eval_gen_samples, len(val))
-    bucket = tc.batching == "bucket"
-    sampler = BucketBatches(
-        [e.n_tokens for e in enc], tc.batch_size, tc.max_tokens if bucket else None, tc.seed, bucket=bucket
-    )
     pad_to = (cfg.data.max_source_len, cfg.data.max_target_len) if not bucket else None
     pad_id = tokenizer.pad_token_id
     _truncate_metrics(out / "metrics.jsonl", st.step)  # steps after the restored state are re-run
@@ -241,7 +257,7 @@ def train_model(
         interval_loss, interval_steps = 0.0, 0
 
     progress = _progress(console)
-    task = progress.add_task(out.name, total=budget.max_steps, loss=math.nan, tps=0.0)
+    task = progress.add_task(out.name, total=budget.schedule_steps, loss=math.nan, tps=0.0)
     progress.update(task, completed=st.step)
     try:
         with progress:

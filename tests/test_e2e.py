@@ -130,3 +130,30 @@ def test_direct_generation_is_one_untagged_segment(tmp_path, pet_csv, method):
     run(tmp_path, pet_csv, method, "inter", 2)
     res = generate(load_run(tmp_path), ["胰头见肿块。"], PetAdapter(), load_config(None, TINY).generate)[0]
     assert len(res.segments) <= 1 and all(s.tag is None for s in res.segments)
+
+
+def test_token_budget_stops_training_and_sets_the_lr_schedule(tmp_path, pet_csv):
+    budget = 20000  # about ten steps of the fixture's long reports
+    manifest = run(tmp_path, pet_csv, "direct", "inter", None, **{"train.max_train_tokens": budget, "train.log_every": 1, "train.eval_every": 1000})
+    stats = manifest["train"]["model"]
+    logs = [json.loads(x) for x in (tmp_path / "model" / "metrics.jsonl").read_text().splitlines() if '"lr"' in x]
+    assert stats["tokens"] >= budget and logs[-2]["tokens"] < budget  # stops at the first step past the budget
+    peak = load_config(None, {}).train.lr
+    # The linear decay targets 10% of the peak at the expected end: the last rate is close to it.
+    assert logs[-1]["lr"] < 0.35 * peak and max(x["lr"] for x in logs) <= peak
+
+
+def test_validation_file_replaces_the_seeded_share(tmp_path, pet_csv):
+    from click.testing import CliRunner
+
+    from conftest import tiny_sets
+    from petsum.cli import main as petsum
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(petsum, ["train", "--data", str(pet_csv), "--val", str(pet_csv), "--out", str(out), "--method", "direct",
+                                      *tiny_sets(**{"train.max_steps": 2})])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "ases.json").read_text())["validation"] == "separate file"
+    train_ids = {json.loads(x)["id"] for x in (out / "data" / "model_train.jsonl").read_text().splitlines()}
+    val_ids = {json.loads(x)["id"] for x in (out / "data" / "model_val.jsonl").read_text().splitlines()}
+    assert val_ids and val_ids <= train_ids  # the file given, not a share carved out of --data
