@@ -1,43 +1,20 @@
-"""GSM8K-style math word problems as the AS-ES core sees them.
+"""Math word problems as the AS-ES core sees them (the `TaskAdapter` of `mwp`).
 
-A solution becomes chain-of-thought text: calculator annotations `<<48/2=24>>` removed, one
-step per sentence, and `The answer is N.` as the final sentence, which is the stop sign."""
+Targets are CoT text from `mwp.cot`; the stop sign is the last sentence, `The answer is N.`
+Splitting is `shared.text`'s (which never breaks a number: `1,000`, `2.5`, `$3.50`, `1/2`,
+`3:30`), plus one rule of this task: a calculator annotation `<<…>>` is never cut in two, so
+every segment holds whole annotations and the calculator sees whole expressions."""
 
 from __future__ import annotations
 
-import re
-
+from mwp.answers import STOP_PHRASE, extract_answer
+from mwp.cot import strip_annotations
 from shared.metrics import corpus_bleu
 from shared.text import join_segments, split_subsentences
 
-PROMPT_SUFFIX = " Let's think step by step"
-_ANNOTATION = re.compile(r"<<[^<>]*>>")
-_ANSWER = re.compile(r"The answer is\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?|-?\.\d+)")
-_FINAL = re.compile(r"####\s*(.+?)\s*$")
 
-
-def to_cot(solution: str) -> str:
-    """GSM8K solution → `step. step. The answer is N.`"""
-    lines = [line.strip() for line in _ANNOTATION.sub("", solution).splitlines() if line.strip()]
-    steps, answer = [], None
-    for line in lines:
-        m = _FINAL.match(line)
-        if m:
-            answer = m.group(1).replace(",", "")
-        else:
-            steps.append(line if line[-1] in ".!?" else line + ".")
-    if answer is None:
-        raise ValueError("solution has no '#### N' line")
-    return " ".join(steps + [f"The answer is {answer}."])
-
-
-def normalize_number(text: str) -> str | None:
-    """`1,000` → `1000`, `5.0` → `5`, `$3.50` → `3.5`; None when it is no number."""
-    try:
-        value = float(text.replace(",", "").replace("$", "").strip())
-    except ValueError:
-        return None
-    return str(int(value)) if value.is_integer() else repr(value)
+def _open_annotation(text: str) -> bool:
+    return text.rfind("<<") > text.rfind(">>")
 
 
 class MwpAdapter:
@@ -46,7 +23,13 @@ class MwpAdapter:
     extra_tokens: list[str] = []
 
     def split_target(self, target: str) -> list[str]:
-        return split_subsentences(target)
+        pieces: list[str] = []
+        for piece in split_subsentences(target):
+            if pieces and _open_annotation(pieces[-1]):
+                pieces[-1] = join_segments([pieces[-1], piece])
+            else:
+                pieces.append(piece)
+        return pieces
 
     def join(self, parts: list[str]) -> str:
         return join_segments(parts)
@@ -55,18 +38,21 @@ class MwpAdapter:
         return last_segment  # the stop sign, `The answer is N.`, is already the last sentence
 
     def is_final(self, segment: str) -> bool:
-        return "The answer is" in segment
+        return STOP_PHRASE in segment
 
     def strip_stop(self, segment: str) -> str:
         return segment.strip()
 
     def extract_answer(self, text: str) -> str | None:
-        found = _ANSWER.findall(text)
-        return normalize_number(found[-1]) if found else None  # never invent a value
+        return extract_answer(strip_annotations(text))
 
     def score(self, predictions: list[str], references: list[str]) -> dict[str, float]:
-        got = [self.extract_answer(p) for p in predictions]
-        gold = [self.extract_answer(r) for r in references]
+        """Accuracy of the extracted answers (an output without one counts as wrong, and as
+        `no_answer`), and BLEU of the reasoning with calculator annotations removed."""
+        preds = [strip_annotations(p) for p in predictions]
+        refs = [strip_annotations(r) for r in references]
+        got = [extract_answer(p) for p in preds]
+        gold = [extract_answer(r) for r in refs]
         correct = sum(g is not None and p == g for p, g in zip(got, gold))
         n = len(predictions)
         return {
@@ -74,5 +60,5 @@ class MwpAdapter:
             "n": n,
             "correct": correct,
             "no_answer": sum(p is None for p in got),
-            "bleu": corpus_bleu(predictions, references, self.bleu_tokenize),
+            "bleu": corpus_bleu(preds, refs, self.bleu_tokenize),
         }

@@ -1,17 +1,24 @@
-"""`mwp`: train and evaluate math-word-problem solvers with AS-ES."""
+"""`mwp`: train and evaluate math-word-problem solvers with AS-ES. Commands parse, validate, and
+call one function; the work is in `mwp.solve` and `mwp.train`."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from deploy.cli import export_command
 from shared.cli import fail, friendly_errors, run_training, serving_options, training_options
 
+if TYPE_CHECKING:
+    from mwp.solve import Solver
+
 DEFAULT_DATA = Path("../shared/data/gsm8k")
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+EXIT_PARTIAL = 3  # a set was scored, but some of its records were unusable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,58 +27,88 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--data", default=str(DEFAULT_DATA), show_default=True, type=click.Path(), help="JSONL file, or folder with train.jsonl.")
+@click.option("--data", default=str(DEFAULT_DATA), show_default=True, type=click.Path(), help="JSONL (question, answer: a GSM8K solution ending in #### N, or a number), or a folder with train.jsonl.")
+@click.option("--calculator", is_flag=True, help="Keep GSM8K's calculator annotations (<<48/2=24>>) in the targets; `mwp solve` then computes them while decoding.")
 @training_options
 @friendly_errors
-def train(data: str, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
-    """Train a solver on GSM8K-style problems."""
+def train(data: str, calculator: bool, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+    """Train a solver on GSM8K-style problems.
+
+    Validation is a fixed share of --data: data.val_fraction of the problems (default 0.1), picked
+    by a hash of each question's text seeded with data.split_seed (default 42), so the same data and
+    seed always hold out the same problems, whatever the file order. The test set is never read.
+    """
     from mwp.adapter import MwpAdapter
     from mwp.data import load_problems
+    from mwp.train import calculator_facts
 
-    run_training(load_problems(data), MwpAdapter(), out, method, strategy, beta, config_path, sets)
+    examples = load_problems(data, calculator=calculator)
+    run_training(examples, MwpAdapter(), out, method, strategy, beta, config_path, sets, prepare=calculator_facts(calculator, out))
 
 
 @main.command()
 @click.argument("question", required=False)
-@click.option("--data", type=click.Path(), help="JSONL of problems to evaluate instead of one QUESTION.")
+@click.option("--data", type=click.Path(), help="JSONL of problems (question, answer) to score instead of one QUESTION; a folder means its test.jsonl.")
 @serving_options
-@click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N problems only.")
-@click.option("--json", "as_json", is_flag=True, help="Print metrics (or the answer) as JSON.")
-@click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write one prediction per problem (JSONL).")
+@click.option("--limit", type=click.IntRange(min=1), help="Score the first N problems only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics (or the solution) as JSON.")
+@click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write one JSON line per problem: prediction, answer, gold, correct (or error).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--calculator/--no-calculator", default=None, help="Compute <<expr=…>> annotations while decoding (greedy). Default: on for runs trained with --calculator.")
 @friendly_errors
-def solve(question: str | None, data: str | None, model_dir: str | None, backend: str, device: str, limit: int | None, as_json: bool, pred_path: str | None, batch_size: int) -> None:
-    """Solve QUESTION, or evaluate accuracy over --data."""
-    from mwp.adapter import PROMPT_SUFFIX, MwpAdapter
-    from mwp.data import load_problems
-    from shared.generate import generate, result_text
-    from deploy.backend import device_warning, load_models
+def solve(question: str | None, data: str | None, model_dir: str | None, backend: str, device: str, limit: int | None, as_json: bool, pred_path: str | None, batch_size: int, calculator: bool | None) -> None:
+    """Solve QUESTION, or score accuracy and BLEU over --data (exit 3 when some records were unusable)."""
+    from mwp.data import read_records
+    from mwp.solve import evaluate, metrics_line, write_rows
 
-    if bool(question) == bool(data):
+    _check_inputs(question, data, limit, pred_path)
+    records = read_records(data, "test")[:limit] if data is not None else None  # bad input fails before the model loads
+    solver = _solver(model_dir, backend, device, batch_size, calculator)
+    if records is None:
+        return _print_solution(solver, question or "", as_json)
+    rows, metrics = evaluate(solver, records)
+    if pred_path:
+        write_rows(rows, pred_path)
+    click.echo(json.dumps(metrics) if as_json else metrics_line(metrics))
+    if metrics["errors"]:
+        sys.exit(EXIT_PARTIAL)
+
+
+def _check_inputs(question: str | None, data: str | None, limit: int | None, pred_path: str | None) -> None:
+    """Mistakes in the command line itself, caught before anything is loaded."""
+    if (question is None) == (data is None):
         fail("give either a QUESTION or --data FILE")
+    if question is not None and not question.strip():
+        fail("the question is empty")
+    if question is not None and (limit or pred_path):
+        fail("--limit and --out go with --data")
+    if pred_path and not Path(pred_path).absolute().parent.is_dir():
+        fail(f"{pred_path}: its folder does not exist")  # now, not after the whole set is solved
+
+
+def _solver(model_dir: str | None, backend: str, device: str, batch_size: int, calculator: bool | None) -> "Solver":
+    from deploy.backend import device_warning
+    from mwp.solve import load_solver
+
     path = Path(model_dir) if model_dir else DEFAULT_MODEL
     if not path.exists():
-        fail("no default model is shipped yet: pass --model with a folder written by `mwp train`")
-    adapter, models = MwpAdapter(), load_models(path, backend, device, "mwp")
-    if note := device_warning(models, device):
+        fail(f"{path}: no such model folder" if model_dir else "no default model is shipped yet: pass --model with a folder written by `mwp train`")
+    solver = load_solver(path, backend, device, batch_size, calculator)
+    if note := device_warning(solver.models, device):
         click.echo(f"warning: {note}", err=True)
-    cfg = models.generate.model_copy(update={"batch_size": batch_size})
-    if question:
-        res = generate(models, [question.strip() + PROMPT_SUFFIX], adapter, cfg)[0]
-        text = result_text(adapter, res)
-        answer = adapter.extract_answer(text)
-        click.echo(json.dumps({"reasoning": text, "answer": answer}) if as_json else f"{text}\nanswer: {answer}")
-        return
-    problems = load_problems(data, "test")[:limit]
-    results = generate(models, [p.question for p in problems], adapter, cfg)
-    preds = [result_text(adapter, r) for r in results]
-    metrics = adapter.score(preds, [p.target for p in problems])
-    if pred_path:
-        with open(pred_path, "w", encoding="utf-8") as f:
-            for p, pred in zip(problems, preds):
-                got, gold = adapter.extract_answer(pred), adapter.extract_answer(p.target)
-                f.write(json.dumps({"id": p.id, "prediction": pred, "answer": got, "gold": gold, "correct": got is not None and got == gold}) + "\n")
-    click.echo(json.dumps(metrics) if as_json else "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+    if solver.calculator and solver.cfg.num_beams > 1:
+        click.echo(f"warning: calculator mode decodes greedily; generate.num_beams={solver.cfg.num_beams} is not used", err=True)
+    return solver
+
+
+def _print_solution(solver: "Solver", question: str, as_json: bool) -> None:
+    from mwp.solve import solve_question
+
+    sol = solve_question(solver, question)
+    if as_json:
+        click.echo(json.dumps({"reasoning": sol.reasoning, "answer": sol.answer, "generated": sol.generated, "calculator": solver.calculator}))
+    else:
+        click.echo(f"{sol.reasoning}\nanswer: {sol.answer if sol.answer is not None else 'none (no number after The answer is)'}")
 
 
 main.add_command(export_command(DEFAULT_MODEL))

@@ -1,34 +1,74 @@
-"""Loading math word problems: GSM8K JSONL, or any JSONL with `question` and a numeric `answer`."""
+"""Loading math word problems: GSM8K JSONL, or any JSONL with `question` and a numeric `answer`.
+
+A record's `answer` is either a GSM8K solution (steps, then `#### N`), which becomes a CoT target,
+or one number (`42`, `"1,000"`, `"$3.50"`), which becomes just `The answer is N.` (other math
+sets bring no reasoning to learn). Records are examples for the AS-ES core; each one's `group` is
+its question text, so the seeded validation split (`shared.pipeline.split_examples`) never
+depends on file order and a question repeated in the file stays on one side of it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from mwp.adapter import PROMPT_SUFFIX, normalize_number, to_cot
+from mwp.answers import normalize_number
+from mwp.cot import prompt, stop_sentence, to_cot
 from shared.schema import Example
 from shared.textio import InputError, read_jsonl_rows
 
 
-def _target(answer: object, n: int, path: Path) -> str:
-    text = str(answer)
-    if "####" in text:
-        return to_cot(text)
-    number = normalize_number(text)
+@dataclass(frozen=True)
+class BadRecord:
+    """A record that cannot be used (empty question, no numeric answer): `mwp solve` reports it
+    in its output and goes on. The error never quotes the record's text."""
+
+    id: str
+    error: str
+
+
+def _target(answer: object, calculator: bool) -> str:
+    if isinstance(answer, str) and "####" in answer:
+        return to_cot(answer, calculator)
+    number = normalize_number(answer)
     if number is None:
-        raise InputError(f"{path}: line {n} has no '#### N' solution and no numeric answer")
-    return f"The answer is {number}."
+        raise ValueError("the answer is neither a '#### N' solution nor a number")
+    return stop_sentence(number)
 
 
-def load_problems(path: str | Path, split: str = "train") -> list[Example]:
-    """A JSONL file, or a folder holding `{split}.jsonl`."""
+def _record(row: dict, n: int, calculator: bool) -> Example | BadRecord:
+    rid = str(row.get("id", n))
+    question = row["question"]
+    if not isinstance(question, str) or not question.strip():
+        return BadRecord(rid, "the question is empty" if isinstance(question, str) else "the question is not text")
+    try:
+        target = _target(row["answer"], calculator)
+    except ValueError as e:
+        return BadRecord(rid, str(e))
+    return Example(rid, prompt(question), target, group=" ".join(question.split()))
+
+
+def read_records(path: str | Path, split: str = "test", calculator: bool = False) -> list[Example | BadRecord]:
+    """Every record of a JSONL file, or of `{split}.jsonl` in a folder, in file order. A record
+    without a `question` or `answer` field stops the load (InputError): the file is not a math set."""
     p = Path(path)
     if p.is_dir():
         p = p / f"{split}.jsonl"
-    out = []
+    out: list[Example | BadRecord] = []
     for n, row in enumerate(read_jsonl_rows(p), 1):
-        if not str(row.get("question", "")).strip() or "answer" not in row:
-            raise InputError(f"{p}: line {n} needs 'question' and 'answer'")
-        out.append(Example(str(row.get("id", n)), str(row["question"]).strip() + PROMPT_SUFFIX, _target(row["answer"], n, p)))
+        missing = [k for k in ("question", "answer") if k not in row]
+        if missing:
+            raise InputError(f"{p}: record {n} has no {' or '.join(repr(k) for k in missing)} field")
+        out.append(_record(row, n, calculator))
     if not out:
         raise InputError(f"{p}: no problems")
     return out
+
+
+def load_problems(path: str | Path, split: str = "train", calculator: bool = False) -> list[Example]:
+    """Training problems: every record must be usable (the first bad one is an InputError)."""
+    records = read_records(path, split, calculator)
+    bad = next((r for r in records if isinstance(r, BadRecord)), None)
+    if bad is not None:
+        raise InputError(f"{path}: record {bad.id}: {bad.error}")
+    return records  # type: ignore[return-value]

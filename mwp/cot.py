@@ -1,0 +1,56 @@
+"""GSM8K solutions as chain-of-thought targets, and questions as the model's prompts.
+
+A GSM8K solution is one step per line, with calculator annotations (`48/2 = <<48/2=24>>24`) and
+a last line `#### 24`. Its CoT target is the steps as sentences, then `The answer is 24.`, the
+stop sign (Xi et al. follow the CoT format of Wei et al.: a step per sentence, the answer last).
+Annotations are removed, except in calculator mode, where the model learns to write them so that
+decoding can compute them (`mwp.calc_decoding`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from mwp.answers import STOP_PHRASE, normalize_number
+
+PROMPT_SUFFIX = " Let's think step by step"  # the paper's zero-shot CoT trigger, appended to every question
+ANNOTATION = re.compile(r"<<[^<>]*>>")
+_FINAL = "####"
+
+
+def prompt(question: str) -> str:
+    """The model's input: the question on one line (GSM8K has double spaces), then the trigger."""
+    return " ".join(question.split()) + PROMPT_SUFFIX
+
+
+def strip_annotations(text: str) -> str:
+    """`= $<<9*2=18>>18` → `= $18`: the text a reader (and BLEU) sees."""
+    return ANNOTATION.sub("", text)
+
+
+def stop_sentence(answer: str) -> str:
+    return f"{STOP_PHRASE} {answer}."
+
+
+def _sentence(line: str) -> str:
+    """A solution line as one step: single spaces, ending in a full stop. The stop phrase is
+    lower-cased inside steps: the model must only ever write it to finish."""
+    line = " ".join(line.split()).rstrip(",;: ").replace(STOP_PHRASE, STOP_PHRASE.lower())
+    if not line or line.endswith((".", "!", "?")):
+        return line  # "" for a blank line (or one of only punctuation): no step
+    return line + "."
+
+
+def to_cot(solution: str, calculator: bool = False) -> str:
+    """GSM8K solution → `step. step. The answer is N.` (annotations kept with `calculator`).
+    ValueError when there is no `#### N` with a number."""
+    body, sep, final = solution.rpartition(_FINAL)
+    if not sep:
+        raise ValueError("solution has no '#### N' line")
+    answer = normalize_number(final.strip())
+    if answer is None:
+        raise ValueError("the '####' line holds no number")
+    if not calculator:
+        body = strip_annotations(body)
+    steps = [step for step in map(_sentence, body.splitlines()) if step]
+    return " ".join([*steps, stop_sentence(answer)])

@@ -1,0 +1,99 @@
+"""Solving problems with a trained run: one question, or a whole set scored against its answers.
+
+`Solver` is a run loaded for inference plus the decoding choices `mwp solve` makes: the run's own
+settings, a batch size, and calculator mode (on by default for runs trained with annotations,
+which their manifest records as `"calculator": true`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mwp.adapter import MwpAdapter
+from mwp.cot import prompt, strip_annotations
+from mwp.data import BadRecord
+
+if TYPE_CHECKING:
+    from shared.config import GenerateConfig
+    from shared.generate import ModelSet
+    from shared.schema import Example
+
+
+@dataclass
+class Solver:
+    models: "ModelSet"
+    cfg: "GenerateConfig"
+    calculator: bool
+    adapter: MwpAdapter
+
+
+@dataclass(frozen=True)
+class Solution:
+    generated: str  # as the model wrote it (with calculator annotations in calculator mode)
+    reasoning: str  # as a reader sees it: annotations removed
+    answer: str | None  # canonical number after the last `The answer is`, or None
+
+
+def trained_with_calculator(path: Path) -> bool:
+    from shared.modeling import read_manifest
+
+    return bool(read_manifest(path).get("calculator"))
+
+
+def load_solver(path: Path, backend: str, device: str, batch_size: int, calculator: bool | None) -> Solver:
+    """`calculator=None`: whatever the run was trained with."""
+    from deploy.backend import load_models
+
+    models = load_models(path, backend, device, "mwp")
+    use = trained_with_calculator(path) if calculator is None else calculator
+    if use:
+        from mwp.calc_decoding import use_calculator
+
+        use_calculator(models)
+    return Solver(models, models.generate.model_copy(update={"batch_size": batch_size}), use, MwpAdapter())
+
+
+def solve(solver: Solver, prompts: list[str]) -> list[Solution]:
+    """Iterative AS-ES generation for a batch of prompts (questions already through `prompt`)."""
+    from shared.generate import generate, result_text
+
+    results = generate(solver.models, prompts, solver.adapter, solver.cfg)
+    texts = [result_text(solver.adapter, r) for r in results]
+    return [Solution(t, strip_annotations(t), solver.adapter.extract_answer(t)) for t in texts]
+
+
+def solve_question(solver: Solver, question: str) -> Solution:
+    return solve(solver, [prompt(question)])[0]
+
+
+def evaluate(solver: Solver, records: list["Example | BadRecord"]) -> tuple[list[dict], dict]:
+    """One output row per record, in order, and the metrics over the usable ones; a bad record
+    is an error row and counts in `errors`, not in `n`."""
+    good = [r for r in records if not isinstance(r, BadRecord)]
+    solutions = iter(solve(solver, [r.question for r in good]))
+    rows = [_error_row(r) if isinstance(r, BadRecord) else _row(r, next(solutions), solver.adapter) for r in records]
+    metrics = solver.adapter.score([row["generated"] for row in rows if "error" not in row], [r.target for r in good])
+    return rows, {**metrics, "errors": len(records) - len(good), "calculator": solver.calculator}
+
+
+def _row(record: "Example", sol: Solution, adapter: MwpAdapter) -> dict:
+    gold = adapter.extract_answer(record.target)
+    return {"id": record.id, "prediction": sol.reasoning, "generated": sol.generated, "answer": sol.answer,
+            "gold": gold, "correct": sol.answer is not None and sol.answer == gold}
+
+
+def _error_row(record: BadRecord) -> dict:
+    return {"id": record.id, "error": record.error}
+
+
+def write_rows(rows: list[dict], path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def metrics_line(metrics: dict) -> str:
+    return "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
