@@ -1,0 +1,88 @@
+"""The equal-compute GSM8K comparison of README "mwp results", end to end and resumable: one run
+per method with `configs/mwp-compare.yaml` (`mwp train --calculator`: the same token budget,
+model and tokenizer for all; `ent` is scored by the direct run's model), each scored on the
+official test set with `mwp solve --data`, with the calculator and without it.
+
+    python benchmarks/mwp_compare.py [--out runs/mwp-compare] [--rows direct,usm-inter] [--limit N]
+
+Every step is an `mwp` command, echoed before it runs, and skipped when its output exists.
+Results: OUT/results.json and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pet_compare import run, served  # noqa: E402  (the same step runner)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PETSUM_GSM8K", ROOT / ".." / "shared" / "data" / "gsm8k"))
+ROWS = {"direct": ("direct", None), "usm-inter": ("usm", "inter"), "dsm-inter": ("dsm", "inter"), "usm-ent": ("usm", "ent")}
+
+
+def train(name: str, out: Path, config: str, sets: list[str]) -> None:
+    method, strategy = ROWS[name]
+    args = ["mwp", "train", "--data", str(DATA / "train.jsonl"), "--calculator", "--config", config, "--method", method, "--out", str(out / name)]
+    if strategy:
+        args += ["--strategy", strategy]
+    if strategy == "ent":
+        args += ["--set", f"segment.scorer={served(out / 'direct')}"]
+    for s in sets:
+        args += ["--set", s]
+    run(args)
+
+
+def score(name: str, out: Path, calculator: bool, limit: int | None) -> dict:
+    mode = "calc" if calculator else "nocalc"
+    result = out / f"{name}.{mode}.metrics.json"
+    if not result.is_file():
+        args = ["mwp", "solve", "--data", str(DATA / "test.jsonl"), "--model", str(out / name), "--json",
+                "--calculator" if calculator else "--no-calculator", "--out", str(out / f"{name}.{mode}.preds.jsonl")]
+        run(args + (["--limit", str(limit)] if limit else []), stdout=result)
+    return json.loads(result.read_text())
+
+
+def row(name: str, out: Path, config: str, sets: list[str], limit: int | None) -> list[dict]:
+    if not (out / name / "ases.json").is_file():
+        train(name, out, config, sets)
+    stats = json.loads((out / name / "ases.json").read_text())["train"]
+    facts = {"tokens": sum(t["tokens"] for t in stats.values()), "train_s": sum(t["train_s"] for t in stats.values())}
+    return [{"name": f"{name} {'+ calculator' if calc else ''}".strip(), **score(name, out, calc, limit), **facts} for calc in (False, True)]
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| method | accuracy | no answer | BLEU | train tokens | train time |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['accuracy']:.2f}% ({r['correct']}/{r['n']}) | {100 * r['no_answer'] / max(r['n'], 1):.1f}% | "
+                     f"{r['bleu']:.1f} | {r['tokens'] / 1e6:.2f}M | {r['train_s'] / 60:.1f} min |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("runs/mwp-compare"))
+    ap.add_argument("--config", default=str(ROOT / "configs" / "mwp-compare.yaml"))
+    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of " + ", ".join(ROWS))
+    ap.add_argument("--limit", type=int, help="score the first N test problems only")
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="config override for every run")
+    args = ap.parse_args()
+    if not (DATA / "train.jsonl").is_file():
+        sys.exit(f"error: {DATA}/train.jsonl not found (set PETSUM_GSM8K)")
+    names = [n.strip() for n in args.rows.split(",") if n.strip()]
+    if unknown := [n for n in names if n not in ROWS]:
+        sys.exit(f"error: unknown rows {unknown} (choose from {', '.join(ROWS)})")
+    if "usm-ent" in names and "direct" not in names and not (args.out / "direct" / "ases.json").is_file():
+        names.insert(0, "direct")
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = [r for name in names for r in row(name, args.out, args.config, args.sets, args.limit)]
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
