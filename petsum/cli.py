@@ -28,15 +28,26 @@ def _gamma_option(fn):
 @click.option("--val", "val_data", type=click.Path(dir_okay=False), help="Validation CSV (e.g. val.csv of `petsum split`); default: a seeded share of --data.")
 @_gamma_option
 @training_options
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training processes on this machine (DistributedDataParallel via torch's torchrun launcher).")
 @friendly_errors
-def train(data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+def train(data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...], nproc: int) -> None:
     """Train a model on report → impression pairs (one instance per anatomical region)."""
     from petsum.adapter import PetAdapter
     from petsum.data import load_pairs
-    from petsum.train import prepare
+    from petsum.train import prepare, torchrun_args
+    from shared.cli import build_config, launch_training
+    from shared.distributed import launched_by_torchrun
 
-    val = load_pairs(val_data) if val_data else None
-    run_training(load_pairs(data), PetAdapter(), out, method, strategy, beta, config_path, sets, {"segment.gamma": gamma}, prepare, val)
+    flags = {"segment.gamma": gamma}
+    reports, val = load_pairs(data), load_pairs(val_data) if val_data else None  # bad input fails here, before any spawn
+    if nproc > 1:
+        if launched_by_torchrun():
+            fail("--nproc starts its own processes; under torchrun, use torchrun's --nproc-per-node")
+        build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **flags})
+        launch_training("petsum.train", nproc, torchrun_args(data, val_data, gamma, method, strategy, beta, out, config_path, sets))
+        return
+    run_training(reports, PetAdapter(), out, method, strategy, beta, config_path, sets, flags, prepare, val)
 
 
 @main.command()
