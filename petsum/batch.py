@@ -13,9 +13,10 @@ import csv
 import json
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from shared.textio import InputError, describe_columns, open_text, read_bytes
 
@@ -189,10 +190,21 @@ def done_records(out: Path) -> tuple[list[str], int]:
 # --- the run -------------------------------------------------------------------------------
 
 
+Engine = Callable[[Iterator[list[Record]]], Iterator[list[dict]]]
+"""Chunks of records in, their output records out: one list per chunk, in chunk order."""
+
+
+def local_engine(summarizer: "Summarizer") -> Engine:
+    """This process summarizes every chunk."""
+    return lambda chunks: (summarize_chunk(summarizer, chunk) for chunk in chunks)
+
+
 def run_batch(
-    summarizer: "Summarizer", source: Path, out: Path, console: "Console", *, column: str = "question",
+    engine: Engine, source: Path, out: Path, console: "Console", *, column: str = "question",
     id_column: str = "qid", batch_size: int = 32, resume: bool = False,
 ) -> BatchStats:
+    """Reading, resuming and writing are the same for every engine; `engine` only turns
+    chunks of `batch_size` records into their output records."""
     stats = BatchStats(total=count_records(source, column, id_column))
     if out.exists() and out.stat().st_size and not resume:
         raise InputError(f"{out} already has records: pass --resume to continue it, or choose another --out")
@@ -208,8 +220,7 @@ def run_batch(
     seen = set(done)  # ids are kept for the duplicate count only; records are matched by position
     start = time.perf_counter()
     with out.open("a", encoding="utf-8") as f, _Progress(console, stats.total, stats.resumed) as bar:
-        for chunk in _chunks(stream, batch_size):
-            done = _summarize(summarizer, chunk)
+        for chunk, done in _checked(_chunks(stream, batch_size), engine):
             f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done))
             f.flush()
             os.fsync(f.fileno())
@@ -223,6 +234,23 @@ def run_batch(
     return stats
 
 
+def _checked(chunks: Iterator[list[Record]], engine: Engine) -> Iterator[tuple[list[Record], list[dict]]]:
+    """(chunk, its output records), refusing an engine answer that is not one record per input
+    record in input order: a wrong line in OUT would be kept forever by --resume."""
+    sent: deque[list[Record]] = deque()
+
+    def remember(it: Iterator[list[Record]]) -> Iterator[list[Record]]:
+        for chunk in it:
+            sent.append(chunk)
+            yield chunk
+
+    for done in engine(remember(chunks)):
+        chunk = sent.popleft()
+        if [r["id"] for r in done] != [r.id for r in chunk]:
+            raise RuntimeError("the batch engine returned records out of order; nothing more was written")
+        yield chunk, done
+
+
 def _chunks(stream: Iterator[Record], size: int) -> Iterator[list[Record]]:
     chunk: list[Record] = []
     for rec in stream:
@@ -234,9 +262,10 @@ def _chunks(stream: Iterator[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def _summarize(summarizer: "Summarizer", chunk: list[Record]) -> list[dict]:
-    """One output record per input record, by position. A failure of the whole chunk is
-    retried report by report, so one pathological report cannot take its batch-mates down."""
+def summarize_chunk(summarizer: "Summarizer", chunk: list[Record]) -> list[dict]:
+    """One output record per input record, by position: the per-chunk work of every engine
+    (local, and each Ray worker). A failure of the whole chunk is retried report by report, so
+    one pathological report cannot take its batch-mates down."""
     texts = [r.text or "" for r in chunk if r.error is None]
     try:
         got = summarizer.summarize(texts) if texts else []

@@ -28,15 +28,26 @@ def _gamma_option(fn):
 @click.option("--val", "val_data", type=click.Path(dir_okay=False), help="Validation CSV (e.g. val.csv of `petsum split`); default: a seeded share of --data.")
 @_gamma_option
 @training_options
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training processes on this machine (DistributedDataParallel via torch's torchrun launcher).")
 @friendly_errors
-def train(data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+def train(data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...], nproc: int) -> None:
     """Train a model on report → impression pairs (one instance per anatomical region)."""
     from petsum.adapter import PetAdapter
     from petsum.data import load_pairs
-    from petsum.train import prepare
+    from petsum.train import prepare, torchrun_args
+    from shared.cli import build_config, launch_training
+    from shared.distributed import launched_by_torchrun
 
-    val = load_pairs(val_data) if val_data else None
-    run_training(load_pairs(data), PetAdapter(), out, method, strategy, beta, config_path, sets, {"segment.gamma": gamma}, prepare, val)
+    flags = {"segment.gamma": gamma}
+    reports, val = load_pairs(data), load_pairs(val_data) if val_data else None  # bad input fails here, before any spawn
+    if nproc > 1:
+        if launched_by_torchrun():
+            fail("--nproc starts its own processes; under torchrun, use torchrun's --nproc-per-node")
+        build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **flags})
+        launch_training("petsum.train", nproc, torchrun_args(data, val_data, gamma, method, strategy, beta, out, config_path, sets))
+        return
+    run_training(reports, PetAdapter(), out, method, strategy, beta, config_path, sets, flags, prepare, val)
 
 
 @main.command()
@@ -97,14 +108,18 @@ def floor(kind: str, data: str, train_data: str | None, pred_path: str | None, a
         console().print(metrics_table(metrics, f"floor: {kind}"))
 
 
+def _model_path(model_dir: str | None) -> Path:
+    path = Path(model_dir) if model_dir else DEFAULT_MODEL
+    if not path.exists():
+        fail("no default model is shipped yet: pass --model with a folder written by `petsum train`" if not model_dir else f"{path}: no such folder")
+    return path
+
+
 def _summarizer(model_dir: str | None, backend: str, device: str, batch_size: int | None = None):
     from deploy.backend import device_warning
     from petsum.summarizer import Summarizer
 
-    path = Path(model_dir) if model_dir else DEFAULT_MODEL
-    if not path.exists():
-        fail("no default model is shipped yet: pass --model with a folder written by `petsum train`" if not model_dir else f"{path}: no such folder")
-    summarizer = Summarizer(path, backend, batch_size, device)
+    summarizer = Summarizer(_model_path(model_dir), backend, batch_size, device)
     if note := device_warning(summarizer.models, device):
         click.echo(f"warning: {note}", err=True)
     return summarizer
@@ -140,14 +155,31 @@ def summarize(report: str, model_dir: str | None, backend: str, device: str, as_
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Reports summarized together.")
 @click.option("--resume", is_flag=True, help="Continue an output left by an interrupted run.")
 @serving_options
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: a pool of Ray workers (needs the ray extra).")
+@click.option("--address", help="Ray cluster to join (--engine ray; default: start a local Ray instance).")
+@click.option("--num-workers", type=click.IntRange(min=1), help="Ray workers, each with its own copy of the model (default: 2).")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs per Ray worker; > 0 runs the workers on CUDA (default: 0).")
 @friendly_errors
-def batch(source: str, out: str, column: str, id_column: str, batch_size: int, resume: bool, model_dir: str | None, backend: str, device: str) -> None:
+def batch(source: str, out: str, column: str, id_column: str, batch_size: int, resume: bool, model_dir: str | None, backend: str, device: str,
+          engine: str, address: str | None, num_workers: int | None, gpus_per_worker: float | None) -> None:
     """Summarize a folder of .txt reports, a .csv or a .jsonl into OUT (exit 3 if any record failed)."""
-    from petsum.batch import EXIT_PARTIAL, run_batch, summary_table
+    from petsum.batch import EXIT_PARTIAL, local_engine, run_batch, summary_table
     from shared.cli import console
 
+    if engine == "ray":
+        from petsum.ray_batch import RaySettings, check_model, ray_engine, require_ray
+
+        require_ray()
+        settings = RaySettings(address, num_workers or 2, gpus_per_worker or 0.0, str(_model_path(model_dir).resolve()), backend, device, batch_size)
+        check_model(settings)
+        chunks_engine = ray_engine(settings)
+    elif address or num_workers or gpus_per_worker is not None:
+        fail("--address, --num-workers and --gpus-per-worker need --engine ray")
+    else:
+        chunks_engine = local_engine(_summarizer(model_dir, backend, device, batch_size))
     log = console()
-    stats = run_batch(_summarizer(model_dir, backend, device, batch_size), Path(source), Path(out), log, column=column,
+    stats = run_batch(chunks_engine, Path(source), Path(out), log, column=column,
                       id_column=id_column, batch_size=batch_size, resume=resume)
     log.print(summary_table(stats, Path(out)))
     if stats.errors:

@@ -1,7 +1,12 @@
-"""PET training data as the AS-ES core consumes it: region instances with γ normal samples."""
+"""PET training data as the AS-ES core consumes it: region instances with γ normal samples.
+
+Also the entry point of multi-process training: `torchrun --nproc-per-node N -m petsum.train
+--data … --out …` runs `petsum train` with those options in every process.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,3 +36,29 @@ def write_segments(reports: list[Example], cfg: RunConfig, out: Path, console: "
     train_sets, val_sets, _ = prepare_datasets(instances, PetAdapter(), cfg, out, console)
     files = {f"{role}_{side}": len(rows) for side, sets in (("train", train_sets), ("val", val_sets)) for role, rows in sets.items()}
     return {"out": str(out / "data"), "rows": files, **facts}
+
+
+def torchrun_args(
+    data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None,
+    out: str, config_path: str | None, sets: tuple[str, ...],
+) -> list[str]:
+    """`petsum train`'s options, as the command line each torchrun process parses again."""
+    args = ["--data", data, "--out", out]
+    for flag, value in (("--val", val_data), ("--gamma", gamma), ("--method", method), ("--strategy", strategy),
+                        ("--beta", beta), ("--config", config_path)):
+        if value is not None:
+            args += [flag, str(value)]
+    for override in sets:
+        args += ["--set", override]
+    return args
+
+
+def main() -> None:
+    """`python -m petsum.train OPTIONS` is `petsum train OPTIONS` (what torchrun starts per rank)."""
+    from petsum.cli import main as petsum
+
+    petsum(["train", *sys.argv[1:]], prog_name="petsum train")
+
+
+if __name__ == "__main__":
+    main()

@@ -77,10 +77,22 @@ def collate(rows: list[Encoded], pad_id: int, pad_to: tuple[int, int] | None = N
     return {"input_ids": src, "attention_mask": mask, "labels": labels}
 
 
+def padded_size(rows: list[Encoded], pad_to: tuple[int, int] | None = None) -> int:
+    """Source + target tokens `collate` pads `rows` to: what the model computes, padding included."""
+    if not rows:
+        return 0
+    if pad_to:
+        return len(rows) * sum(pad_to)
+    return len(rows) * (max(len(r.source) for r in rows) + max(len(r.target) for r in rows))
+
+
 class BucketBatches:
     """Deterministic batches for epoch e: the same (seed, epoch) always gives the same batches,
-    which is what makes resuming mid-epoch exact. `rank`/`world` take every world-th batch, so
-    several processes can share one epoch without overlap."""
+    which is what makes resuming mid-epoch exact.
+
+    `epoch` always gives the global batches, whatever the world size, so several processes
+    train on exactly the batches one process would; `shard(batch)` is this rank's part of one.
+    Every rank therefore takes the same number of steps."""
 
     def __init__(
         self,
@@ -113,8 +125,14 @@ class BucketBatches:
             batches.extend(self._cut(pool))
         if self.bucket:
             rng.shuffle(batches)
-        usable = len(batches) - len(batches) % self.world if self.world > 1 else len(batches)
-        return batches[self.rank : usable : self.world]
+        return batches
+
+    def shard(self, batch: list[int], rank: int | None = None) -> list[int]:
+        """Rank `rank`'s rows of a global batch (default: this sampler's rank). Every world-th
+        row: a bucketed batch is sorted by length, so each rank gets a share of the short and
+        the long rows alike. A batch smaller than the world leaves some ranks empty."""
+        rank = self.rank if rank is None else rank
+        return batch[rank :: self.world]
 
     def _cut(self, pool: list[int]) -> Iterator[list[int]]:
         batch: list[int] = []

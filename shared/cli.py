@@ -73,10 +73,14 @@ def run_training(
     sets: tuple[str, ...], flags: dict[str, Any] | None = None, prepare: Callable | None = None, val_examples=None,
 ) -> None:
     """Validate the config, run the AS-ES recipe, print the run's manifest. `prepare(examples,
-    cfg) -> (instances, facts)` turns a task's records into training instances (PET's regions)."""
+    cfg) -> (instances, facts)` turns a task's records into training instances (PET's regions).
+    Under torchrun each process joins the process group first; rank 0 alone logs and prints."""
     import json
     from pathlib import Path
 
+    from rich.console import Console
+
+    from shared.distributed import init_from_env, shutdown
     from shared.pipeline import train_run
 
     cfg = build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **(flags or {})})
@@ -85,7 +89,39 @@ def run_training(
         examples, extra = prepare(examples, cfg)
         if val_examples is not None:
             val_examples, _ = prepare(val_examples, cfg)
-    click.echo(json.dumps(train_run(examples, adapter, cfg, Path(out), console(), extra, val_examples), ensure_ascii=False))
+    dist = init_from_env()
+    try:
+        log = console() if dist.main else Console(stderr=True, quiet=True)
+        manifest = train_run(examples, adapter, cfg, Path(out), log, extra, val_examples, dist)
+        if dist.main:
+            click.echo(json.dumps(manifest, ensure_ascii=False))
+    finally:
+        shutdown(dist)
+
+
+def launch_training(module: str, nproc: int, args: list[str]) -> None:
+    """Run `python -m {module} ARGS` in `nproc` processes on this machine, as
+    `torchrun --standalone --nproc-per-node N -m module ARGS` would: torch's elastic launcher
+    (torchrun's own engine), called here so a failed rank ends in one line, not a launcher
+    traceback. The ranks print their own `error:` lines and logs."""
+    import logging
+    import os
+    import sys
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    # Each rank's torch gets its share of the cores instead of every rank taking them all.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its errors become ours, below
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()), rdzv_backend="c10d",
+                          rdzv_endpoint="localhost:0", max_restarts=0)
+    try:
+        elastic_launch(config, sys.executable)("-u", "-m", module, *args)
+    except ChildFailedError as e:
+        rank, failure = e.get_first_failure()
+        fail(f"training stopped: rank {rank} of {nproc} exited with code {failure.exitcode}", failure.exitcode if failure.exitcode > 0 else 1)
 
 
 def build_config(config_path: str | None, sets: tuple[str, ...], flags: dict[str, Any]):

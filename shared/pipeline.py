@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from shared.config import GenerateConfig, RunConfig, save_config
 from shared.dataset import build_datasets, write_jsonl
+from shared.distributed import SINGLE, Dist
 from shared.modeling import (
     MANIFEST,
     add_missing_tokens,
@@ -65,8 +66,15 @@ def base_model(cfg: RunConfig, tokenizer, extra_tokens: list[str]):
     return build_model(cfg.model, tokenizer, cfg.train.seed)
 
 
-def get_tokenizer(cfg: RunConfig, train: list[Example], adapter: "TaskAdapter", out: Path):
+def get_tokenizer(cfg: RunConfig, train: list[Example], adapter: "TaskAdapter", out: Path, dist: Dist = SINGLE):
+    """The run's tokenizer. With several processes rank 0 trains (or adapts) and saves it, and
+    every rank then loads the saved one, so all of them hold the very same tokenizer."""
     path = out / "tokenizer"
+    if dist.active:
+        if dist.main:
+            get_tokenizer(cfg, train, adapter, out)
+        dist.barrier()
+        return load_tokenizer(path)
     if (path / "tokenizer.json").is_file():
         return load_tokenizer(path)
     if cfg.model.pretrained:
@@ -88,13 +96,16 @@ def served_checkpoint(model_dir: Path, best_bleu: float) -> str:
 
 def prepare_datasets(
     examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console",
-    val_examples: list[Example] | None = None,
+    val_examples: list[Example] | None = None, dist: Dist = SINGLE,
 ) -> tuple[dict[str, list], dict[str, list], object]:
     """Split (unless the caller brings its own validation examples), tokenizer, segmentation
     (training the scorer first where the strategy needs one), and the rows per role, written
-    to `out/data/` for inspection: (train rows per role, validation rows per role, tokenizer)."""
+    to `out/data/` for inspection: (train rows per role, validation rows per role, tokenizer).
+    With several processes every rank computes the same rows (the scorer trains on all of
+    them); rank 0's are broadcast so all train on one copy, and only rank 0 writes."""
     out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.json")
+    if dist.main:
+        save_config(cfg, out / "config.json")
     if val_examples is None:
         train, val = split_examples(examples, cfg.data.val_fraction, cfg.data.split_seed)
     else:
@@ -102,33 +113,36 @@ def prepare_datasets(
     if not train:
         raise ValueError("no training examples")
     console.log(f"{len(train)} training and {len(val)} validation examples")
-    tok = get_tokenizer(cfg, train, adapter, out)
+    tok = get_tokenizer(cfg, train, adapter, out, dist)
     method, strategy = cfg.train.method, cfg.segment.strategy
     lens = (cfg.data.max_source_len, cfg.data.max_target_len)
 
     segmented_train = segmented_val = None
     if method != "direct":
-        scorer, scorer_tok = _scorer(cfg, adapter, train, val, tok, out, console) if strategy in MODEL_STRATEGIES else (None, None)
+        scorer, scorer_tok = _scorer(cfg, adapter, train, val, tok, out, console, dist) if strategy in MODEL_STRATEGIES else (None, None)
         segmented_train = segment_examples(train, adapter, cfg.segment, scorer, scorer_tok, *lens)
         segmented_val = segment_examples(val, adapter, cfg.segment, scorer, scorer_tok, *lens)
     train_sets = build_datasets(train, segmented_train or [], adapter, method)
     val_sets = build_datasets(val, segmented_val or [], adapter, method)
-    for role in train_sets:
-        write_jsonl(train_sets[role], out / "data" / f"{role}_train.jsonl")
-        write_jsonl(val_sets[role], out / "data" / f"{role}_val.jsonl")
+    train_sets, val_sets = dist.broadcast((train_sets, val_sets))
+    if dist.main:
+        for role in train_sets:
+            write_jsonl(train_sets[role], out / "data" / f"{role}_train.jsonl")
+            write_jsonl(val_sets[role], out / "data" / f"{role}_val.jsonl")
     return train_sets, val_sets, tok
 
 
 def train_run(
     examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console", extra: dict | None = None,
-    val_examples: list[Example] | None = None,
+    val_examples: list[Example] | None = None, dist: Dist = SINGLE,
 ) -> dict:
     """Run the recipe end to end; returns the manifest written to `out/ases.json` (with the
     task's own `extra` facts, e.g. how PET reports were split into instances). Validation
-    examples default to a seeded `data.val_fraction` of `examples`."""
+    examples default to a seeded `data.val_fraction` of `examples`. Under torchrun every rank
+    calls this with the same arguments and `dist`; rank 0 writes the run folder."""
     from shared.trainer import train_model
 
-    train_sets, val_sets, tok = prepare_datasets(examples, adapter, cfg, out, console, val_examples)
+    train_sets, val_sets, tok = prepare_datasets(examples, adapter, cfg, out, console, val_examples, dist)
     method, strategy = cfg.train.method, cfg.segment.strategy
     total = sum(len(rows) for rows in train_sets.values())
     roles: dict[str, str] = {}
@@ -139,20 +153,21 @@ def train_run(
         share = len(rows) / total  # DSM's two models split one budget by their share of the rows
         _, st = train_model(
             base_model(cfg, tok, adapter.extra_tokens), tok, rows, val_sets[role], cfg, out / role, manifest,
-            adapter.bleu_tokenize, share, console,
+            adapter.bleu_tokenize, share, console, dist,
         )
-        roles[role] = f"{role}/{served_checkpoint(out / role, st.best_bleu)}"
+        roles[role] = f"{role}/{served_checkpoint(out / role, st.best_bleu)}"  # rank 0's (it alone evaluates) is the one written
         stats[role] = {"steps": st.step, "tokens": st.tokens, "train_s": round(st.train_s, 1)}
     manifest = {
         "method": method, "task": adapter.name, "strategy": None if method == "direct" else strategy,
         "beta": cfg.segment.beta, "roles": roles, "train": stats, "max_source_len": cfg.data.max_source_len,
         "validation": "seeded share of the data" if val_examples is None else "separate file", **(extra or {}),
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if dist.main:
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
-def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Console"):
+def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Console", dist: Dist = SINGLE):
     """(model, its tokenizer) whose token entropy/loss tags the pieces."""
     from shared.dataset import direct_sample
     from shared.trainer import train_model
@@ -169,7 +184,7 @@ def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Conso
     train_model(
         base_model(cfg, tok, adapter.extra_tokens), tok,
         [direct_sample(ex, adapter) for ex in train], [direct_sample(ex, adapter) for ex in val],
-        cfg, out / "scorer", manifest, adapter.bleu_tokenize, cfg.segment.scorer_budget, console,
+        cfg, out / "scorer", manifest, adapter.bleu_tokenize, cfg.segment.scorer_budget, console, dist,
     )
     return load_model(out / "scorer" / served_checkpoint(out / "scorer", 0.0)), tok
 

@@ -8,6 +8,12 @@ Plain functions: `train_model` runs the loop, `evaluate_loss` / `evaluate_bleu` 
   last        the newest state, with optimizer and RNG, for resuming after an interruption
 Batches are deterministic per (seed, epoch), so a resumed run sees exactly the batches an
 uninterrupted one would have seen from that step on.
+
+Several processes (torchrun, `shared.distributed`) train with DistributedDataParallel on the
+single-process batches: each global batch is split across ranks, each rank's summed loss is
+scaled by world / (the global batch's target tokens), and DDP's mean over ranks then gives
+exactly the gradient of the global token-mean loss. Only rank 0 evaluates, writes checkpoints
+and logs; the others wait at a barrier.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.batching import BucketBatches, Encoded, collate, encode_samples
+from shared.batching import BucketBatches, Encoded, collate, encode_samples, padded_size
 from shared.config import GenerateConfig, RunConfig
+from shared.distributed import SINGLE, Dist
 from shared.modeling import load_model, save_checkpoint
 
 if TYPE_CHECKING:
@@ -97,28 +104,30 @@ def make_optimizer(model: "PreTrainedModel", cfg: RunConfig, budget: Budget):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def step_loss(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> "torch.Tensor":
+def loss_sum(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> "torch.Tensor":
+    """Cross-entropy summed (not averaged) over the batch's target tokens: a rank holds part of
+    a batch, and only the caller knows the whole batch's token count to divide by."""
     import torch.nn.functional as F
 
-    if not label_smoothing:
-        return model(**batch).loss
     logits = model(**batch).logits
     return F.cross_entropy(
-        logits.view(-1, logits.size(-1)), batch["labels"].view(-1), ignore_index=-100, label_smoothing=label_smoothing
+        logits.view(-1, logits.size(-1)), batch["labels"].view(-1), ignore_index=-100, label_smoothing=label_smoothing,
+        reduction="sum",
     )
 
 
-def train_step(model: "PreTrainedModel", batch: dict, opt, sched, label_smoothing: float, grad_clip: float) -> "torch.Tensor":
-    """One optimizer step; returns the (detached) batch loss."""
+def train_step(model: "PreTrainedModel", batch: dict, opt, sched, label_smoothing: float, grad_clip: float, scale: float) -> "torch.Tensor":
+    """One optimizer step on `loss_sum × scale`; returns the (detached) summed loss. `scale` is
+    1 / the batch's target tokens in one process; see `train_model` for several."""
     import torch
 
-    loss = step_loss(model, batch, label_smoothing)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    total = loss_sum(model, batch, label_smoothing)
+    (total * scale).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)  # after DDP's all-reduce: the same on every rank
     opt.step()
     sched.step()
     opt.zero_grad(set_to_none=True)
-    return loss.detach()
+    return total.detach()
 
 
 def evaluate_loss(model: "PreTrainedModel", rows: list[Encoded], pad_id: int, batch_size: int) -> float:
@@ -132,7 +141,7 @@ def evaluate_loss(model: "PreTrainedModel", rows: list[Encoded], pad_id: int, ba
     order = sorted(range(len(rows)), key=lambda i: rows[i].n_tokens)
     with torch.no_grad():
         for b in range(0, len(order), batch_size):
-            batch = collate([rows[i] for i in order[b : b + batch_size]], pad_id)
+            batch = _to(collate([rows[i] for i in order[b : b + batch_size]], pad_id), model.device)
             n = int((batch["labels"] != -100).sum())
             total += float(model(**batch).loss) * n
             count += n
@@ -167,11 +176,12 @@ def save_state(model, tokenizer, opt, sched, st: TrainState, out: Path, manifest
     (out / "last" / "trainer_state.json").write_text(json.dumps(asdict(st), indent=2) + "\n")
 
 
-def load_state(out: Path, cfg: RunConfig, budget: Budget):
-    """(model, optimizer, scheduler, state) from `out/last`."""
+def load_state(out: Path, cfg: RunConfig, budget: Budget, device: str = "cpu"):
+    """(model, optimizer, scheduler, state) from `out/last`. The model moves to `device` before
+    the optimizer loads its state, which follows the parameters' device."""
     import torch
 
-    model = load_model(out / "last")
+    model = load_model(out / "last").to(device)
     model.train()
     opt, sched = make_optimizer(model, cfg, budget)
     extra = torch.load(out / "last" / "optimizer.pt", weights_only=False)
@@ -193,12 +203,14 @@ def train_model(
     bleu_tokenize: str = "13a",
     budget_scale: float = 1.0,
     console: "Console | None" = None,
+    dist: Dist = SINGLE,
 ) -> tuple["PreTrainedModel", TrainState]:
-    """Train until the budget is spent; resumes from `out/last` when it exists."""
+    """Train until the budget is spent; resumes from `out/last` when it exists. With several
+    processes every rank calls this with the same rows; rank 0 alone writes."""
     import torch
     from rich.console import Console
 
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, quiet=not dist.main)
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
@@ -208,55 +220,48 @@ def train_model(
     enc = encode_samples(tokenizer, train_rows, cfg.data.max_source_len, cfg.data.max_target_len)
     bucket = tc.batching == "bucket"
     sampler = BucketBatches(
-        [e.n_tokens for e in enc], tc.batch_size, tc.max_tokens if bucket else None, tc.seed, bucket=bucket
+        [e.n_tokens for e in enc], tc.batch_size, tc.max_tokens if bucket else None, tc.seed, bucket=bucket, rank=dist.rank, world=dist.world
     )
     budget = make_budget(cfg, budget_scale, [e.n_tokens for e in enc], sampler)
 
-    if (out / "last" / "trainer_state.json").is_file():
-        model, opt, sched, st = load_state(out, cfg, budget)
+    if dist.broadcast((out / "last" / "trainer_state.json").is_file()):  # rank 0's view: every rank resumes, or none
+        model, opt, sched, st = load_state(out, cfg, budget, dist.device)
         console.log(f"[{out.name}] resuming at step {st.step}", markup=False)
     else:
         torch.manual_seed(tc.seed)
+        model = model.to(dist.device)
         model.train()
         opt, sched = make_optimizer(model, cfg, budget)
         st = TrainState()
+    trained = _ddp(model, dist)  # steps go through DDP; evaluation and checkpoints use the plain model
 
     val = val_rows[: tc.eval_samples]
     val_enc = encode_samples(tokenizer, val, cfg.data.max_source_len, cfg.data.max_target_len)
     gen_n = min(tc.eval_gen_samples, len(val))
     pad_to = (cfg.data.max_source_len, cfg.data.max_target_len) if not bucket else None
     pad_id = tokenizer.pad_token_id
-    _truncate_metrics(out / "metrics.jsonl", st.step)  # steps after the restored state are re-run
-    metrics = (out / "metrics.jsonl").open("a", encoding="utf-8")
+    metrics = None
+    if dist.main:
+        _truncate_metrics(out / "metrics.jsonl", st.step)  # steps after the restored state are re-run
+        metrics = (out / "metrics.jsonl").open("a", encoding="utf-8")
     interval_loss, interval_steps, interval_tokens, interval_time = 0.0, 0, 0, 0.0
 
     def log(record: dict) -> None:
+        if metrics is None:
+            return
         clean = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
         metrics.write(json.dumps(clean) + "\n")
         metrics.flush()
 
     def evaluate() -> None:
         nonlocal interval_loss, interval_steps
-        mean_train = interval_loss / max(interval_steps, 1)
-        val_loss = evaluate_loss(model, val_enc, pad_id, tc.batch_size)
-        bleu = evaluate_bleu(model, tokenizer, val_enc[:gen_n], [r.target for r in val[:gen_n]], cfg, bleu_tokenize) if gen_n else math.nan
-        log({"step": st.step, "train_loss": mean_train, "val_loss": val_loss, "val_bleu": bleu, "tokens": st.tokens, "train_s": round(st.train_s, 2)})
-        console.log(f"[{out.name}] step {st.step}: train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}", markup=False)
-        meta = {**manifest, "step": st.step, "val_loss": val_loss, "val_bleu": bleu}
-        if interval_steps and mean_train < st.best_train:
-            st.best_train = mean_train
-            save_checkpoint(model, tokenizer, out / "best_train", {**meta, "checkpoint": "best_train"})
-        if not math.isnan(val_loss) and val_loss < st.best_loss:
-            st.best_loss = val_loss
-            save_checkpoint(model, tokenizer, out / "best_loss", {**meta, "checkpoint": "best_loss"})
-        # Equal BLEU (often 0 early on) keeps the better-loss model, not the oldest one.
-        if not math.isnan(bleu) and (bleu > st.best_bleu or (bleu == st.best_bleu and val_loss < st.best_bleu_loss)):
-            st.best_bleu, st.best_bleu_loss = bleu, val_loss
-            save_checkpoint(model, tokenizer, out / "best_bleu", {**meta, "checkpoint": "best_bleu"})
-        save_state(model, tokenizer, opt, sched, st, out, {**meta, "checkpoint": "last"})
+        if dist.main:
+            _evaluate_and_save(model, tokenizer, opt, sched, st, out, manifest, cfg, val, val_enc, gen_n, pad_id, bleu_tokenize,
+                               interval_loss / max(interval_steps, 1), bool(interval_steps), log, console)
         interval_loss, interval_steps = 0.0, 0
+        dist.barrier()  # the other ranks wait for rank 0's checkpoints
 
-    progress = _progress(console)
+    progress = _progress(console, dist)
     task = progress.add_task(out.name, total=budget.schedule_steps, loss=math.nan, tps=0.0)
     progress.update(task, completed=st.step)
     try:
@@ -267,14 +272,16 @@ def train_model(
                     raise ValueError(f"{out.name}: an epoch has no batches ({len(enc)} rows)")
                 while st.batch_in_epoch < len(batches) and not budget.spent(st):
                     t0 = time.perf_counter()
-                    batch = collate([enc[i] for i in batches[st.batch_in_epoch]], pad_id, pad_to)
-                    loss = train_step(model, batch, opt, sched, tc.label_smoothing, tc.grad_clip).item()
-                    dt = time.perf_counter() - t0
-                    real = int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
+                    ids = batches[st.batch_in_epoch]
+                    loss = _distributed_step(trained, enc, ids, sampler, dist, pad_id, pad_to, opt, sched, tc.label_smoothing, tc.grad_clip)
+                    # The slowest rank's time, so a time budget ends on the same step everywhere.
+                    dt = dist.max(time.perf_counter() - t0)
+                    # Counted from the global batch, not this rank's share: every rank agrees.
+                    real = sum(enc[i].n_tokens for i in ids)
                     st.step += 1
                     st.batch_in_epoch += 1
                     st.tokens += real
-                    st.padded_tokens += batch["input_ids"].numel() + batch["labels"].numel()
+                    st.padded_tokens += sum(padded_size([enc[i] for i in sampler.shard(ids, r)], pad_to) for r in range(dist.world))
                     st.train_s += dt
                     interval_loss += loss
                     interval_steps += 1
@@ -291,11 +298,69 @@ def train_model(
                 if st.batch_in_epoch >= len(batches):
                     st.epoch += 1
                     st.batch_in_epoch = 0
-            if interval_steps or not (out / "best_loss").exists():
+            if dist.broadcast(interval_steps > 0 or not (out / "best_loss").exists()):
                 evaluate()
     finally:
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
     return model, st
+
+
+def _distributed_step(
+    trained: "PreTrainedModel", enc: list[Encoded], ids: list[int], sampler: BucketBatches, dist: Dist, pad_id: int,
+    pad_to: tuple[int, int] | None, opt, sched, label_smoothing: float, grad_clip: float,
+) -> float:
+    """One optimizer step on global batch `ids`; returns its token-mean loss. This rank trains
+    on its shard with loss_sum × world / (the whole batch's target tokens): DDP averages the
+    ranks' gradients, so the step equals one process's step on the whole batch."""
+    mine = sampler.shard(ids)
+    target_tokens = sum(len(enc[i].target) for i in ids)
+    # A batch smaller than the world leaves this rank no rows; it still joins DDP's all-reduce,
+    # with one row weighted 0.
+    rows = [enc[i] for i in (mine or ids[:1])]
+    batch = _to(collate(rows, pad_id, pad_to), dist.device)
+    scale = dist.world / target_tokens if mine else 0.0
+    total = train_step(trained, batch, opt, sched, label_smoothing, grad_clip, scale)
+    return dist.sum(float(total) if mine else 0.0) / target_tokens
+
+
+def _evaluate_and_save(
+    model, tokenizer, opt, sched, st: TrainState, out: Path, manifest: dict, cfg: RunConfig, val, val_enc, gen_n: int,
+    pad_id: int, bleu_tokenize: str, mean_train: float, trained_since: bool, log, console: "Console",
+) -> None:
+    """Validation loss and BLEU, the best_* checkpoints they earn, and `last`."""
+    val_loss = evaluate_loss(model, val_enc, pad_id, cfg.train.batch_size)
+    bleu = evaluate_bleu(model, tokenizer, val_enc[:gen_n], [r.target for r in val[:gen_n]], cfg, bleu_tokenize) if gen_n else math.nan
+    log({"step": st.step, "train_loss": mean_train, "val_loss": val_loss, "val_bleu": bleu, "tokens": st.tokens, "train_s": round(st.train_s, 2)})
+    console.log(f"[{out.name}] step {st.step}: train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}", markup=False)
+    meta = {**manifest, "step": st.step, "val_loss": val_loss, "val_bleu": bleu}
+    if trained_since and mean_train < st.best_train:
+        st.best_train = mean_train
+        save_checkpoint(model, tokenizer, out / "best_train", {**meta, "checkpoint": "best_train"})
+    if not math.isnan(val_loss) and val_loss < st.best_loss:
+        st.best_loss = val_loss
+        save_checkpoint(model, tokenizer, out / "best_loss", {**meta, "checkpoint": "best_loss"})
+    # Equal BLEU (often 0 early on) keeps the better-loss model, not the oldest one.
+    if not math.isnan(bleu) and (bleu > st.best_bleu or (bleu == st.best_bleu and val_loss < st.best_bleu_loss)):
+        st.best_bleu, st.best_bleu_loss = bleu, val_loss
+        save_checkpoint(model, tokenizer, out / "best_bleu", {**meta, "checkpoint": "best_bleu"})
+    save_state(model, tokenizer, opt, sched, st, out, {**meta, "checkpoint": "last"})
+
+
+def _ddp(model: "PreTrainedModel", dist: Dist):
+    """The model wrapped for DistributedDataParallel (which also copies rank 0's weights to every
+    rank); the plain model in one process."""
+    if not dist.active:
+        return model
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = torch.device(dist.device)
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -306,7 +371,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
 
 
-def _progress(console: "Console"):
+def _progress(console: "Console", dist: Dist = SINGLE):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -317,5 +382,5 @@ def _progress(console: "Console"):
         TextColumn("{task.fields[tps]:,.0f} tok/s"),
         TimeElapsedColumn(),
         console=console,
-        disable=not console.is_terminal,
+        disable=not console.is_terminal or not dist.main,
     )

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from shared.batching import BucketBatches, Encoded, collate, encode_samples, encode_source, pad
+from shared.batching import BucketBatches, Encoded, collate, encode_samples, encode_source, pad, padded_size
 
 EOS = 1
 
@@ -226,16 +226,28 @@ def test_cut_exact_batches_with_max_tokens():
 
 @pytest.mark.parametrize("world", [2, 3, 4])
 @pytest.mark.parametrize("bucket", [True, False])
-def test_rank_shards_are_disjoint_and_cover_the_usable_batches(world, bucket):
+def test_rank_shards_split_every_global_batch(world, bucket):
     lengths = random_lengths(211, seed=9)
     full = BucketBatches(lengths, 8, None, seed=2, bucket=bucket).epoch(3)
-    usable = len(full) - len(full) % world
-    shards = [BucketBatches(lengths, 8, None, seed=2, bucket=bucket, rank=r, world=world).epoch(3) for r in range(world)]
-    assert all(len(s) == usable // world for s in shards)  # every rank takes the same number of steps
-    seen = [i for s in shards for b in s for i in b]
-    assert len(seen) == len(set(seen))  # disjoint
-    assert sorted(seen) == sorted(i for b in full[:usable] for i in b)  # union = the usable batches
-    assert sorted(map(tuple, (b for s in shards for b in s))) == sorted(map(tuple, full[:usable]))
+    samplers = [BucketBatches(lengths, 8, None, seed=2, bucket=bucket, rank=r, world=world) for r in range(world)]
+    assert all(s.epoch(3) == full for s in samplers)  # every rank sees the single-process batches: same steps
+    for batch in full:
+        shards = [s.shard(batch) for s in samplers]
+        assert sorted(i for sh in shards for i in sh) == sorted(batch)  # disjoint, and the union is the batch
+        assert max(map(len, shards)) - min(map(len, shards)) <= 1  # balanced rows
+
+
+def test_shards_share_the_long_rows_and_small_batches_leave_ranks_empty():
+    sampler = BucketBatches([1, 2, 3, 4], 4, None, seed=0, world=2)
+    assert sampler.shard([0, 1, 2, 3], 0) == [0, 2] and sampler.shard([0, 1, 2, 3], 1) == [1, 3]
+    assert sampler.shard([5], 1) == []
+
+
+def test_padded_size_counts_what_collate_pads():
+    rows = [Encoded([1, 2, 3], [4]), Encoded([1], [4, 5])]
+    batch = collate(rows, 0)
+    assert padded_size(rows) == batch["input_ids"].numel() + batch["labels"].numel() == 10
+    assert padded_size(rows, (8, 4)) == 24 and padded_size([]) == 0
 
 
 def test_empty_lengths_give_no_batches():
