@@ -111,7 +111,7 @@ def floor(kind: str, data: str, train_data: str | None, pred_path: str | None, a
 def _model_path(model_dir: str | None) -> Path:
     path = Path(model_dir) if model_dir else DEFAULT_MODEL
     if not path.exists():
-        fail("no default model is shipped yet: pass --model with a folder written by `petsum train`" if not model_dir else f"{path}: no such folder")
+        fail(f"the default model is missing from this install ({path}): reinstall petsum, or pass --model" if not model_dir else f"{path}: no such folder")
     return path
 
 

@@ -1,0 +1,44 @@
+"""The shipped default PET model: a plain Hugging Face folder within the size limit, with its
+model card, used by `petsum summarize` and `petsum batch` when no --model is given."""
+
+import json
+
+from click.testing import CliRunner
+
+from conftest import REPO
+from petsum.cli import DEFAULT_MODEL, main as petsum
+
+REPORT = REPO / "examples" / "report.txt"
+
+
+def test_default_model_is_a_plain_hf_folder_under_40_mb():
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    files = {p.name for p in DEFAULT_MODEL.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md"} <= files
+    assert sum(p.stat().st_size for p in DEFAULT_MODEL.iterdir()) <= 40 * 2**20
+    model = AutoModelForSeq2SeqLM.from_pretrained(DEFAULT_MODEL)
+    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL)
+    ids = tok("胰头见软组织肿块，放射性摄取增高，SUVmax：6.1。", return_tensors="pt").input_ids
+    assert model.generate(ids, max_new_tokens=8).shape[1] > 1
+
+
+def test_model_card_states_data_recipe_metrics_and_limits():
+    card = (DEFAULT_MODEL / "README.md").read_text(encoding="utf-8").lower()
+    for needed in ("cpet", "petsum split", "petsum train", "rouge-l", "bleu", "mr", "not validated for clinical use", "known failure modes"):
+        assert needed in card, needed
+
+
+def test_summarize_and_batch_use_the_default_model(tmp_path):
+    res = CliRunner().invoke(petsum, ["summarize", str(REPORT), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["impression"].strip() and out["model"] == str(DEFAULT_MODEL)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text(REPORT.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "b.txt").write_text("", encoding="utf-8")
+    res = CliRunner().invoke(petsum, ["batch", str(folder), "--out", str(tmp_path / "out.jsonl")])
+    assert res.exit_code == 3, res.output  # b.txt is empty: one error record, the run goes on
+    rows = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"] and rows[0]["impression"] and "error" in rows[1]
