@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pet_compare import run, served  # noqa: E402  (the same step runner)
+from pet_compare import pick_rows, run, served  # noqa: E402  (the same step runner)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PETSUM_GSM8K", ROOT / ".." / "shared" / "data" / "gsm8k"))
@@ -73,11 +73,7 @@ def main() -> None:
     args = ap.parse_args()
     if not (DATA / "train.jsonl").is_file():
         sys.exit(f"error: {DATA}/train.jsonl not found (set PETSUM_GSM8K)")
-    names = [n.strip() for n in args.rows.split(",") if n.strip()]
-    if unknown := [n for n in names if n not in ROWS]:
-        sys.exit(f"error: unknown rows {unknown} (choose from {', '.join(ROWS)})")
-    if "usm-ent" in names and "direct" not in names and not (args.out / "direct" / "ases.json").is_file():
-        names.insert(0, "direct")
+    names = pick_rows(args.rows, ROWS, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [r for name in names for r in row(name, args.out, args.config, args.sets, args.limit)]
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")

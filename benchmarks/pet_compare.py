@@ -89,6 +89,17 @@ def floor(kind: str, split: Path, out: Path) -> dict:
     return {"name": f"floor: {kind}", **json.loads(result.read_text())}
 
 
+def pick_rows(arg: str, known: dict[str, tuple[str, str | None]], out: Path) -> list[str]:
+    """The named rows, checked; `direct` first when an `ent` row needs its model as the scorer
+    and no finished direct run is in OUT."""
+    names = [n.strip() for n in arg.split(",") if n.strip()]
+    if unknown := [n for n in names if n not in known]:
+        sys.exit(f"error: unknown rows {unknown} (choose from {', '.join(known)})")
+    if any(known[n][1] == "ent" for n in names) and "direct" not in names and not (out / "direct" / "ases.json").is_file():
+        names.insert(0, "direct")
+    return names
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| method | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR ↓ | train tokens | train time |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -107,11 +118,7 @@ def main() -> None:
     args = ap.parse_args()
     if not DATA.is_file():
         sys.exit(f"error: {DATA} not found (set PETSUM_PET_CSV)")
-    names = [n.strip() for n in args.rows.split(",") if n.strip()]
-    if unknown := [n for n in names if n not in ROWS]:
-        sys.exit(f"error: unknown rows {unknown} (choose from {', '.join(ROWS)})")
-    if any(ROWS[n][1] == "ent" for n in names) and "direct" not in names and not (args.out / "direct" / "ases.json").is_file():
-        names.insert(0, "direct")  # `ent` is scored by the direct run's model
+    names = pick_rows(args.rows, ROWS, args.out)
     split = args.out / "split"
     if not (split / "split.json").is_file():
         run(["petsum", "split", "--data", str(DATA), "--out", str(split)])

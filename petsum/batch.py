@@ -16,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
 
 from shared.textio import InputError, describe_columns, open_text, read_bytes
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from petsum.summarizer import Summarizer
 
 EXIT_PARTIAL = 3
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def run_batch(
     seen = set(done)  # ids are kept for the duplicate count only; records are matched by position
     start = time.perf_counter()
     with out.open("a", encoding="utf-8") as f, _Progress(console, stats.total, stats.resumed) as bar:
-        for chunk, done in _checked(_chunks(stream, batch_size), engine):
+        for chunk, done in _checked(groups(stream, batch_size), engine):
             f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done))
             f.flush()
             os.fsync(f.fileno())
@@ -251,15 +252,17 @@ def _checked(chunks: Iterator[list[Record]], engine: Engine) -> Iterator[tuple[l
         yield chunk, done
 
 
-def _chunks(stream: Iterator[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
-    for rec in stream:
-        chunk.append(rec)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def groups(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last may be shorter), read lazily: records into
+    chunks here, chunks into Ray windows in `ray_batch`."""
+    group: list[T] = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def summarize_chunk(summarizer: "Summarizer", chunk: list[Record]) -> list[dict]:

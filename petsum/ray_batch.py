@@ -19,7 +19,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
-from petsum.batch import Engine, Record, summarize_chunk
+from petsum.batch import Engine, Record, groups, summarize_chunk
 from shared.textio import InputError
 
 # Chunks per Ray Data dataset. Input is fed in windows so a huge input never sits in the object
@@ -88,7 +88,7 @@ def ray_engine(settings: RaySettings) -> Engine:
 
         threads = None  # Ray starts at the first window: a finished --resume needs none
         try:
-            for window in _windows(chunks, WINDOW_CHUNKS):
+            for window in groups(chunks, WINDOW_CHUNKS):
                 threads = _start(settings) if threads is None else threads
                 yield from _summarize_window(window, settings, threads)
         finally:
@@ -139,15 +139,6 @@ def _quiet_ray_data() -> None:
             handler.setLevel(logging.CRITICAL)
 
 
-def _windows(chunks: Iterator[list[Record]], size: int) -> Iterator[list[list[Record]]]:
-    window: list[list[Record]] = []
-    for chunk in chunks:
-        window.append(chunk)
-        if len(window) == size:
-            yield window
-            window = []
-    if window:
-        yield window
 
 
 def _summarize_window(window: list[list[Record]], settings: RaySettings, threads: int) -> Iterator[list[dict]]:
