@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.modeling import MANIFEST, is_checkpoint, load_model, load_tokenizer, read_manifest
+from shared.pipeline import decoding_settings
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -44,7 +45,8 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
         if manifest.get("method") == "dsm":
             raise ValueError(f"{src} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
         roles = {"model": src}
-        manifest = {"method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512)}
+        manifest = {"method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512),
+                    "generate": decoding_settings(src).model_dump()}  # the checkpoint's decoding travels with it
     else:
         raise FileNotFoundError(f"{src} is neither a training run nor a model folder (no config.json + model.safetensors)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deploy.export import FORMAT, ONNX_MANIFEST, past_names
+from shared.generate import banned_tokens
 
 if TYPE_CHECKING:
     from shared.generate import ModelSet
@@ -89,15 +90,15 @@ class OnnxSeq2Seq:
     def empty_past(self, batch: int) -> list[np.ndarray]:
         return [np.zeros((batch, self.heads, 0, self.d_kv), dtype=np.float32) for _ in range(2 * self.n_layers)]
 
-    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int) -> list[list[int]]:
+    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0) -> list[list[int]]:
         if not sources:
             return []
         _, cross, mask = self.encode(sources)
         if num_beams == 1:
-            return self._greedy(cross, mask, max_new_tokens)
-        return self._beam(cross, mask, max_new_tokens, num_beams)
+            return self._greedy(cross, mask, max_new_tokens, no_repeat)
+        return self._beam(cross, mask, max_new_tokens, num_beams, no_repeat)
 
-    def _greedy(self, cross: list[np.ndarray], mask: np.ndarray, limit: int) -> list[list[int]]:
+    def _greedy(self, cross: list[np.ndarray], mask: np.ndarray, limit: int, no_repeat: int = 0) -> list[list[int]]:
         n = mask.shape[0]
         out: list[list[int]] = [[] for _ in range(n)]
         rows = np.arange(n)  # the inputs still generating; finished ones leave the batch
@@ -105,6 +106,9 @@ class OnnxSeq2Seq:
         past = self.empty_past(n)
         for _ in range(limit):
             logits, past = self.step(tokens, mask, past, cross)
+            if no_repeat:
+                for k, r in enumerate(rows):
+                    logits[k, banned_tokens([self.start, *out[r]], no_repeat)] = -np.inf
             tokens = logits.argmax(-1)
             for r, t in zip(rows, tokens):
                 out[r].append(int(t))
@@ -117,7 +121,7 @@ class OnnxSeq2Seq:
                 cross = [c[keep] for c in cross]
         return out
 
-    def _beam(self, cross: list[np.ndarray], mask: np.ndarray, limit: int, k: int) -> list[list[int]]:
+    def _beam(self, cross: list[np.ndarray], mask: np.ndarray, limit: int, k: int, no_repeat: int = 0) -> list[list[int]]:
         n, keep = mask.shape[0], 2 * k  # two candidates per beam: enough to refill k live beams after EOS
         cross = [np.repeat(c, k, axis=0) for c in cross]
         mask = np.repeat(mask, k, axis=0)
@@ -132,7 +136,11 @@ class OnnxSeq2Seq:
         tokens = np.full(n * k, self.start, dtype=np.int64)
         for cur in range(1, limit + 1):  # cur = generated length including this step's token
             logits, past = self.step(tokens, mask, past, cross)
-            logp = _log_softmax(logits.astype(np.float32)).reshape(n, k, -1) + running[:, :, None]
+            logp = _log_softmax(logits.astype(np.float32))
+            if no_repeat:  # after the softmax, as Hugging Face bans them
+                for row, seq in enumerate(seqs.reshape(n * k, -1)):
+                    logp[row, banned_tokens([self.start, *seq.tolist()], no_repeat)] = -np.inf
+            logp = logp.reshape(n, k, -1) + running[:, :, None]
             vocab = logp.shape[-1]
             flat = logp.reshape(n, -1)
             top = np.argpartition(-flat, keep - 1, axis=1)[:, :keep]  # the 2k best, then in order

@@ -21,7 +21,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from mwp.calculator import calculate
+from shared.generate import banned_tokens
 from shared.textio import InputError
 
 if TYPE_CHECKING:
@@ -42,8 +45,8 @@ class Stepper(Protocol):
     def start(self, sources: list[list[int]]) -> None:
         """Encode a batch of sources (once) and reset the cache."""
 
-    def step(self, tokens: list[int]) -> list[int]:
-        """Feed each row's latest token; each row's greedy next token."""
+    def step(self, tokens: list[int]) -> np.ndarray:
+        """Feed each row's latest token; each row's next-token logits, (rows, vocab)."""
 
 
 class TorchStepper:
@@ -65,7 +68,7 @@ class TorchStepper:
             self.encoded = self.model.get_encoder()(input_ids=ids.to(self.model.device), attention_mask=self.mask)
         self.past = None
 
-    def step(self, tokens: list[int]) -> list[int]:
+    def step(self, tokens: list[int]) -> np.ndarray:
         import torch
 
         step_ids = torch.tensor(tokens, dtype=torch.long, device=self.model.device)[:, None]
@@ -73,7 +76,7 @@ class TorchStepper:
             out = self.model(encoder_outputs=self.encoded, attention_mask=self.mask, decoder_input_ids=step_ids,
                              past_key_values=self.past, use_cache=True)
         self.past = out.past_key_values
-        return out.logits[:, -1].argmax(-1).tolist()
+        return out.logits[:, -1].float().numpy(force=True)
 
 
 class OnnxStepper:
@@ -86,11 +89,9 @@ class OnnxStepper:
         _, self.cross, self.mask = self.model.encode(sources)
         self.past = self.model.empty_past(len(sources))
 
-    def step(self, tokens: list[int]) -> list[int]:
-        import numpy as np
-
+    def step(self, tokens: list[int]) -> np.ndarray:
         logits, self.past = self.model.step(np.asarray(tokens, dtype=np.int64), self.mask, self.past, self.cross)
-        return logits.argmax(-1).tolist()
+        return logits
 
 
 @dataclass
@@ -121,15 +122,20 @@ class CalculatorGenerator:
     tokenizer: "PreTrainedTokenizerBase"
     max_calls: int = MAX_CALLS
 
-    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int = 1) -> list[list[int]]:
-        """Each source's tokens through EOS (forced ones included); greedy whatever `num_beams`."""
+    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int = 1, no_repeat: int = 0) -> list[list[int]]:
+        """Each source's tokens through EOS (forced ones included); greedy whatever `num_beams`.
+        `no_repeat` bans the model's repeated n-grams as `TorchGenerator` does; forced tokens pass."""
         if not sources:
             return []
         rows = [_Row() for _ in sources]
         self.stepper.start(sources)
         tokens = [self.stepper.start_id] * len(sources)
         for _ in range(max_new_tokens):
-            predicted = self.stepper.step(tokens)
+            logits = self.stepper.step(tokens)
+            if no_repeat:
+                for k, row in enumerate(rows):
+                    logits[k, banned_tokens([self.stepper.start_id, *row.ids], no_repeat)] = -np.inf
+            predicted = logits.argmax(-1).tolist()
             tokens = [self._advance(row, tok) for row, tok in zip(rows, predicted)]
             if all(row.done for row in rows):
                 break

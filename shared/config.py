@@ -93,6 +93,9 @@ class GenerateConfig(_Strict):
     max_iters: int = Field(8, ge=1, description="most segments per input")
     max_total_tokens: int = Field(512, ge=1, description="most generated tokens per input, all segments together")
     batch_size: int = Field(32, ge=1)
+    no_repeat_ngram_size: int = Field(
+        0, ge=0, description="never repeat an n-gram of this many tokens within one segment (0: off); Hugging Face's setting of that name"
+    )
 
 
 class RunConfig(_Strict):

@@ -27,7 +27,17 @@ class TokenGenerator(Protocol):
     encoded sources in, each source's generated token ids out, without the decoder start token and
     through EOS when one was produced."""
 
-    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int) -> list[list[int]]: ...
+    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0) -> list[list[int]]: ...
+
+
+def banned_tokens(history: list[int], n: int) -> list[int]:
+    """The tokens that would repeat an n-gram of `history` (the decoder's tokens so far, its start
+    token included) if they came next: Hugging Face's `no_repeat_ngram_size`, so every backend bans
+    the same tokens. A loop is what an undertrained model does most; banning it costs one scan."""
+    if n <= 0 or len(history) < n - 1:
+        return []
+    tail = history[len(history) - n + 1 :]
+    return [history[i + n - 1] for i in range(len(history) - n + 1) if history[i : i + n - 1] == tail]
 
 
 @dataclass
@@ -58,7 +68,7 @@ class TorchGenerator:
     pad_id: int
     eos_id: int
 
-    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int) -> list[list[int]]:
+    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0) -> list[list[int]]:
         import torch
 
         ids, mask = pad(sources, self.pad_id)
@@ -70,6 +80,7 @@ class TorchGenerator:
                 num_beams=num_beams,
                 do_sample=False,
                 early_stopping=num_beams > 1,
+                no_repeat_ngram_size=no_repeat,  # ours, not the checkpoint's: every backend decodes alike
             )
         # Drop the decoder start token, and the padding after EOS (a row without EOS ran to the limit,
         # and then every token is the model's own, even a generated pad).
@@ -95,7 +106,7 @@ def generate_batch(
     for b in range(0, len(order), cfg.batch_size):
         idx = order[b : b + cfg.batch_size]
         batch = [sources[i] for i in idx]
-        rows = gen.generate_tokens(batch, limit, cfg.num_beams)
+        rows = gen.generate_tokens(batch, limit, cfg.num_beams, cfg.no_repeat_ngram_size)
         decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
         for toks, text, i in zip(rows, decoded, idx):
             texts[i], counts[i] = text.strip(), len(toks)

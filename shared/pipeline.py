@@ -149,7 +149,7 @@ def train_run(
     stats: dict[str, dict] = {}
     for role, rows in train_sets.items():
         manifest = {"method": method, "role": role, "task": adapter.name, "strategy": strategy, "beta": cfg.segment.beta,
-                    "max_source_len": cfg.data.max_source_len}
+                    "max_source_len": cfg.data.max_source_len, "generate": cfg.generate.model_dump()}
         share = len(rows) / total  # DSM's two models split one budget by their share of the rows
         _, st = train_model(
             base_model(cfg, tok, adapter.extra_tokens), tok, rows, val_sets[role], cfg, out / role, manifest,
@@ -190,13 +190,18 @@ def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Conso
 
 
 def decoding_settings(path: Path) -> GenerateConfig:
-    """The decoding settings a run (or its export) was configured with; defaults for a bare model
-    folder, whose config.json is the model's own."""
-    cfg = path / "config.json"
-    settings = json.loads(cfg.read_text(encoding="utf-8")) if cfg.is_file() else {}
-    if isinstance(settings, dict) and isinstance(settings.get("generate"), dict):
-        return GenerateConfig.model_validate(settings["generate"])
-    return GenerateConfig()
+    """The decoding settings a run, checkpoint or export was made with: the run config's
+    `generate`, else the one `ases.json` carries (checkpoints and exports of them), else the
+    defaults, taking a plain HF folder's own `no_repeat_ngram_size` from its generation_config.json."""
+    for name in ("config.json", MANIFEST):
+        f = path / name
+        settings = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+        if isinstance(settings, dict) and isinstance(settings.get("generate"), dict):
+            return GenerateConfig.model_validate(settings["generate"])
+    hf = path / "generation_config.json"
+    own = json.loads(hf.read_text(encoding="utf-8")) if hf.is_file() else {}
+    n = own.get("no_repeat_ngram_size") if isinstance(own, dict) else None
+    return GenerateConfig(no_repeat_ngram_size=n) if isinstance(n, int) and n > 0 else GenerateConfig()
 
 
 def load_run(path: str | Path) -> "ModelSet":
@@ -216,4 +221,5 @@ def load_run(path: str | Path) -> "ModelSet":
     method = manifest.get("method", "direct")
     if method == "dsm":
         raise ValueError(f"{path} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
-    return ModelSet(method, load_tokenizer(path), {"model": load_model(path)}, manifest.get("max_source_len", 512), path.name)
+    return ModelSet(method, load_tokenizer(path), {"model": load_model(path)}, manifest.get("max_source_len", 512), path.name,
+                    decoding_settings(path))
