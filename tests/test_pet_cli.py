@@ -4,6 +4,7 @@ and a real `kill -9` of a batch run followed by `--resume`."""
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,6 +182,21 @@ def test_evaluate_json_and_heldout(pet_run, pet_csv, tmp_path):
     assert held["n"] == len(val_groups) >= 1  # exactly the reports training held out
     table = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "3"])
     assert table.exit_code == 0 and "ROUGE-L" in table.stderr and "MR" in table.stderr
+
+
+def test_evaluate_can_try_another_ngram_ban(pet_run, pet_csv, tmp_path):
+    """--no-repeat-ngram overrides the model's decoding for one evaluation (to tune it on validation)."""
+    preds = {}
+    for n in ("0", "1"):
+        res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "6", "--json",
+                      "--no-repeat-ngram", n, "--out", str(tmp_path / f"{n}.jsonl")])
+        assert res.exit_code == 0, res.output
+        preds[n] = [r["impression"] for r in read_jsonl(tmp_path / f"{n}.jsonl")]
+    looping = [i for i, text in enumerate(preds["0"]) if re.search(r"(..+)\1\1", text)]
+    assert looping  # the 4-step model repeats itself; with every repeated token banned it cannot
+    assert all(preds["1"][i] != preds["0"][i] for i in looping)
+    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--no-repeat-ngram", "-1"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
 
 
 def test_segment_writes_datasets_with_gamma(pet_csv, tmp_path):
