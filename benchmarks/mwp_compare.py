@@ -55,11 +55,26 @@ def row(name: str, out: Path, config: str, sets: list[str], limit: int | None) -
     return [{"name": f"{name} {'+ calculator' if calc else ''}".strip(), **score(name, out, calc, limit), **facts} for calc in (False, True)]
 
 
+def constant_floor(limit: int | None) -> dict:
+    """The floor every model must beat: answer every test problem with the most frequent answer
+    of the training set (no reasoning, so no BLEU)."""
+    from collections import Counter
+
+    from mwp.answers import extract_answer
+    from mwp.data import load_problems, read_records
+
+    common, _ = Counter(extract_answer(ex.target) for ex in load_problems(DATA / "train.jsonl")).most_common(1)[0]
+    test = [r for r in read_records(DATA / "test.jsonl")[:limit] if hasattr(r, "target")]
+    correct = sum(extract_answer(r.target) == common for r in test)
+    return {"name": f"floor: always {common}", "accuracy": 100 * correct / len(test), "correct": correct, "n": len(test),
+            "no_answer": 0, "bleu": float("nan"), "tokens": 0, "train_s": 0}
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| method | accuracy | no answer | BLEU | train tokens | train time |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['accuracy']:.2f}% ({r['correct']}/{r['n']}) | {100 * r['no_answer'] / max(r['n'], 1):.1f}% | "
-                     f"{r['bleu']:.1f} | {r['tokens'] / 1e6:.2f}M | {r['train_s'] / 60:.1f} min |")
+                     f"{r['bleu']:.1f} | {r['tokens'] / 1e6:.2f}M | {r['train_s'] / 60:.1f} min |".replace("nan", "–"))
     return "\n".join(lines)
 
 
@@ -75,7 +90,7 @@ def main() -> None:
         sys.exit(f"error: {DATA}/train.jsonl not found (set PETSUM_GSM8K)")
     names = pick_rows(args.rows, ROWS, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = [r for name in names for r in row(name, args.out, args.config, args.sets, args.limit)]
+    rows = [constant_floor(args.limit)] + [r for name in names for r in row(name, args.out, args.config, args.sets, args.limit)]
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
 

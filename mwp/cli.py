@@ -92,7 +92,7 @@ def _solver(model_dir: str | None, backend: str, device: str, batch_size: int, c
 
     path = Path(model_dir) if model_dir else DEFAULT_MODEL
     if not path.exists():
-        fail(f"{path}: no such model folder" if model_dir else "no default model is shipped yet: pass --model with a folder written by `mwp train`")
+        fail(f"{path}: no such model folder" if model_dir else f"the default model is missing from this install ({path}): reinstall petsum, or pass --model")
     solver = load_solver(path, backend, device, batch_size, calculator)
     if note := device_warning(solver.models, device):
         click.echo(f"warning: {note}", err=True)

@@ -1,0 +1,45 @@
+"""The shipped default GSM8K model: a plain Hugging Face folder within the size limit, with its
+model card, used by `mwp solve` when no --model is given."""
+
+import json
+
+from click.testing import CliRunner
+
+from conftest import FIXTURES
+from mwp.cli import DEFAULT_MODEL, main as mwp
+from shared.modeling import read_manifest
+
+QUESTION = "A box holds 12 pens. How many pens are in 4 boxes?"
+
+
+def _model_folders() -> list:
+    roles = read_manifest(DEFAULT_MODEL).get("roles")
+    return [DEFAULT_MODEL / sub for sub in roles.values()] if roles else [DEFAULT_MODEL]
+
+
+def test_default_model_is_plain_hf_under_40_mb():
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    files = [p for p in DEFAULT_MODEL.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 40 * 2**20
+    for folder in _model_folders():
+        assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} <= {p.name for p in folder.iterdir()}
+        model, tok = AutoModelForSeq2SeqLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+        assert model.generate(tok(QUESTION, return_tensors="pt").input_ids, max_new_tokens=4).shape[1] > 1
+
+
+def test_model_card_states_data_recipe_accuracy_and_limits():
+    card = (DEFAULT_MODEL / "README.md").read_text(encoding="utf-8").lower()
+    for needed in ("gsm8k", "mwp train", "mwp solve", "accuracy", "calculator", "limits"):
+        assert needed in card, needed
+
+
+def test_solve_uses_the_default_model():
+    res = CliRunner().invoke(mwp, ["solve", QUESTION, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out) == {"reasoning", "answer", "generated", "calculator"} and out["generated"].strip()
+    assert out["calculator"] is bool(read_manifest(DEFAULT_MODEL).get("calculator"))
+    res = CliRunner().invoke(mwp, ["solve", "--data", str(FIXTURES / "math_calc.jsonl"), "--limit", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n"] == 2
