@@ -67,14 +67,17 @@ def constant_floor(limit: int | None) -> dict:
     test = [r for r in read_records(DATA / "test.jsonl")[:limit] if hasattr(r, "target")]
     correct = sum(extract_answer(r.target) == common for r in test)
     return {"name": f"floor: always {common}", "accuracy": 100 * correct / len(test), "correct": correct, "n": len(test),
-            "no_answer": 0, "bleu": float("nan"), "tokens": 0, "train_s": 0}
+            "no_answer": 0}
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| method | accuracy | no answer | BLEU | train tokens | train time |", "|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in rows:  # the floor has no reasoning to score and no training
+        bleu = f"{r['bleu']:.1f}" if "bleu" in r else "–"
+        tokens = f"{r['tokens'] / 1e6:.2f}M" if "tokens" in r else "–"
+        minutes = f"{r['train_s'] / 60:.1f} min" if "train_s" in r else "–"
         lines.append(f"| {r['name']} | {r['accuracy']:.2f}% ({r['correct']}/{r['n']}) | {100 * r['no_answer'] / max(r['n'], 1):.1f}% | "
-                     f"{r['bleu']:.1f} | {r['tokens'] / 1e6:.2f}M | {r['train_s'] / 60:.1f} min |".replace("nan", "–"))
+                     f"{bleu} | {tokens} | {minutes} |")
     return "\n".join(lines)
 
 
