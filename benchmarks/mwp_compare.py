@@ -11,14 +11,13 @@ Results: OUT/results.json and a Markdown table on stdout.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pet_compare import pick_rows, run, served  # noqa: E402  (the same step runner)
+from pet_compare import cost_cells, parser, pick_rows, run, served  # noqa: E402  (the same step runner)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PETSUM_GSM8K", ROOT / ".." / "shared" / "data" / "gsm8k"))
@@ -72,22 +71,16 @@ def constant_floor(limit: int | None) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = ["| method | accuracy | no answer | BLEU | train tokens | train time |", "|---|---|---|---|---|---|"]
-    for r in rows:  # the floor has no reasoning to score and no training
-        bleu = f"{r['bleu']:.1f}" if "bleu" in r else "–"
-        tokens = f"{r['tokens'] / 1e6:.2f}M" if "tokens" in r else "–"
-        minutes = f"{r['train_s'] / 60:.1f} min" if "train_s" in r else "–"
+    for r in rows:
+        bleu = f"{r['bleu']:.1f}" if "bleu" in r else "–"  # the floor writes no reasoning
         lines.append(f"| {r['name']} | {r['accuracy']:.2f}% ({r['correct']}/{r['n']}) | {100 * r['no_answer'] / max(r['n'], 1):.1f}% | "
-                     f"{bleu} | {tokens} | {minutes} |")
+                     f"{bleu} | {cost_cells(r)} |")
     return "\n".join(lines)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("runs/mwp-compare"))
-    ap.add_argument("--config", default=str(ROOT / "configs" / "mwp-compare.yaml"))
-    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of " + ", ".join(ROWS))
+    ap = parser(__doc__, "runs/mwp-compare", "mwp-compare.yaml", ROWS)
     ap.add_argument("--limit", type=int, help="score the first N test problems only")
-    ap.add_argument("--set", dest="sets", action="append", default=[], help="config override for every run")
     args = ap.parse_args()
     if not (DATA / "train.jsonl").is_file():
         sys.exit(f"error: {DATA}/train.jsonl not found (set PETSUM_GSM8K)")

@@ -100,22 +100,32 @@ def pick_rows(arg: str, known: dict[str, tuple[str, str | None]], out: Path) -> 
     return names
 
 
+def cost_cells(r: dict) -> str:
+    """A row's `train tokens | train time` cells; dashes for a floor, which does not train."""
+    tokens = f"{r['tokens'] / 1e6:.2f}M" if "tokens" in r else "–"
+    minutes = f"{r['train_s'] / 60:.1f} min" if "train_s" in r else "–"
+    return f"{tokens} | {minutes}"
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| method | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR ↓ | train tokens | train time |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        tokens = f"{r['tokens'] / 1e6:.2f}M" if "tokens" in r else "–"
-        minutes = f"{r['train_s'] / 60:.1f} min" if "train_s" in r else "–"
-        lines.append(f"| {r['name']} | {r['bleu']:.1f} | {r['rouge1']:.1f} | {r['rouge2']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} | {tokens} | {minutes} |")
+        lines.append(f"| {r['name']} | {r['bleu']:.1f} | {r['rouge1']:.1f} | {r['rouge2']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} | {cost_cells(r)} |")
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("runs/compare"))
-    ap.add_argument("--config", default=str(ROOT / "configs" / "pet-compare.yaml"))
-    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of " + ", ".join(ROWS))
+def parser(doc: str, out: str, config: str, rows: dict) -> argparse.ArgumentParser:
+    """The options both comparison drivers take."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path(out))
+    ap.add_argument("--config", default=str(ROOT / "configs" / config))
+    ap.add_argument("--rows", default=",".join(rows), help="comma-separated subset of " + ", ".join(rows))
     ap.add_argument("--set", dest="sets", action="append", default=[], help="config override for every run")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser(__doc__, "runs/compare", "pet-compare.yaml", ROWS).parse_args()
     if not DATA.is_file():
         sys.exit(f"error: {DATA} not found (set PETSUM_PET_CSV)")
     names = pick_rows(args.rows, ROWS, args.out)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deploy.export import FORMAT, ONNX_MANIFEST, past_names
-from shared.generate import banned_tokens
+from shared.generate import ban_repeats
 
 if TYPE_CHECKING:
     from shared.generate import ModelSet
@@ -106,9 +106,7 @@ class OnnxSeq2Seq:
         past = self.empty_past(n)
         for _ in range(limit):
             logits, past = self.step(tokens, mask, past, cross)
-            if no_repeat:
-                for k, r in enumerate(rows):
-                    logits[k, banned_tokens([self.start, *out[r]], no_repeat)] = -np.inf
+            ban_repeats(logits, ([self.start, *out[r]] for r in rows), no_repeat)
             tokens = logits.argmax(-1)
             for r, t in zip(rows, tokens):
                 out[r].append(int(t))
@@ -137,9 +135,7 @@ class OnnxSeq2Seq:
         for cur in range(1, limit + 1):  # cur = generated length including this step's token
             logits, past = self.step(tokens, mask, past, cross)
             logp = _log_softmax(logits.astype(np.float32))
-            if no_repeat:  # after the softmax, as Hugging Face bans them
-                for row, seq in enumerate(seqs.reshape(n * k, -1)):
-                    logp[row, banned_tokens([self.start, *seq.tolist()], no_repeat)] = -np.inf
+            ban_repeats(logp, ([self.start, *seq.tolist()] for seq in seqs.reshape(n * k, -1)), no_repeat)  # after the softmax, as HF
             logp = logp.reshape(n, k, -1) + running[:, :, None]
             vocab = logp.shape[-1]
             flat = logp.reshape(n, -1)

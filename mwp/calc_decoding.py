@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from mwp.calculator import calculate
-from shared.generate import banned_tokens
+from shared.generate import ban_repeats
 from shared.textio import InputError
 
 if TYPE_CHECKING:
@@ -132,9 +132,7 @@ class CalculatorGenerator:
         tokens = [self.stepper.start_id] * len(sources)
         for _ in range(max_new_tokens):
             logits = self.stepper.step(tokens)
-            if no_repeat:
-                for k, row in enumerate(rows):
-                    logits[k, banned_tokens([self.stepper.start_id, *row.ids], no_repeat)] = -np.inf
+            ban_repeats(logits, ([self.stepper.start_id, *row.ids] for row in rows), no_repeat)
             predicted = logits.argmax(-1).tolist()
             tokens = [self._advance(row, tok) for row, tok in zip(rows, predicted)]
             if all(row.done for row in rows):

@@ -9,7 +9,9 @@ ASM, starting with the ESM; a direct model answers in one round.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Iterable, Protocol
+
+import numpy as np
 
 from shared.batching import encode_source, pad
 from shared.config import GenerateConfig
@@ -38,6 +40,14 @@ def banned_tokens(history: list[int], n: int) -> list[int]:
         return []
     tail = history[len(history) - n + 1 :]
     return [history[i + n - 1] for i in range(len(history) - n + 1) if history[i : i + n - 1] == tail]
+
+
+def ban_repeats(scores: np.ndarray, histories: Iterable[list[int]], n: int) -> None:
+    """In place: -inf for each row's `banned_tokens` (rows of `scores` in the order of `histories`).
+    For the decoding loops written here (onnxruntime, calculator); torch `generate` bans its own."""
+    if n:
+        for row, history in enumerate(histories):
+            scores[row, banned_tokens(history, n)] = -np.inf
 
 
 @dataclass
