@@ -45,8 +45,11 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
         if manifest.get("method") == "dsm":
             raise ValueError(f"{src} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
         roles = {"model": src}
-        manifest = {"method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512),
-                    "generate": decoding_settings(src).model_dump()}  # the checkpoint's decoding travels with it
+        # The checkpoint's task facts (e.g. mwp's "calculator") and decoding travel with it; its
+        # training facts (role, step, validation scores) describe the checkpoint, not the export.
+        facts = {k: v for k, v in manifest.items() if k not in ("role", "step", "val_loss", "val_bleu", "checkpoint")}
+        manifest = {**facts, "method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512),
+                    "generate": decoding_settings(src).model_dump()}
     else:
         raise FileNotFoundError(f"{src} is neither a training run nor a model folder (no config.json + model.safetensors)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

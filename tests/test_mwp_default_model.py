@@ -3,6 +3,7 @@ model card, used by `mwp solve` when no --model is given."""
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES
@@ -43,3 +44,12 @@ def test_solve_uses_the_default_model():
     res = CliRunner().invoke(mwp, ["solve", "--data", str(FIXTURES / "math_calc.jsonl"), "--limit", "2", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["n"] == 2
+
+
+def test_an_export_of_the_default_model_keeps_calculator_mode(tmp_path):
+    pytest.importorskip("onnxruntime")
+    res = CliRunner().invoke(mwp, ["export", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(mwp, ["solve", QUESTION, "--model", str(tmp_path / "x"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["calculator"] is bool(read_manifest(DEFAULT_MODEL).get("calculator"))
