@@ -23,19 +23,30 @@ def _gamma_option(fn):
     return click.option("--gamma", type=click.FloatRange(min=0), help="Normal-region samples per report (default: 1.0).")(fn)
 
 
+def _source_option(fn):
+    return click.option(
+        "--source", type=click.Choice(["region", "salient"]), default="region", show_default=True,
+        help="What the model reads of a region: its whole findings, or only the sentences that report something (grounding).",
+    )(fn)
+
+
 @main.command()
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV with question (findings), answer (impression), qid.")
 @click.option("--val", "val_data", type=click.Path(dir_okay=False), help="Validation CSV (e.g. val.csv of `petsum split`); default: a seeded share of --data.")
 @_gamma_option
+@_source_option
 @training_options
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Training processes on this machine (DistributedDataParallel via torch's torchrun launcher).")
 @friendly_errors
-def train(data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...], nproc: int) -> None:
+def train(
+    data: str, val_data: str | None, gamma: float | None, source: str, method: str | None, strategy: str | None, beta: float | None,
+    out: str, config_path: str | None, sets: tuple[str, ...], nproc: int,
+) -> None:
     """Train a model on report → impression pairs (one instance per anatomical region)."""
     from petsum.adapter import PetAdapter
     from petsum.data import load_pairs
-    from petsum.train import prepare, torchrun_args
+    from petsum.train import preparer, torchrun_args
     from shared.cli import build_config, launch_training
     from shared.distributed import launched_by_torchrun
 
@@ -45,17 +56,18 @@ def train(data: str, val_data: str | None, gamma: float | None, method: str | No
         if launched_by_torchrun():
             fail("--nproc starts its own processes; under torchrun, use torchrun's --nproc-per-node")
         build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **flags})
-        launch_training("petsum.train", nproc, torchrun_args(data, val_data, gamma, method, strategy, beta, out, config_path, sets))
+        launch_training("petsum.train", nproc, torchrun_args(data, val_data, gamma, method, strategy, beta, out, config_path, sets, source))
         return
-    run_training(reports, PetAdapter(), out, method, strategy, beta, config_path, sets, flags, prepare, val)
+    run_training(reports, PetAdapter(), out, method, strategy, beta, config_path, sets, flags, preparer(source), val)
 
 
 @main.command()
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV with question (findings), answer (impression), qid.")
 @_gamma_option
+@_source_option
 @training_options
 @friendly_errors
-def segment(data: str, gamma: float | None, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+def segment(data: str, gamma: float | None, source: str, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
     """Write the region-level AS-ES datasets to OUT/data for inspection (no final training)."""
     from petsum.data import load_pairs
     from petsum.train import write_segments
@@ -63,7 +75,7 @@ def segment(data: str, gamma: float | None, method: str | None, strategy: str | 
 
     flags = {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, "segment.gamma": gamma}
     cfg = build_config(config_path, sets, flags)
-    click.echo(json.dumps(write_segments(load_pairs(data), cfg, Path(out), console()), ensure_ascii=False))
+    click.echo(json.dumps(write_segments(load_pairs(data), cfg, Path(out), console(), source), ensure_ascii=False))
 
 
 @main.command()

@@ -13,6 +13,7 @@ from collections import Counter
 
 from petsum.lexicon import Lexicon, load_lexicon
 from petsum.report import impression_items, split_sections
+from petsum.salient import model_input
 from shared.schema import ES, Example
 
 NORMAL = "未见明显异常。"
@@ -60,25 +61,31 @@ def region_target(items: list[str]) -> str:
     return "".join(i if i.endswith(tuple(_END)) else i + "。" for i in items) if items else NORMAL
 
 
-def report_instances(report: Example, lexicon: Lexicon | None = None) -> tuple[list[Example], list[Example]]:
-    """(abnormal instances, normal instances) of one report; ids are `{report id}#{region}`."""
+def report_instances(report: Example, lexicon: Lexicon | None = None, source: str = "region") -> tuple[list[Example], list[Example]]:
+    """(abnormal instances, normal instances) of one report; ids are `{report id}#{region}`.
+    With `source="salient"` a region's question is its salient text (`petsum.salient`), and a
+    region without any is no instance: at inference it is normal without asking the model."""
     sections = split_sections(report.question, lexicon)
     items, _closing = impression_items(report.target)  # the closing line is the assembler's job
     aligned = align_items(sections, items, lexicon)
     abnormal, normal = [], []
     for region, text in sections:
-        found = aligned[region]
-        ex = Example(f"{report.id}#{region}", text, region_target(found), group=report.id, tag=None if found else ES)
+        found, question = aligned[region], model_input(text, source, lexicon)
+        if not question:
+            continue
+        ex = Example(f"{report.id}#{region}", question, region_target(found), group=report.id, tag=None if found else ES)
         (abnormal if found else normal).append(ex)
     return abnormal, normal
 
 
-def build_instances(reports: list[Example], gamma: float, seed: int = 0, lexicon: Lexicon | None = None) -> tuple[list[Example], dict]:
+def build_instances(
+    reports: list[Example], gamma: float, seed: int = 0, lexicon: Lexicon | None = None, source: str = "region",
+) -> tuple[list[Example], dict]:
     """All abnormal region instances plus round(γ × reports) normal ones; and counts for the manifest."""
     abnormal: list[Example] = []
     normal: list[Example] = []
     for report in reports:
-        a, n = report_instances(report, lexicon)
+        a, n = report_instances(report, lexicon, source)
         abnormal += a
         normal += n
     keep = min(len(normal), round(gamma * len(reports)))
@@ -86,5 +93,5 @@ def build_instances(reports: list[Example], gamma: float, seed: int = 0, lexicon
     rank = sorted(normal, key=lambda ex: hashlib.sha256(f"{seed}:{ex.id}".encode()).digest())
     chosen = {ex.id for ex in rank[:keep]}
     instances = [ex for ex in abnormal + normal if ex.tag is None or ex.id in chosen]
-    stats = {"reports": len(reports), "abnormal_instances": len(abnormal), "normal_available": len(normal), "normal_used": keep, "gamma": gamma}
+    stats = {"reports": len(reports), "abnormal_instances": len(abnormal), "normal_available": len(normal), "normal_used": keep, "gamma": gamma, "source": source}
     return instances, stats

@@ -11,7 +11,7 @@ LEXICON_FILE = Path(__file__).parent / "resources" / "lexicon.tsv"
 # Clinical order, as radiologists number impression items (head to foot, then systemic).
 REGIONS = ("brain", "head_neck", "chest", "abdomen", "pelvis", "musculoskeletal", "lymph", "soft_tissue")
 # Clauses that report the absence of disease: their organs are not findings.
-_NEGATIVE = re.compile(r"未见|未显示|无明显|无异常|无扩张|无增厚|无肿大|如常|大致正常|形态正常|阴性|(?<!不)对称")
+NEGATIVE = re.compile(r"未见|未显示|无明显|无异常|无扩张|无增厚|无肿大|如常|大致正常|形态正常|阴性|(?<!不)对称")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def load_lexicon(path: Path = LEXICON_FILE) -> Lexicon:
 def finding_clauses(text: str) -> list[str]:
     """Clauses (split at ，。；, newlines and item numbers) that do not report a normal finding."""
     clauses = re.split(r"[，。；;\n]|\s{2,}|(?<!\d)\d{1,2}[、.．](?!\d)", text)
-    return [c for c in clauses if c.strip() and not _NEGATIVE.search(c)]
+    return [c for c in clauses if c.strip() and not NEGATIVE.search(c)]
 
 
 def finding_organs(text: str, lexicon: Lexicon | None = None) -> set[str]:

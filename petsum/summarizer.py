@@ -13,8 +13,10 @@ from pathlib import Path
 
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble
+from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
 from petsum.report import normalize, split_sections
+from petsum.salient import SOURCES, model_input
 from shared.textio import InputError
 
 MAX_REGION_CHARS = 2000  # a region's findings run to a few hundred characters; beyond this is noise
@@ -72,6 +74,17 @@ def read_report(data: bytes, name: str) -> str:
     return decode_bytes(data, name)
 
 
+def source_of(model: Path) -> str:
+    """What the model reads of a region, as its run recorded it (`petsum train --source`);
+    "region" for runs before that option and for plain Hugging Face folders."""
+    from shared.modeling import read_manifest
+
+    source = read_manifest(model).get("source", "region")
+    if source not in SOURCES:
+        raise InputError(f"{model}: ases.json names an unknown source {source!r} (one of {', '.join(SOURCES)})")
+    return source
+
+
 class Summarizer:
     """Loads a model once; `summarize` takes a batch of report texts."""
 
@@ -83,12 +96,13 @@ class Summarizer:
         if batch_size:
             self.models.generate = self.models.generate.model_copy(update={"batch_size": batch_size})
         self.adapter = PetAdapter()
+        self.source = source_of(self.path)
 
     def summarize(self, texts: list[str]) -> list[Summary | InputError]:
         from shared.generate import generate
 
         out: list[Summary | InputError] = []
-        inputs: list[tuple[int, str, str]] = []  # (report index, region, section text)
+        inputs: list[tuple[int, str, str]] = []  # (report index, region, model input; "" for nothing to report)
         for i, text in enumerate(texts):
             try:
                 sections, warnings = sections_of(text)
@@ -96,9 +110,13 @@ class Summarizer:
                 out.append(e)
                 continue
             out.append(Summary("", [], warnings))
-            inputs += [(i, region, body) for region, body in sections]
-        results = generate(self.models, [body for _, _, body in inputs], self.adapter, self.models.generate)
-        for (i, region, _), res in zip(inputs, results):
+            inputs += [(i, region, model_input(body, self.source)) for region, body in sections]
+        results = iter(generate(self.models, [q for _, _, q in inputs if q], self.adapter, self.models.generate))
+        for i, region, question in inputs:
+            if not question:  # a salient-source model is not asked about a region that reports nothing
+                out[i].regions.append(RegionSummary(region, NORMAL))  # type: ignore[union-attr]
+                continue
+            res = next(results)
             text = self.adapter.join([s.text for s in res.segments])
             segments = [{"tag": s.tag, "text": s.text} for s in res.segments]
             out[i].regions.append(RegionSummary(region, text, segments, res.stopped))  # type: ignore[union-attr]

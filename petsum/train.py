@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from petsum.adapter import PetAdapter
 from petsum.instances import build_instances
@@ -19,20 +19,27 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def prepare(reports: list[Example], cfg: RunConfig) -> tuple[list[Example], dict]:
-    """Region instances (γ from `segment.gamma`) and the facts the run's manifest records."""
-    instances, stats = build_instances(reports, cfg.segment.gamma, cfg.data.split_seed)
+def prepare(reports: list[Example], cfg: RunConfig, source: str = "region") -> tuple[list[Example], dict]:
+    """Region instances (γ from `segment.gamma`) and the facts the run's manifest records;
+    `source` (what the model reads of a region, `petsum.salient`) is one of them, so that
+    inference feeds every checkpoint and export of the run the same input."""
+    instances, stats = build_instances(reports, cfg.segment.gamma, cfg.data.split_seed, source=source)
     if not instances:
         raise ValueError("no training instances: every report is normal and gamma is 0")
-    return instances, {"instances": "region", "instance_stats": stats}
+    return instances, {"instances": "region", "source": source, "instance_stats": stats}
 
 
-def write_segments(reports: list[Example], cfg: RunConfig, out: Path, console: "Console") -> dict:
+def preparer(source: str) -> Callable[[list[Example], RunConfig], tuple[list[Example], dict]]:
+    """`prepare` for one `source`, as `shared.cli.run_training` calls it."""
+    return lambda reports, cfg: prepare(reports, cfg, source)
+
+
+def write_segments(reports: list[Example], cfg: RunConfig, out: Path, console: "Console", source: str = "region") -> dict:
     """Write the AS-ES rows of a run (`out/data/{role}_{train,val}.jsonl`) without training
     the final model(s); returns counts per file and the instance statistics."""
     from shared.pipeline import prepare_datasets
 
-    instances, facts = prepare(reports, cfg)
+    instances, facts = prepare(reports, cfg, source)
     train_sets, val_sets, _ = prepare_datasets(instances, PetAdapter(), cfg, out, console)
     files = {f"{role}_{side}": len(rows) for side, sets in (("train", train_sets), ("val", val_sets)) for role, rows in sets.items()}
     return {"out": str(out / "data"), "rows": files, **facts}
@@ -40,10 +47,10 @@ def write_segments(reports: list[Example], cfg: RunConfig, out: Path, console: "
 
 def torchrun_args(
     data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None,
-    out: str, config_path: str | None, sets: tuple[str, ...],
+    out: str, config_path: str | None, sets: tuple[str, ...], source: str = "region",
 ) -> list[str]:
     """`petsum train`'s options, as the command line each torchrun process parses again."""
-    args = ["--data", data, "--out", out]
+    args = ["--data", data, "--out", out, "--source", source]
     for flag, value in (("--val", val_data), ("--gamma", gamma), ("--method", method), ("--strategy", strategy),
                         ("--beta", beta), ("--config", config_path)):
         if value is not None:

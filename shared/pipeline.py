@@ -149,7 +149,7 @@ def train_run(
     stats: dict[str, dict] = {}
     for role, rows in train_sets.items():
         manifest = {"method": method, "role": role, "task": adapter.name, "strategy": strategy, "beta": cfg.segment.beta,
-                    "max_source_len": cfg.data.max_source_len, "generate": cfg.generate.model_dump()}
+                    "max_source_len": cfg.data.max_source_len, "generate": cfg.generate.model_dump(), **(extra or {})}
         share = len(rows) / total  # DSM's two models split one budget by their share of the rows
         _, st = train_model(
             base_model(cfg, tok, adapter.extra_tokens), tok, rows, val_sets[role], cfg, out / role, manifest,

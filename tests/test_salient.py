@@ -1,0 +1,54 @@
+"""Grounding by input: `petsum train --source salient` and the summarizer that honours it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from petsum.cli import main as petsum
+from petsum.instances import NORMAL, build_instances
+from petsum.salient import model_input, salient_text
+from shared.schema import Example
+from tests.conftest import FIXTURES, tiny_sets
+
+LIVER = "肝脏形态可，轮廓光整，肝叶比例正常，肝实质密度弥漫性减低，CT值约40HU，无异常放射性摄取。肝内外胆管无扩张。"
+PANCREAS = "胰头部明显肿大，形态欠规则并异常放射性摄取，SUVmax:12.4；胰管扩张。脾脏形态正常，放射性分布均匀。"
+NORMAL_HEAD = "口咽部两侧腺体显影对称，鼻咽部无异常放射性浓聚。甲状腺两叶不大，腺实质内未见异常放射性增高灶。"
+
+
+def test_salient_text_keeps_findings_and_drops_template_text():
+    assert salient_text(LIVER) == "肝实质密度弥漫性减低，CT值约40HU，无异常放射性摄取。"
+    assert salient_text(PANCREAS) == "胰头部明显肿大，形态欠规则并异常放射性摄取，SUVmax:12.4；胰管扩张。"
+    assert salient_text(NORMAL_HEAD) == ""
+    assert model_input(NORMAL_HEAD, "region") == NORMAL_HEAD
+
+
+def test_salient_instances_leave_out_regions_with_nothing_to_report():
+    report = Example("r1", f"{NORMAL_HEAD}   {PANCREAS}", "1、胰头癌。  余躯干PET/CT检查未见明显异常代谢征象。")
+    instances, stats = build_instances([report], gamma=1.0, source="salient")
+    assert [(ex.id, ex.question) for ex in instances] == [("r1#abdomen", salient_text(PANCREAS))]
+    assert stats["source"] == "salient"
+    whole, _ = build_instances([report], gamma=1.0)
+    assert {ex.id for ex in whole} == {"r1#abdomen", "r1#head_neck"}
+
+
+def test_a_salient_run_records_its_source_and_the_summarizer_uses_it(tmp_path: Path):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(out), "--method", "direct", "--source", "salient",
+            *tiny_sets(**{"train.max_steps": 2})]
+    res = CliRunner().invoke(petsum, args)
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "ases.json").read_text(encoding="utf-8"))
+    served = out / run["roles"]["model"]
+    assert run["source"] == "salient"
+    assert json.loads((served / "ases.json").read_text(encoding="utf-8"))["source"] == "salient"  # checkpoints carry it
+
+    from petsum.summarizer import Summarizer
+
+    for model in (out, served):
+        [summary] = Summarizer(model).summarize([f"{NORMAL_HEAD}   {PANCREAS}"])
+        by_region = {r.region: r for r in summary.regions}
+        assert by_region["head_neck"].text == NORMAL and by_region["head_neck"].segments == []  # never asked
+        assert by_region["abdomen"].segments  # the model wrote this one
