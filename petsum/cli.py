@@ -206,14 +206,17 @@ def batch(source: str, out: str, column: str, id_column: str, batch_size: int, r
 @click.option("--words", is_flag=True, help="Also word-level ROUGE (jieba, with the organ lexicon).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--no-repeat-ngram", type=click.IntRange(min=0), help="Try another n-gram ban than the model's generate.no_repeat_ngram_size (0: off).")
+@click.option("--normal-penalty", type=click.FloatRange(min=0), metavar="LOGITS",
+              help="Try another penalty on the 'no anomaly' answer than the model's (generate.first_token_bias; 0: none).")
 @click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write each prediction with its reference (JSONL).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @friendly_errors
 def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit: int | None, heldout: bool, words: bool, batch_size: int,
-             no_repeat_ngram: int | None, pred_path: str | None, as_json: bool) -> None:
+             no_repeat_ngram: int | None, normal_penalty: float | None, pred_path: str | None, as_json: bool) -> None:
     """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing ratio."""
     from petsum.data import load_pairs
     from petsum.evaluate import evaluate_reports, heldout as held, metrics_table
+    from petsum.summarizer import normal_bias
     from shared.cli import console
     from shared.dataset import write_jsonl
 
@@ -224,6 +227,8 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
     summarizer = _summarizer(model_dir, backend, device, batch_size)
     if no_repeat_ngram is not None:  # tune decoding on validation data before setting it in the model
         summarizer.models.generate = summarizer.models.generate.model_copy(update={"no_repeat_ngram_size": no_repeat_ngram})
+    if normal_penalty is not None:
+        summarizer.models.generate = summarizer.models.generate.model_copy(update={"first_token_bias": normal_bias(normal_penalty)})
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)
     metrics, preds = evaluate_reports(summarizer, reports[:limit], console(), batch_size, words)
     if pred_path:

@@ -64,6 +64,8 @@ def metrics_table(metrics: dict, model: str):
     table.add_row(f"MR ↓ ({metrics['mr_n']} reports with organs)", f"{metrics['mr']:.2f}")
     for region, m in metrics["mr_by_region"].items():
         table.add_row(f"  MR {region} ({m['n']})", f"{m['mr']:.2f}")
+    if "er" in metrics:
+        table.add_row(f"ER ↓ ({metrics['er_n']} impressions naming organs)", f"{metrics['er']:.2f}")
     if metrics.get("failed"):
         table.add_row("reports rejected", str(metrics["failed"]))
     return table

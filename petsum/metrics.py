@@ -1,5 +1,7 @@
 """Impression metrics: BLEU (sacrebleu, Chinese tokenizer), character ROUGE-1/2/L, optional
-jieba word ROUGE, and the missing ratio (MR, the paper's Eq. 10) with a per-region breakdown.
+jieba word ROUGE, the missing ratio (MR, the paper's Eq. 10) with a per-region breakdown, and
+its converse, the extra ratio (ER): the share of organs an impression reports that the reference
+does not. MR alone rewards naming every organ; ER is what that costs.
 
 Texts are compared without item numbers and whitespace: `1、` versus `1.` is house style, not
 content. Character units leave punctuation out, so `，` matches don't inflate ROUGE.
@@ -64,6 +66,20 @@ def missing_ratio(hyps: list[str], refs: list[str], lexicon: Lexicon | None = No
     return {"mr": 100 * total / n if n else 0.0, "mr_n": n, "by_region": by_region}
 
 
+def extra_ratio(hyps: list[str], refs: list[str], lexicon: Lexicon | None = None) -> dict:
+    """ER = mean over reports of |organs(hyp) − organs(ref)| / |organs(hyp)|: the organs reported
+    with a finding that the reference does not report. Reports whose generated impression names
+    no organ are left out (nothing was claimed) and counted in `er_n`."""
+    lex = lexicon or load_lexicon()
+    total, n = 0.0, 0
+    for h, r in zip(hyps, refs):
+        got = finding_organs(h, lex)
+        if got:
+            total += len(got - finding_organs(r, lex)) / len(got)
+            n += 1
+    return {"er": 100 * total / n if n else 0.0, "er_n": n}
+
+
 def evaluate_texts(hyps: list[str], refs: list[str], word_rouge: bool = False) -> dict:
     """All metrics (percentages) of generated impressions against references."""
     metrics = {
@@ -77,4 +93,5 @@ def evaluate_texts(hyps: list[str], refs: list[str], word_rouge: bool = False) -
         metrics.update({f"word_{k}": v for k, v in rouge_scores(hyps, refs, lambda t: words(comparable(t))).items()})
     mr = missing_ratio(hyps, refs)
     metrics["mr"], metrics["mr_n"], metrics["mr_by_region"] = mr["mr"], mr["mr_n"], mr["by_region"]
+    metrics.update(extra_ratio(hyps, refs))
     return metrics

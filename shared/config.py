@@ -4,10 +4,11 @@ overridable with dotted `key=value` pairs (`train.lr=1e-3`). Errors name the fie
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Strategy = Literal["inter", "ent", "ent_pre", "loss", "bleu", "rouge"]
 Method = Literal["direct", "dsm", "usm"]
@@ -96,6 +97,21 @@ class GenerateConfig(_Strict):
     no_repeat_ngram_size: int = Field(
         0, ge=0, description="never repeat an n-gram of this many tokens within one segment (0: off); Hugging Face's setting of that name"
     )
+    first_token_bias: dict[str, float] = Field(
+        default_factory=dict,
+        description="text → a bias added, at the first step of every segment, to the logit of that text's first token "
+        "(negative: that answer less often; petsum uses it against the 'no anomaly' answer)",
+    )
+
+    @field_validator("first_token_bias")
+    @classmethod
+    def _finite_biases(cls, value: dict[str, float]) -> dict[str, float]:
+        for text, bias in value.items():
+            if not text.strip():
+                raise ValueError("first_token_bias: a text to bias must not be empty")
+            if not math.isfinite(bias):
+                raise ValueError(f"first_token_bias: the bias of {text!r} must be a finite number")
+        return value
 
 
 class RunConfig(_Strict):

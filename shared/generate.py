@@ -29,7 +29,9 @@ class TokenGenerator(Protocol):
     encoded sources in, each source's generated token ids out, without the decoder start token and
     through EOS when one was produced."""
 
-    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0) -> list[list[int]]: ...
+    def generate_tokens(
+        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, first_bias: dict[int, float] | None = None,
+    ) -> list[list[int]]: ...
 
 
 def banned_tokens(history: list[int], n: int) -> list[int]:
@@ -48,6 +50,42 @@ def ban_repeats(scores: np.ndarray, histories: Iterable[list[int]], n: int) -> N
     if n:
         for row, history in enumerate(histories):
             scores[row, banned_tokens(history, n)] = -np.inf
+
+
+def first_token_ids(tokenizer: "PreTrainedTokenizerBase", biases: dict[str, float]) -> dict[int, float]:
+    """`generate.first_token_bias` as token id → bias: each text's first token (texts that share
+    one add up). Biasing a whole answer's first token is enough when the answer is a fixed text,
+    as PET's `未见明显异常。` is: greedy decoding commits to it at that step."""
+    out: dict[int, float] = {}
+    for text, bias in biases.items():
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if ids:
+            out[ids[0]] = out.get(ids[0], 0.0) + bias
+    return out
+
+
+def bias_first_step(scores: np.ndarray, first_bias: dict[int, float] | None) -> None:
+    """In place: add each token's bias to every row; the numpy loops call it at a segment's first
+    step only, where `FirstStepBias` acts in torch `generate`."""
+    for token, bias in (first_bias or {}).items():
+        scores[:, token] += bias
+
+
+def _first_step_bias(first_bias: dict[int, float]):
+    """A Hugging Face logits processor adding `first_bias` at the first decoding step (the
+    decoder has only its start token); the same arithmetic as `bias_first_step`."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class FirstStepBias(LogitsProcessor):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+            if input_ids.shape[-1] == 1:
+                scores = scores.clone()
+                for token, bias in first_bias.items():
+                    scores[:, token] += bias
+            return scores
+
+    return FirstStepBias()
 
 
 @dataclass
@@ -78,10 +116,14 @@ class TorchGenerator:
     pad_id: int
     eos_id: int
 
-    def generate_tokens(self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0) -> list[list[int]]:
+    def generate_tokens(
+        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, first_bias: dict[int, float] | None = None,
+    ) -> list[list[int]]:
         import torch
+        from transformers import LogitsProcessorList
 
         ids, mask = pad(sources, self.pad_id)
+        processors = LogitsProcessorList([_first_step_bias(first_bias)] if first_bias else [])
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(self.model.device),
@@ -91,6 +133,7 @@ class TorchGenerator:
                 do_sample=False,
                 early_stopping=num_beams > 1,
                 no_repeat_ngram_size=no_repeat,  # ours, not the checkpoint's: every backend decodes alike
+                logits_processor=processors,
             )
         # Drop the decoder start token, and the padding after EOS (a row without EOS ran to the limit,
         # and then every token is the model's own, even a generated pad).
@@ -112,11 +155,12 @@ def generate_batch(
     ended: list[bool] = [False] * len(sources)
     limit = max_new_tokens or cfg.max_new_tokens
     gen = model if hasattr(model, "generate_tokens") else TorchGenerator(model, tokenizer.pad_token_id, tokenizer.eos_token_id)
+    bias = first_token_ids(tokenizer, cfg.first_token_bias) or None
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # less padding per batch
     for b in range(0, len(order), cfg.batch_size):
         idx = order[b : b + cfg.batch_size]
         batch = [sources[i] for i in idx]
-        rows = gen.generate_tokens(batch, limit, cfg.num_beams, cfg.no_repeat_ngram_size)
+        rows = gen.generate_tokens(batch, limit, cfg.num_beams, cfg.no_repeat_ngram_size, bias)
         decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
         for toks, text, i in zip(rows, decoded, idx):
             texts[i], counts[i] = text.strip(), len(toks)

@@ -160,7 +160,8 @@ def evaluate_bleu(
         return math.nan
     model.eval()
     gen_cfg = GenerateConfig(num_beams=1, max_new_tokens=cfg.data.max_target_len, batch_size=cfg.generate.batch_size,
-                             no_repeat_ngram_size=cfg.generate.no_repeat_ngram_size)  # score as the run will decode
+                             no_repeat_ngram_size=cfg.generate.no_repeat_ngram_size,
+                             first_token_bias=cfg.generate.first_token_bias)  # score as the run will decode
     hyps, _, _ = generate_batch(model, tokenizer, [r.source for r in rows], gen_cfg)
     model.train()
     return corpus_bleu(hyps, refs, bleu_tokenize)

@@ -1,5 +1,6 @@
-"""`generate.no_repeat_ngram_size`: the same tokens banned by every backend (torch `generate`, the
-onnxruntime greedy and beam loops, calculator decoding), and the setting travels with a
+"""The decoding rules of `generate`: `no_repeat_ngram_size` (the same tokens banned by every
+backend: torch `generate`, the onnxruntime greedy and beam loops, calculator decoding) and
+`first_token_bias` (the same first-step logits moved everywhere), and both settings travel with a
 checkpoint and its export, so a shipped model decodes the way it was validated."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import GenerateConfig
-from shared.generate import TorchGenerator, banned_tokens
+from shared.generate import TorchGenerator, banned_tokens, first_token_ids
 from tinymodels import one_torch_thread, tiny_tokenizer
 
 SOURCES = [[5, 6, 7, 8, 9, 10, 11, 1], [12, 13, 1], [14, 15, 16, 17, 1], [20, 1], [1]]
@@ -92,7 +93,7 @@ def test_the_setting_travels_with_checkpoints_and_exports(looping, tmp_path):
 
     model, _ = looping
     tok = tiny_tokenizer()
-    ours = GenerateConfig(no_repeat_ngram_size=4, max_iters=3)
+    ours = GenerateConfig(no_repeat_ngram_size=4, max_iters=3, first_token_bias={"肝脏": -2.5})
     save_checkpoint(model, tok, tmp_path / "ours", {"method": "direct", "role": "model", "generate": ours.model_dump()})
     assert load_run(tmp_path / "ours").generate == ours
     export_run(tmp_path / "ours", tmp_path / "ours-onnx")
@@ -120,3 +121,43 @@ def test_trained_checkpoints_record_the_runs_decoding(pet_run):
 def test_negative_sizes_are_refused():
     with pytest.raises(ValueError, match="no_repeat_ngram_size"):
         GenerateConfig(no_repeat_ngram_size=-1)
+
+
+def test_first_token_bias_moves_the_first_step_only_in_every_backend(looping):
+    from deploy.runtime import OnnxSeq2Seq
+    from mwp.calc_decoding import CalculatorGenerator, OnnxStepper, TorchStepper
+
+    model, export = looping
+    tok = tiny_tokenizer()
+    torch_gen, onnx_gen = TorchGenerator(model, tok.pad_token_id, tok.eos_token_id), OnnxSeq2Seq(export)
+    plain = torch_gen.generate_tokens(SOURCES, 12, 1)
+    common = max({row[0] for row in plain}, key=[row[0] for row in plain].count)
+    away = torch_gen.generate_tokens(SOURCES, 12, 1, 0, {common: -1e4})
+    assert all(row[0] != common for row in away)
+    target = next(t for t in range(5, tok.vocab_size) if t not in {row[0] for row in plain})
+    toward = torch_gen.generate_tokens(SOURCES, 12, 1, 0, {target: 1e4})
+    assert all(row[0] == target for row in toward)
+    assert any(t != target for row in toward for t in row[1:])  # later steps are the model's own
+    for bias in ({common: -1e4}, {target: 1e4}, {common: -1.5, target: 0.7}):
+        for beams in (1, 3):
+            ref = torch_gen.generate_tokens(SOURCES, 12, beams, 2, bias)
+            assert onnx_gen.generate_tokens(SOURCES, 12, beams, 2, bias) == ref, (bias, beams)
+        ref = torch_gen.generate_tokens(SOURCES, 12, 1, 2, bias)
+        assert CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+        assert CalculatorGenerator(OnnxStepper(onnx_gen), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+
+
+def test_first_token_ids_bias_each_texts_first_token():
+    tok = tiny_tokenizer()
+    a, b = "肝脏", "肝脏代谢增高"
+    first = tok(a, add_special_tokens=False)["input_ids"][0]
+    assert tok(b, add_special_tokens=False)["input_ids"][0] == first  # the two texts share it
+    assert first_token_ids(tok, {a: -1.0, b: -0.5}) == {first: -1.5}
+    assert first_token_ids(tok, {}) == {}
+
+
+def test_bad_biases_are_refused():
+    with pytest.raises(ValueError, match="first_token_bias"):
+        GenerateConfig(first_token_bias={" ": -1.0})
+    with pytest.raises(ValueError, match="first_token_bias"):
+        GenerateConfig(first_token_bias={"肝脏": float("inf")})

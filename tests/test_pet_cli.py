@@ -199,6 +199,29 @@ def test_evaluate_can_try_another_ngram_ban(pet_run, pet_csv, tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.output
 
 
+def test_normal_penalty_steers_regions_away_from_no_anomaly(pet_run, pet_csv, tmp_path):
+    """The 'no anomaly' answer's first token biased at the first step: pushed up, every region is
+    normal; pushed down, none starts with it; `evaluate --normal-penalty` decodes the same way."""
+    from petsum.data import load_pairs
+    from petsum.instances import NORMAL
+    from petsum.summarizer import Summarizer, normal_bias
+
+    texts = [ex.question for ex in load_pairs(pet_csv)[:4]]
+    summarizer = Summarizer(pet_run)
+    own = summarizer.models.generate
+    summarizer.models.generate = own.model_copy(update={"first_token_bias": {NORMAL: 1e4}})
+    assert all(r.text.startswith(NORMAL[:4]) for s in summarizer.summarize(texts) for r in s.regions)
+    summarizer.models.generate = own.model_copy(update={"first_token_bias": normal_bias(1e4)})
+    away = summarizer.summarize(texts)
+    assert not any(r.text.startswith(NORMAL[:4]) for s in away for r in s.regions)
+    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "4", "--json",
+                  "--normal-penalty", "1e4", "--out", str(tmp_path / "p.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert [r["impression"] for r in read_jsonl(tmp_path / "p.jsonl")] == [s.impression for s in away]
+    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--normal-penalty", "-1"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+
+
 def test_segment_writes_datasets_with_gamma(pet_csv, tmp_path):
     res = invoke(["segment", "--data", str(pet_csv), "--out", str(tmp_path / "seg"), "--gamma", "0.5", "--strategy", "rouge", "--beta", "1.2", *tiny_sets()])
     assert res.exit_code == 0, res.output

@@ -1,8 +1,8 @@
-"""PET metrics: BLEU (zh), character and word ROUGE, the missing ratio."""
+"""PET metrics: BLEU (zh), character and word ROUGE, the missing and extra ratios."""
 
 import pytest
 
-from petsum.metrics import chars, comparable, evaluate_texts, missing_ratio, rouge_scores
+from petsum.metrics import chars, comparable, evaluate_texts, extra_ratio, missing_ratio, rouge_scores
 from petsum.words import available, words
 
 REF = "1、胰头区高代谢肿块，考虑恶性。2、肝右叶结节，考虑转移。"
@@ -58,3 +58,14 @@ def test_asymmetry_is_a_finding_symmetry_is_not():
 
     assert finding_organs("双侧扁桃体不对称增厚，代谢增高。") == {"扁桃体"}
     assert finding_organs("双侧扁桃体对称，代谢未见异常。") == set()
+
+
+def test_extra_ratio_counts_what_the_reference_does_not_report():
+    refs = ["1、胰头区肿块，考虑恶性。", "1、胆囊结石。", "1、右肺结节。"]
+    hyps = ["1、胰头区肿块。2、肝转移。3、右肺结节。", "1、胆囊结石。", "未见明显异常。"]
+    got = extra_ratio(hyps, refs)
+    # report 1 claims 肝 and 肺 beyond 胰腺: 2/3; report 2 claims nothing extra; report 3 claims no organ.
+    assert got == {"er": pytest.approx(100 * (2 / 3 + 0) / 2), "er_n": 2}
+    assert extra_ratio(["胰头肿块；肝脏未见异常。"], ["胰头肿块。"])["er"] == 0.0  # a negated organ is no claim
+    m = evaluate_texts(hyps, refs)
+    assert m["er"] == got["er"] and m["er_n"] == 2
