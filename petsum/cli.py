@@ -35,13 +35,15 @@ def _source_option(fn):
 @click.option("--val", "val_data", type=click.Path(dir_okay=False), help="Validation CSV (e.g. val.csv of `petsum split`); default: a seeded share of --data.")
 @_gamma_option
 @_source_option
+@click.option("--target", type=click.Choice(["impression", "copy"]), default="impression", show_default=True,
+              help="What the model learns to write: a region's impression items, or (a warm-up to start impression training from) its own input.")
 @training_options
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Training processes on this machine (DistributedDataParallel via torch's torchrun launcher).")
 @friendly_errors
 def train(
-    data: str, val_data: str | None, gamma: float | None, source: str, method: str | None, strategy: str | None, beta: float | None,
-    out: str, config_path: str | None, sets: tuple[str, ...], nproc: int,
+    data: str, val_data: str | None, gamma: float | None, source: str, target: str, method: str | None, strategy: str | None,
+    beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...], nproc: int,
 ) -> None:
     """Train a model on report → impression pairs (one instance per anatomical region)."""
     from petsum.adapter import PetAdapter
@@ -56,9 +58,9 @@ def train(
         if launched_by_torchrun():
             fail("--nproc starts its own processes; under torchrun, use torchrun's --nproc-per-node")
         build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **flags})
-        launch_training("petsum.train", nproc, torchrun_args(data, val_data, gamma, method, strategy, beta, out, config_path, sets, source))
+        launch_training("petsum.train", nproc, torchrun_args(data, val_data, gamma, method, strategy, beta, out, config_path, sets, source, target))
         return
-    run_training(reports, PetAdapter(), out, method, strategy, beta, config_path, sets, flags, preparer(source), val)
+    run_training(reports, PetAdapter(), out, method, strategy, beta, config_path, sets, flags, preparer(source, target), val)
 
 
 @main.command()

@@ -17,6 +17,7 @@ from petsum.salient import model_input
 from shared.schema import ES, Example
 
 NORMAL = "未见明显异常。"
+TARGETS = ("impression", "copy")  # what a region instance is trained to write: its impression items, or its own input
 _GENERIC = ("lymph", "soft_tissue")  # terms that occur in every region's text
 _END = "。；;！？!?"
 
@@ -78,10 +79,33 @@ def report_instances(report: Example, lexicon: Lexicon | None = None, source: st
     return abnormal, normal
 
 
+def copy_instances(reports: list[Example], lexicon: Lexicon | None = None, source: str = "region") -> list[Example]:
+    """Every region that has a model input, as an instance whose target is that input: a copy task.
+
+    A small model trained from scratch on impressions learns their language long before it
+    learns to read its input. Trained first to copy (`petsum train --target copy`), its cross-
+    attention aligns output with input, and training on impressions from that checkpoint
+    starts from a model that looks at the findings."""
+    out = []
+    for report in reports:
+        for region, text in split_sections(report.question, lexicon):
+            question = model_input(text, source, lexicon)
+            if question:
+                out.append(Example(f"{report.id}#{region}", question, question, group=report.id))
+    return out
+
+
 def build_instances(
     reports: list[Example], gamma: float, seed: int = 0, lexicon: Lexicon | None = None, source: str = "region",
+    target: str = "impression",
 ) -> tuple[list[Example], dict]:
-    """All abnormal region instances plus round(γ × reports) normal ones; and counts for the manifest."""
+    """All abnormal region instances plus round(γ × reports) normal ones; and counts for the
+    manifest. With `target="copy"`, `copy_instances` instead (γ does not apply)."""
+    if target == "copy":
+        copies = copy_instances(reports, lexicon, source)
+        return copies, {"reports": len(reports), "copy_instances": len(copies), "source": source, "target": target}
+    if target != "impression":
+        raise ValueError(f"unknown target {target!r} (one of {', '.join(TARGETS)})")
     abnormal: list[Example] = []
     normal: list[Example] = []
     for report in reports:

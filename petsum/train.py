@@ -19,19 +19,21 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def prepare(reports: list[Example], cfg: RunConfig, source: str = "region") -> tuple[list[Example], dict]:
+def prepare(reports: list[Example], cfg: RunConfig, source: str = "region", target: str = "impression") -> tuple[list[Example], dict]:
     """Region instances (γ from `segment.gamma`) and the facts the run's manifest records;
     `source` (what the model reads of a region, `petsum.salient`) is one of them, so that
-    inference feeds every checkpoint and export of the run the same input."""
-    instances, stats = build_instances(reports, cfg.segment.gamma, cfg.data.split_seed, source=source)
+    inference feeds every checkpoint and export of the run the same input. `target="copy"`
+    trains the copy warm-up instead of impressions (`petsum.instances.copy_instances`)."""
+    instances, stats = build_instances(reports, cfg.segment.gamma, cfg.data.split_seed, source=source, target=target)
     if not instances:
-        raise ValueError("no training instances: every report is normal and gamma is 0")
-    return instances, {"instances": "region", "source": source, "instance_stats": stats}
+        raise ValueError("no training instances: every report is normal and gamma is 0" if target == "impression" else "no training instances: no region has any input")
+    facts = {"instances": "region", "source": source, "instance_stats": stats}
+    return instances, facts if target == "impression" else {**facts, "target": target}
 
 
-def preparer(source: str) -> Callable[[list[Example], RunConfig], tuple[list[Example], dict]]:
-    """`prepare` for one `source`, as `shared.cli.run_training` calls it."""
-    return lambda reports, cfg: prepare(reports, cfg, source)
+def preparer(source: str, target: str = "impression") -> Callable[[list[Example], RunConfig], tuple[list[Example], dict]]:
+    """`prepare` for one `source` and `target`, as `shared.cli.run_training` calls it."""
+    return lambda reports, cfg: prepare(reports, cfg, source, target)
 
 
 def write_segments(reports: list[Example], cfg: RunConfig, out: Path, console: "Console", source: str = "region") -> dict:
@@ -47,10 +49,10 @@ def write_segments(reports: list[Example], cfg: RunConfig, out: Path, console: "
 
 def torchrun_args(
     data: str, val_data: str | None, gamma: float | None, method: str | None, strategy: str | None, beta: float | None,
-    out: str, config_path: str | None, sets: tuple[str, ...], source: str = "region",
+    out: str, config_path: str | None, sets: tuple[str, ...], source: str = "region", target: str = "impression",
 ) -> list[str]:
     """`petsum train`'s options, as the command line each torchrun process parses again."""
-    args = ["--data", data, "--out", out, "--source", source]
+    args = ["--data", data, "--out", out, "--source", source, "--target", target]
     for flag, value in (("--val", val_data), ("--gamma", gamma), ("--method", method), ("--strategy", strategy),
                         ("--beta", beta), ("--config", config_path)):
         if value is not None:

@@ -24,6 +24,10 @@ class _Strict(BaseModel):
 
 class ModelConfig(_Strict):
     pretrained: str | None = Field(None, description="local Hugging Face seq2seq checkpoint folder to start from")
+    tokenizer: str | None = Field(
+        None, description="tokenizer folder to use instead of training one (e.g. another run's, so that a warm-up run and the "
+        "run started from it share the tokenizer); `pretrained` brings its own",
+    )
     vocab_size: int = Field(4000, ge=64, description="BPE vocabulary when training a tokenizer from scratch")
     d_model: int = Field(256, ge=8)
     d_ff: int = Field(1024, ge=8)

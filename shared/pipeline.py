@@ -77,8 +77,11 @@ def get_tokenizer(cfg: RunConfig, train: list[Example], adapter: "TaskAdapter", 
         return load_tokenizer(path)
     if (path / "tokenizer.json").is_file():
         return load_tokenizer(path)
-    if cfg.model.pretrained:
-        tok = load_tokenizer(cfg.model.pretrained)
+    if cfg.model.pretrained or cfg.model.tokenizer:
+        source = Path(cfg.model.pretrained or cfg.model.tokenizer)
+        if not source.is_dir():
+            raise FileNotFoundError(f"{source}: no such folder (model.{'pretrained' if cfg.model.pretrained else 'tokenizer'})")
+        tok = load_tokenizer(source)
         add_missing_tokens(tok, adapter.extra_tokens)
     else:
         texts = [t for ex in train for t in (ex.question, ex.target)]

@@ -102,5 +102,6 @@ def test_module_entry_point_is_petsum_train(monkeypatch, capsys):
         main()
     assert done.value.code == 0 and "--data" in capsys.readouterr().out
     args = torchrun_args("d.csv", None, 0.5, "usm", None, None, "runs/x", None, ("train.lr=1e-3",))
-    assert args == ["--data", "d.csv", "--out", "runs/x", "--source", "region", "--gamma", "0.5", "--method", "usm", "--set", "train.lr=1e-3"]
-    assert torchrun_args("d.csv", None, None, None, None, None, "runs/x", None, (), "salient")[4:6] == ["--source", "salient"]
+    assert args == ["--data", "d.csv", "--out", "runs/x", "--source", "region", "--target", "impression", "--gamma", "0.5", "--method", "usm",
+                    "--set", "train.lr=1e-3"]
+    assert torchrun_args("d.csv", None, None, None, None, None, "runs/x", None, (), "salient", "copy")[4:8] == ["--source", "salient", "--target", "copy"]

@@ -1,4 +1,5 @@
-"""Grounding by input: `petsum train --source salient` and the summarizer that honours it."""
+"""Grounding: `petsum train --source salient` and the summarizer that honours it; the copy warm-up
+(`petsum train --target copy`) and impression training started from it."""
 
 from __future__ import annotations
 
@@ -52,3 +53,38 @@ def test_a_salient_run_records_its_source_and_the_summarizer_uses_it(tmp_path: P
         by_region = {r.region: r for r in summary.regions}
         assert by_region["head_neck"].text == NORMAL and by_region["head_neck"].segments == []  # never asked
         assert by_region["abdomen"].segments  # the model wrote this one
+
+
+def test_copy_instances_target_their_own_input():
+    report = Example("r1", f"{NORMAL_HEAD}   {PANCREAS}", "1、胰头癌。  余躯干PET/CT检查未见明显异常代谢征象。")
+    copies, stats = build_instances([report], gamma=0.0, source="salient", target="copy")
+    assert [(ex.id, ex.question, ex.target) for ex in copies] == [("r1#abdomen", salient_text(PANCREAS), salient_text(PANCREAS))]
+    assert stats["target"] == "copy" and stats["copy_instances"] == 1
+    whole, _ = build_instances([report], gamma=0.0, target="copy")  # γ does not apply: every region is copied
+    assert {ex.id for ex in whole} == {"r1#abdomen", "r1#head_neck"} and all(ex.question == ex.target for ex in whole)
+
+
+def test_impression_training_starts_from_a_copy_warm_up(tmp_path: Path):
+    warm, out = tmp_path / "warm", tmp_path / "run"
+    base = ["--data", str(FIXTURES / "pet_toy.csv"), "--method", "direct", "--source", "salient"]
+    # The warm-up borrows a tokenizer trained on impressions too (it sees none itself): a first run's.
+    res = CliRunner().invoke(petsum, ["train", *base, "--out", str(tmp_path / "first"), *tiny_sets(**{"train.max_steps": 1})])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(petsum, ["train", *base, "--target", "copy", "--out", str(warm),
+                                      *tiny_sets(**{"train.max_steps": 2, "model.tokenizer": str(tmp_path / "first" / "tokenizer")})])
+    assert res.exit_code == 0, res.output
+    assert (warm / "tokenizer" / "tokenizer.json").read_bytes() == (tmp_path / "first" / "tokenizer" / "tokenizer.json").read_bytes()
+    run = json.loads((warm / "ases.json").read_text(encoding="utf-8"))
+    assert run["target"] == "copy"
+    rows = [json.loads(line) for line in (warm / "data" / "model_train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows and all(r["target"] == r["question"] for r in rows)
+    res = CliRunner().invoke(petsum, ["train", *base, "--out", str(out),
+                                      *tiny_sets(**{"train.max_steps": 2, "model.pretrained": str(warm / "model" / "last")})])
+    assert res.exit_code == 0, res.output
+    assert "target" not in json.loads((out / "ases.json").read_text(encoding="utf-8"))  # an impression model
+
+
+def test_a_missing_tokenizer_folder_is_one_error_line(tmp_path: Path):
+    res = CliRunner().invoke(petsum, ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(tmp_path / "run"),
+                                      *tiny_sets(**{"train.max_steps": 1, "model.tokenizer": str(tmp_path / "nowhere")})])
+    assert res.exit_code != 0 and "error:" in res.output and "model.tokenizer" in res.output and "Traceback" not in res.output
