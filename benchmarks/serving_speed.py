@@ -3,11 +3,11 @@
 reports, in one process.
 
     python benchmarks/serving_speed.py [--model petsum/models/default] [--data runs/compare/split/test.csv]
-        [--reports 200] [--backend auto] [--threads 2] [--no-repeat-ngram 4 0]
+        [--reports 200] [--backend auto] [--threads 2] [--no-repeat-ngram 4 0] [--normal-penalty 3 0]
 
 Prints latency median / mean / p90 / max, and batch reports/s (model load excluded: the batch
-engine is built on the already loaded model), for each n-gram ban given (default: the model's
-own), one after the other in one process. Report text is never printed.
+engine is built on the already loaded model), for each n-gram ban and "no anomaly" penalty given
+(default: the model's own), one after the other in one process. Report text is never printed.
 """
 
 from __future__ import annotations
@@ -49,13 +49,14 @@ def main() -> None:
     ap.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-repeat-ngram", type=int, nargs="+", help="decode with each of these bans in turn")
+    ap.add_argument("--normal-penalty", type=float, nargs="+", help="and each of these penalties on the 'no anomaly' answer")
     args = ap.parse_args()
 
     import csv
 
     import torch
 
-    from petsum.summarizer import Summarizer
+    from petsum.summarizer import Summarizer, normal_bias
 
     torch.set_num_threads(args.threads)
     with args.data.open(encoding="utf-8", newline="") as f:
@@ -69,12 +70,13 @@ def main() -> None:
             w = csv.writer(f)
             w.writerow(["question", "qid"])
             w.writerows([r["question"], r["qid"]] for r in rows)
-        for ban in args.no_repeat_ngram or [own.no_repeat_ngram_size]:
-            summarizer.models.generate = own.model_copy(update={"no_repeat_ngram_size": ban})
+        biases = [normal_bias(p) for p in args.normal_penalty] if args.normal_penalty else [own.first_token_bias]
+        for ban, bias in ((b, x) for b in args.no_repeat_ngram or [own.no_repeat_ngram_size] for x in biases):
+            summarizer.models.generate = own.model_copy(update={"no_repeat_ngram_size": ban, "first_token_bias": bias})
             lat = sorted(latencies(summarizer, [r["question"] for r in rows]))
             n, rate = batch_rate(summarizer, source)
             p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
-            print(f"no_repeat_ngram_size {ban}: latency median {statistics.median(lat):.3f} s, mean {statistics.mean(lat):.3f} s, "
+            print(f"no_repeat_ngram_size {ban}, first_token_bias {bias}: latency median {statistics.median(lat):.3f} s, mean {statistics.mean(lat):.3f} s, "
                   f"p90 {p90:.3f} s, max {lat[-1]:.3f} s; petsum batch {n} records, {rate:.2f} reports/s")
 
 
