@@ -215,7 +215,7 @@ def batch(source: str, out: str, column: str, id_column: str, batch_size: int, r
 @friendly_errors
 def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit: int | None, heldout: bool, words: bool, batch_size: int,
              no_repeat_ngram: int | None, normal_penalty: float | None, pred_path: str | None, as_json: bool) -> None:
-    """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing ratio."""
+    """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing and extra ratios."""
     from petsum.data import load_pairs
     from petsum.evaluate import evaluate_reports, heldout as held, metrics_table
     from petsum.summarizer import normal_bias
