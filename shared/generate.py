@@ -64,16 +64,17 @@ def first_token_ids(tokenizer: "PreTrainedTokenizerBase", biases: dict[str, floa
     return out
 
 
-def bias_first_step(scores: np.ndarray, first_bias: dict[int, float] | None) -> None:
-    """In place: add each token's bias to every row; the numpy loops call it at a segment's first
-    step only, where `FirstStepBias` acts in torch `generate`."""
+def bias_first_step(scores, first_bias: dict[int, float] | None) -> None:
+    """In place: add each token's bias to every row of `scores` (a numpy array or a torch tensor).
+    Every decoding loop calls it at a segment's first step only (torch `generate` through
+    `_first_step_bias`)."""
     for token, bias in (first_bias or {}).items():
         scores[:, token] += bias
 
 
 def _first_step_bias(first_bias: dict[int, float]):
-    """A Hugging Face logits processor adding `first_bias` at the first decoding step (the
-    decoder has only its start token); the same arithmetic as `bias_first_step`."""
+    """A Hugging Face logits processor applying `bias_first_step` at the first decoding step (the
+    decoder has only its start token)."""
     import torch
     from transformers import LogitsProcessor
 
@@ -81,8 +82,7 @@ def _first_step_bias(first_bias: dict[int, float]):
         def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
             if input_ids.shape[-1] == 1:
                 scores = scores.clone()
-                for token, bias in first_bias.items():
-                    scores[:, token] += bias
+                bias_first_step(scores, first_bias)
             return scores
 
     return FirstStepBias()
