@@ -42,3 +42,13 @@ def test_summarize_and_batch_use_the_default_model(tmp_path):
     assert res.exit_code == 3, res.output  # b.txt is empty: one error record, the run goes on
     rows = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == ["a", "b"] and rows[0]["impression"] and "error" in rows[1]
+
+
+def test_shipped_decoding_is_the_one_the_card_describes():
+    """ases.json's decoding settings are part of the model: the card's metrics were measured with them."""
+    from petsum.summarizer import Summarizer, normal_bias
+
+    generate = Summarizer(DEFAULT_MODEL).models.generate
+    assert generate.no_repeat_ngram_size == 4 and generate.first_token_bias == normal_bias(3.0)
+    card = (DEFAULT_MODEL / "README.md").read_text(encoding="utf-8")
+    assert "no_repeat_ngram_size: 4" in card and "penalized by 3 logits" in card
