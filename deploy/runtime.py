@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deploy.export import FORMAT, ONNX_MANIFEST, past_names
-from shared.generate import ban_repeats, bias_first_step
+from shared.generate import LogitBias, ban_repeats
 
 if TYPE_CHECKING:
     from shared.generate import ModelSet
@@ -91,17 +91,17 @@ class OnnxSeq2Seq:
         return [np.zeros((batch, self.heads, 0, self.d_kv), dtype=np.float32) for _ in range(2 * self.n_layers)]
 
     def generate_tokens(
-        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, first_bias: dict[int, float] | None = None,
+        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
     ) -> list[list[int]]:
         if not sources:
             return []
         _, cross, mask = self.encode(sources)
         if num_beams == 1:
-            return self._greedy(cross, mask, max_new_tokens, no_repeat, first_bias)
-        return self._beam(cross, mask, max_new_tokens, num_beams, no_repeat, first_bias)
+            return self._greedy(cross, mask, max_new_tokens, no_repeat, bias)
+        return self._beam(cross, mask, max_new_tokens, num_beams, no_repeat, bias)
 
     def _greedy(
-        self, cross: list[np.ndarray], mask: np.ndarray, limit: int, no_repeat: int = 0, first_bias: dict[int, float] | None = None,
+        self, cross: list[np.ndarray], mask: np.ndarray, limit: int, no_repeat: int = 0, bias: LogitBias | None = None,
     ) -> list[list[int]]:
         n = mask.shape[0]
         out: list[list[int]] = [[] for _ in range(n)]
@@ -110,8 +110,8 @@ class OnnxSeq2Seq:
         past = self.empty_past(n)
         for i in range(limit):
             logits, past = self.step(tokens, mask, past, cross)
-            if i == 0:
-                bias_first_step(logits, first_bias)
+            if bias:
+                bias.apply(logits, i)
             ban_repeats(logits, ([self.start, *out[r]] for r in rows), no_repeat)
             tokens = logits.argmax(-1)
             for r, t in zip(rows, tokens):
@@ -126,7 +126,7 @@ class OnnxSeq2Seq:
         return out
 
     def _beam(
-        self, cross: list[np.ndarray], mask: np.ndarray, limit: int, k: int, no_repeat: int = 0, first_bias: dict[int, float] | None = None,
+        self, cross: list[np.ndarray], mask: np.ndarray, limit: int, k: int, no_repeat: int = 0, bias: LogitBias | None = None,
     ) -> list[list[int]]:
         n, keep = mask.shape[0], 2 * k  # two candidates per beam: enough to refill k live beams after EOS
         cross = [np.repeat(c, k, axis=0) for c in cross]
@@ -143,8 +143,8 @@ class OnnxSeq2Seq:
         for cur in range(1, limit + 1):  # cur = generated length including this step's token
             logits, past = self.step(tokens, mask, past, cross)
             logp = _log_softmax(logits.astype(np.float32))
-            if cur == 1:
-                bias_first_step(logp, first_bias)  # after the softmax, as HF applies its processors in beam search
+            if bias:
+                bias.apply(logp, cur - 1)  # after the softmax, as HF applies its processors in beam search
             ban_repeats(logp, ([self.start, *seq.tolist()] for seq in seqs.reshape(n * k, -1)), no_repeat)  # after the softmax, as HF
             logp = logp.reshape(n, k, -1) + running[:, :, None]
             vocab = logp.shape[-1]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from mwp.calculator import calculate
-from shared.generate import ban_repeats, bias_first_step
+from shared.generate import LogitBias, ban_repeats
 from shared.textio import InputError
 
 if TYPE_CHECKING:
@@ -123,10 +123,10 @@ class CalculatorGenerator:
     max_calls: int = MAX_CALLS
 
     def generate_tokens(
-        self, sources: list[list[int]], max_new_tokens: int, num_beams: int = 1, no_repeat: int = 0, first_bias: dict[int, float] | None = None,
+        self, sources: list[list[int]], max_new_tokens: int, num_beams: int = 1, no_repeat: int = 0, bias: LogitBias | None = None,
     ) -> list[list[int]]:
         """Each source's tokens through EOS (forced ones included); greedy whatever `num_beams`.
-        `no_repeat` and `first_bias` act as in `TorchGenerator`; forced tokens pass."""
+        `no_repeat` and `bias` act as in `TorchGenerator`; forced tokens pass."""
         if not sources:
             return []
         rows = [_Row() for _ in sources]
@@ -134,8 +134,8 @@ class CalculatorGenerator:
         tokens = [self.stepper.start_id] * len(sources)
         for i in range(max_new_tokens):
             logits = self.stepper.step(tokens)
-            if i == 0:
-                bias_first_step(logits, first_bias)
+            if bias:
+                bias.apply(logits, i)
             ban_repeats(logits, ([self.stepper.start_id, *row.ids] for row in rows), no_repeat)
             predicted = logits.argmax(-1).tolist()
             tokens = [self._advance(row, tok) for row, tok in zip(rows, predicted)]

@@ -210,16 +210,21 @@ def batch(source: str, out: str, column: str, id_column: str, batch_size: int, r
 @click.option("--no-repeat-ngram", type=click.IntRange(min=0), help="Try another n-gram ban than the model's generate.no_repeat_ngram_size (0: off).")
 @click.option("--normal-penalty", type=click.FloatRange(min=0), metavar="LOGITS",
               help="Try another penalty on the 'no anomaly' answer than the model's (generate.first_token_bias; 0: none).")
+@click.option("--eos-bias", type=float, metavar="LOGITS",
+              help="Try another bias on the end-of-sequence token than the model's (generate.eos_bias; negative: longer impressions; 0: none).")
 @click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write each prediction with its reference (JSONL).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @friendly_errors
 def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit: int | None, heldout: bool, words: bool, batch_size: int,
-             no_repeat_ngram: int | None, normal_penalty: float | None, pred_path: str | None, as_json: bool) -> None:
+             no_repeat_ngram: int | None, normal_penalty: float | None, eos_bias: float | None, pred_path: str | None, as_json: bool) -> None:
     """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing and extra ratios."""
     from petsum.data import load_pairs
     from petsum.evaluate import evaluate_reports, heldout as held, metrics_table
     from petsum.summarizer import normal_bias
     from shared.cli import console
+    from pydantic import ValidationError
+
+    from shared.config import GenerateConfig
     from shared.dataset import write_jsonl
 
     from petsum.words import available
@@ -227,10 +232,14 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
     if words and not available():
         fail("--words needs jieba: pip install jieba")
     summarizer = _summarizer(model_dir, backend, device, batch_size)
-    if no_repeat_ngram is not None:  # tune decoding on validation data before setting it in the model
-        summarizer.models.generate = summarizer.models.generate.model_copy(update={"no_repeat_ngram_size": no_repeat_ngram})
-    if normal_penalty is not None:
-        summarizer.models.generate = summarizer.models.generate.model_copy(update={"first_token_bias": normal_bias(normal_penalty)})
+    tried = {"no_repeat_ngram_size": no_repeat_ngram, "eos_bias": eos_bias,  # decoding tuned on validation before the model sets it
+             "first_token_bias": None if normal_penalty is None else normal_bias(normal_penalty)}
+    try:
+        summarizer.models.generate = GenerateConfig.model_validate(
+            summarizer.models.generate.model_dump() | {k: v for k, v in tried.items() if v is not None})
+    except ValidationError as e:
+        err = e.errors()[0]
+        fail(f"{err['loc'][0] if err['loc'] else 'decoding'}: {err['msg']}")
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)
     metrics, preds = evaluate_reports(summarizer, reports[:limit], console(), batch_size, words)
     if pred_path:

@@ -106,6 +106,10 @@ class GenerateConfig(_Strict):
         description="text → a bias added, at the first step of every segment, to the logit of that text's first token "
         "(negative: that answer less often; petsum uses it against the 'no anomaly' answer)",
     )
+    eos_bias: float = Field(
+        0.0, allow_inf_nan=False,
+        description="a bias added to the end-of-sequence logit at every step (negative: longer segments; 0: off)",
+    )
 
     @field_validator("first_token_bias")
     @classmethod

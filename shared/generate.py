@@ -30,7 +30,7 @@ class TokenGenerator(Protocol):
     through EOS when one was produced."""
 
     def generate_tokens(
-        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, first_bias: dict[int, float] | None = None,
+        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
     ) -> list[list[int]]: ...
 
 
@@ -64,28 +64,47 @@ def first_token_ids(tokenizer: "PreTrainedTokenizerBase", biases: dict[str, floa
     return out
 
 
-def bias_first_step(scores, first_bias: dict[int, float] | None) -> None:
-    """In place: add each token's bias to every row of `scores` (a numpy array or a torch tensor).
-    Every decoding loop calls it at a segment's first step only (torch `generate` through
-    `_first_step_bias`)."""
-    for token, bias in (first_bias or {}).items():
-        scores[:, token] += bias
+@dataclass(frozen=True)
+class LogitBias:
+    """Additive logit biases, applied alike by every decoding loop (torch `generate` through
+    `_bias_processor`, onnxruntime greedy and beam, calculator decoding): `first` at a segment's
+    first step only, `every` at each step. Beam search adds them after the log-softmax, as
+    Hugging Face applies its logits processors there."""
+
+    first: dict[int, float] = field(default_factory=dict)
+    every: dict[int, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.first or self.every)
+
+    def apply(self, scores, step: int) -> None:
+        """In place, on every row of `scores` (a numpy array or a torch tensor) at decoding step `step` (0: the first)."""
+        for token, bias in (self.first.items() if step == 0 else ()):
+            scores[:, token] += bias
+        for token, bias in self.every.items():
+            scores[:, token] += bias
 
 
-def _first_step_bias(first_bias: dict[int, float]):
-    """A Hugging Face logits processor applying `bias_first_step` at the first decoding step (the
-    decoder has only its start token)."""
+def logit_bias(tokenizer: "PreTrainedTokenizerBase", cfg: GenerateConfig) -> LogitBias | None:
+    """A run's `first_token_bias` and `eos_bias` as token ids; None when it has neither."""
+    every = {tokenizer.eos_token_id: cfg.eos_bias} if cfg.eos_bias else {}
+    bias = LogitBias(first_token_ids(tokenizer, cfg.first_token_bias), every)
+    return bias or None
+
+
+def _bias_processor(bias: LogitBias):
+    """A Hugging Face logits processor applying `bias` (the decoder's length tells the step: it
+    holds the start token and the tokens generated so far)."""
     import torch
     from transformers import LogitsProcessor
 
-    class FirstStepBias(LogitsProcessor):
+    class BiasLogits(LogitsProcessor):
         def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-            if input_ids.shape[-1] == 1:
-                scores = scores.clone()
-                bias_first_step(scores, first_bias)
+            scores = scores.clone()
+            bias.apply(scores, input_ids.shape[-1] - 1)
             return scores
 
-    return FirstStepBias()
+    return BiasLogits()
 
 
 @dataclass
@@ -117,13 +136,13 @@ class TorchGenerator:
     eos_id: int
 
     def generate_tokens(
-        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, first_bias: dict[int, float] | None = None,
+        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
     ) -> list[list[int]]:
         import torch
         from transformers import LogitsProcessorList
 
         ids, mask = pad(sources, self.pad_id)
-        processors = LogitsProcessorList([_first_step_bias(first_bias)] if first_bias else [])
+        processors = LogitsProcessorList([_bias_processor(bias)] if bias else [])
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(self.model.device),
@@ -155,7 +174,7 @@ def generate_batch(
     ended: list[bool] = [False] * len(sources)
     limit = max_new_tokens or cfg.max_new_tokens
     gen = model if hasattr(model, "generate_tokens") else TorchGenerator(model, tokenizer.pad_token_id, tokenizer.eos_token_id)
-    bias = first_token_ids(tokenizer, cfg.first_token_bias) or None
+    bias = logit_bias(tokenizer, cfg)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # less padding per batch
     for b in range(0, len(order), cfg.batch_size):
         idx = order[b : b + cfg.batch_size]

@@ -1,7 +1,7 @@
 """The decoding rules of `generate`: `no_repeat_ngram_size` (the same tokens banned by every
 backend: torch `generate`, the onnxruntime greedy and beam loops, calculator decoding) and
-`first_token_bias` (the same first-step logits moved everywhere), and both settings travel with a
-checkpoint and its export, so a shipped model decodes the way it was validated."""
+`first_token_bias` and `eos_bias` (the same logits moved everywhere), and these settings travel
+with a checkpoint and its export, so a shipped model decodes the way it was validated."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import GenerateConfig
-from shared.generate import TorchGenerator, banned_tokens, first_token_ids
+from shared.generate import LogitBias, TorchGenerator, banned_tokens, first_token_ids, logit_bias
 from tinymodels import one_torch_thread, tiny_tokenizer
 
 SOURCES = [[5, 6, 7, 8, 9, 10, 11, 1], [12, 13, 1], [14, 15, 16, 17, 1], [20, 1], [1]]
@@ -93,7 +93,7 @@ def test_the_setting_travels_with_checkpoints_and_exports(looping, tmp_path):
 
     model, _ = looping
     tok = tiny_tokenizer()
-    ours = GenerateConfig(no_repeat_ngram_size=4, max_iters=3, first_token_bias={"肝脏": -2.5})
+    ours = GenerateConfig(no_repeat_ngram_size=4, max_iters=3, first_token_bias={"肝脏": -2.5}, eos_bias=-1.5)
     save_checkpoint(model, tok, tmp_path / "ours", {"method": "direct", "role": "model", "generate": ours.model_dump()})
     assert load_run(tmp_path / "ours").generate == ours
     export_run(tmp_path / "ours", tmp_path / "ours-onnx")
@@ -132,19 +132,47 @@ def test_first_token_bias_moves_the_first_step_only_in_every_backend(looping):
     torch_gen, onnx_gen = TorchGenerator(model, tok.pad_token_id, tok.eos_token_id), OnnxSeq2Seq(export)
     plain = torch_gen.generate_tokens(SOURCES, 12, 1)
     common = max({row[0] for row in plain}, key=[row[0] for row in plain].count)
-    away = torch_gen.generate_tokens(SOURCES, 12, 1, 0, {common: -1e4})
+    away = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias({common: -1e4}))
     assert all(row[0] != common for row in away)
     target = next(t for t in range(5, tok.vocab_size) if t not in {row[0] for row in plain})
-    toward = torch_gen.generate_tokens(SOURCES, 12, 1, 0, {target: 1e4})
+    toward = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias({target: 1e4}))
     assert all(row[0] == target for row in toward)
     assert any(t != target for row in toward for t in row[1:])  # later steps are the model's own
-    for bias in ({common: -1e4}, {target: 1e4}, {common: -1.5, target: 0.7}):
+    for bias in (LogitBias({common: -1e4}), LogitBias({target: 1e4}), LogitBias({common: -1.5, target: 0.7})):
         for beams in (1, 3):
             ref = torch_gen.generate_tokens(SOURCES, 12, beams, 2, bias)
             assert onnx_gen.generate_tokens(SOURCES, 12, beams, 2, bias) == ref, (bias, beams)
         ref = torch_gen.generate_tokens(SOURCES, 12, 1, 2, bias)
         assert CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
         assert CalculatorGenerator(OnnxStepper(onnx_gen), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+
+
+def test_eos_bias_lengthens_or_ends_segments_alike_in_every_backend(looping):
+    from deploy.runtime import OnnxSeq2Seq
+    from mwp.calc_decoding import CalculatorGenerator, OnnxStepper, TorchStepper
+
+    model, export = looping
+    tok = tiny_tokenizer()
+    eos = tok.eos_token_id
+    torch_gen, onnx_gen = TorchGenerator(model, tok.pad_token_id, eos), OnnxSeq2Seq(export)
+    never = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias(every={eos: -1e4}))
+    assert all(len(row) == 12 and eos not in row for row in never)  # no row may end: each runs to the limit
+    at_once = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias(every={eos: 1e4}))
+    assert at_once == [[eos]] * len(SOURCES)
+    for bias in (LogitBias(every={eos: -2.0}), LogitBias({7: -1.0}, {eos: 1.5})):
+        for beams in (1, 3):
+            ref = torch_gen.generate_tokens(SOURCES, 12, beams, 2, bias)
+            assert onnx_gen.generate_tokens(SOURCES, 12, beams, 2, bias) == ref, (bias, beams)
+        ref = torch_gen.generate_tokens(SOURCES, 12, 1, 2, bias)
+        assert CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+        assert CalculatorGenerator(OnnxStepper(onnx_gen), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+
+
+def test_logit_bias_of_a_config():
+    tok = tiny_tokenizer()
+    assert logit_bias(tok, GenerateConfig()) is None
+    bias = logit_bias(tok, GenerateConfig(eos_bias=-2.0, first_token_bias={"肝脏": -1.0}))
+    assert bias == LogitBias({tok("肝脏", add_special_tokens=False)["input_ids"][0]: -1.0}, {tok.eos_token_id: -2.0})
 
 
 def test_first_token_ids_bias_each_texts_first_token():
@@ -161,3 +189,5 @@ def test_bad_biases_are_refused():
         GenerateConfig(first_token_bias={" ": -1.0})
     with pytest.raises(ValueError, match="first_token_bias"):
         GenerateConfig(first_token_bias={"肝脏": float("inf")})
+    with pytest.raises(ValueError, match="eos_bias"):
+        GenerateConfig(eos_bias=float("-inf"))

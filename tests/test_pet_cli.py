@@ -222,6 +222,29 @@ def test_normal_penalty_steers_regions_away_from_no_anomaly(pet_run, pet_csv, tm
     assert res.exit_code == 2 and "Traceback" not in res.output
 
 
+def test_eos_bias_reaches_every_region_and_is_checked(pet_run, pet_csv, tmp_path):
+    """`generate.eos_bias` moves where each region's output ends: pushed up, every output is empty
+    (the report reads as normal); pushed down, none is shorter. `evaluate --eos-bias` decodes the same way."""
+    from petsum.data import load_pairs
+    from petsum.summarizer import Summarizer
+
+    texts = [ex.question for ex in load_pairs(pet_csv)[:4]]
+    summarizer = Summarizer(pet_run)
+    own = summarizer.models.generate
+    plain = summarizer.summarize(texts)
+    summarizer.models.generate = own.model_copy(update={"eos_bias": 1e4})
+    assert all(r.text == "" for s in summarizer.summarize(texts) for r in s.regions)
+    summarizer.models.generate = own.model_copy(update={"eos_bias": -1e4})
+    longer = summarizer.summarize(texts)
+    assert all(len(b.text) >= len(a.text) for x, y in zip(plain, longer) for a, b in zip(x.regions, y.regions))
+    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "4", "--json",
+                  "--eos-bias", "-1e4", "--out", str(tmp_path / "p.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert [r["impression"] for r in read_jsonl(tmp_path / "p.jsonl")] == [s.impression for s in longer]
+    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--eos-bias", "-inf"])
+    assert res.exit_code == 2 and "eos_bias" in res.output and "Traceback" not in res.output
+
+
 def test_segment_writes_datasets_with_gamma(pet_csv, tmp_path):
     res = invoke(["segment", "--data", str(pet_csv), "--out", str(tmp_path / "seg"), "--gamma", "0.5", "--strategy", "rouge", "--beta", "1.2", *tiny_sets()])
     assert res.exit_code == 0, res.output
