@@ -2,12 +2,13 @@
 `Summarizer.summarize`, after the model is loaded) and `petsum batch` throughput on the same
 reports, in one process.
 
-    python benchmarks/serving_speed.py [--model petsum/models/default] [--data runs/compare/split/test.csv]
+    python benchmarks/serving_speed.py [--model petsum/models/default [OTHER ...]] [--data runs/compare/split/test.csv]
         [--reports 200] [--backend auto] [--threads 2] [--no-repeat-ngram 4 0] [--normal-penalty 3 0]
 
 Prints latency median / mean / p90 / max, and batch reports/s (model load excluded: the batch
 engine is built on the already loaded model), for each n-gram ban and "no anomaly" penalty given
-(default: the model's own), one after the other in one process. Report text is never printed.
+(default: the model's own), for each model given, one after the other in one process. Report
+text is never printed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def batch_rate(summarizer, source: Path) -> tuple[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "petsum" / "models" / "default"))
+    ap.add_argument("--model", nargs="+", default=[str(ROOT / "petsum" / "models" / "default")], help="one or more models, measured in turn")
     ap.add_argument("--data", type=Path, default=ROOT / "runs" / "compare" / "split" / "test.csv")
     ap.add_argument("--reports", type=int, default=200)
     ap.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
@@ -56,28 +57,34 @@ def main() -> None:
 
     import torch
 
-    from petsum.summarizer import Summarizer, normal_bias
+    from petsum.summarizer import Summarizer
 
     torch.set_num_threads(args.threads)
     with args.data.open(encoding="utf-8", newline="") as f:
         rows = [r for _, r in zip(range(args.reports), csv.DictReader(f))]
-    summarizer = Summarizer(Path(args.model), args.backend, None, "cpu", args.threads)
-    own = summarizer.models.generate
-    print(f"model {args.model} ({summarizer.models.backend}, {args.threads} threads), {len(rows)} reports")
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "reports.csv"
         with source.open("w", encoding="utf-8", newline="") as f:
             w = csv.writer(f)
             w.writerow(["question", "qid"])
             w.writerows([r["question"], r["qid"]] for r in rows)
-        biases = [normal_bias(p) for p in args.normal_penalty] if args.normal_penalty else [own.first_token_bias]
-        for ban, bias in ((b, x) for b in args.no_repeat_ngram or [own.no_repeat_ngram_size] for x in biases):
-            summarizer.models.generate = own.model_copy(update={"no_repeat_ngram_size": ban, "first_token_bias": bias})
-            lat = sorted(latencies(summarizer, [r["question"] for r in rows]))
-            n, rate = batch_rate(summarizer, source)
-            p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
-            print(f"no_repeat_ngram_size {ban}, first_token_bias {bias}: latency median {statistics.median(lat):.3f} s, mean {statistics.mean(lat):.3f} s, "
-                  f"p90 {p90:.3f} s, max {lat[-1]:.3f} s; petsum batch {n} records, {rate:.2f} reports/s")
+        for model in args.model:
+            measure(Summarizer(Path(model), args.backend, None, "cpu", args.threads), model, [r["question"] for r in rows], source, args)
+
+
+def measure(summarizer, name: str, reports: list[str], source: Path, args: argparse.Namespace) -> None:
+    from petsum.summarizer import normal_bias
+
+    own = summarizer.models.generate
+    print(f"model {name} ({summarizer.models.backend}, {args.threads} threads), {len(reports)} reports")
+    biases = [normal_bias(p) for p in args.normal_penalty] if args.normal_penalty else [own.first_token_bias]
+    for ban, bias in ((b, x) for b in args.no_repeat_ngram or [own.no_repeat_ngram_size] for x in biases):
+        summarizer.models.generate = own.model_copy(update={"no_repeat_ngram_size": ban, "first_token_bias": bias})
+        lat = sorted(latencies(summarizer, reports))
+        n, rate = batch_rate(summarizer, source)
+        p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
+        print(f"  no_repeat_ngram_size {ban}, first_token_bias {bias}, eos_bias {own.eos_bias}: latency median {statistics.median(lat):.3f} s, "
+              f"mean {statistics.mean(lat):.3f} s, p90 {p90:.3f} s, max {lat[-1]:.3f} s; petsum batch {n} records, {rate:.2f} reports/s")
 
 
 if __name__ == "__main__":

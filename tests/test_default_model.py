@@ -45,10 +45,13 @@ def test_summarize_and_batch_use_the_default_model(tmp_path):
 
 
 def test_shipped_decoding_is_the_one_the_card_describes():
-    """ases.json's decoding settings are part of the model: the card's metrics were measured with them."""
+    """ases.json's input and decoding settings are part of the model: the card's metrics were measured with them."""
     from petsum.summarizer import Summarizer, normal_bias
 
-    generate = Summarizer(DEFAULT_MODEL).models.generate
-    assert generate.no_repeat_ngram_size == 4 and generate.first_token_bias == normal_bias(3.0)
+    summarizer = Summarizer(DEFAULT_MODEL)
+    generate = summarizer.models.generate
+    assert summarizer.source == "salient"
+    assert generate.no_repeat_ngram_size == 4 and generate.first_token_bias == normal_bias(3.0) and generate.eos_bias == -3.0
     card = (DEFAULT_MODEL / "README.md").read_text(encoding="utf-8")
-    assert "no_repeat_ngram_size: 4" in card and "penalized by 3 logits" in card
+    for setting in ('"source": "salient"', "no_repeat_ngram_size: 4", "penalized by 3 logits", "eos_bias: -3"):
+        assert setting in card, setting
