@@ -123,13 +123,27 @@ def test_negative_sizes_are_refused():
         GenerateConfig(no_repeat_ngram_size=-1)
 
 
-def test_first_token_bias_moves_the_first_step_only_in_every_backend(looping):
+def _same_in_every_backend(looping, biases: list[LogitBias]) -> None:
+    """Each bias decodes to the same tokens in torch, onnxruntime (greedy and beams) and calculator decoding."""
     from deploy.runtime import OnnxSeq2Seq
     from mwp.calc_decoding import CalculatorGenerator, OnnxStepper, TorchStepper
 
     model, export = looping
     tok = tiny_tokenizer()
     torch_gen, onnx_gen = TorchGenerator(model, tok.pad_token_id, tok.eos_token_id), OnnxSeq2Seq(export)
+    for bias in biases:
+        for beams in (1, 3):
+            ref = torch_gen.generate_tokens(SOURCES, 12, beams, 2, bias)
+            assert onnx_gen.generate_tokens(SOURCES, 12, beams, 2, bias) == ref, (bias, beams)
+        ref = torch_gen.generate_tokens(SOURCES, 12, 1, 2, bias)
+        assert CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+        assert CalculatorGenerator(OnnxStepper(onnx_gen), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+
+
+def test_first_token_bias_moves_the_first_step_only_in_every_backend(looping):
+    model, _ = looping
+    tok = tiny_tokenizer()
+    torch_gen = TorchGenerator(model, tok.pad_token_id, tok.eos_token_id)
     plain = torch_gen.generate_tokens(SOURCES, 12, 1)
     common = max({row[0] for row in plain}, key=[row[0] for row in plain].count)
     away = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias({common: -1e4}))
@@ -138,34 +152,19 @@ def test_first_token_bias_moves_the_first_step_only_in_every_backend(looping):
     toward = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias({target: 1e4}))
     assert all(row[0] == target for row in toward)
     assert any(t != target for row in toward for t in row[1:])  # later steps are the model's own
-    for bias in (LogitBias({common: -1e4}), LogitBias({target: 1e4}), LogitBias({common: -1.5, target: 0.7})):
-        for beams in (1, 3):
-            ref = torch_gen.generate_tokens(SOURCES, 12, beams, 2, bias)
-            assert onnx_gen.generate_tokens(SOURCES, 12, beams, 2, bias) == ref, (bias, beams)
-        ref = torch_gen.generate_tokens(SOURCES, 12, 1, 2, bias)
-        assert CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
-        assert CalculatorGenerator(OnnxStepper(onnx_gen), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+    _same_in_every_backend(looping, [LogitBias({common: -1e4}), LogitBias({target: 1e4}), LogitBias({common: -1.5, target: 0.7})])
 
 
 def test_eos_bias_lengthens_or_ends_segments_alike_in_every_backend(looping):
-    from deploy.runtime import OnnxSeq2Seq
-    from mwp.calc_decoding import CalculatorGenerator, OnnxStepper, TorchStepper
-
-    model, export = looping
+    model, _ = looping
     tok = tiny_tokenizer()
     eos = tok.eos_token_id
-    torch_gen, onnx_gen = TorchGenerator(model, tok.pad_token_id, eos), OnnxSeq2Seq(export)
+    torch_gen = TorchGenerator(model, tok.pad_token_id, eos)
     never = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias(every={eos: -1e4}))
     assert all(len(row) == 12 and eos not in row for row in never)  # no row may end: each runs to the limit
     at_once = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias(every={eos: 1e4}))
     assert at_once == [[eos]] * len(SOURCES)
-    for bias in (LogitBias(every={eos: -2.0}), LogitBias({7: -1.0}, {eos: 1.5})):
-        for beams in (1, 3):
-            ref = torch_gen.generate_tokens(SOURCES, 12, beams, 2, bias)
-            assert onnx_gen.generate_tokens(SOURCES, 12, beams, 2, bias) == ref, (bias, beams)
-        ref = torch_gen.generate_tokens(SOURCES, 12, 1, 2, bias)
-        assert CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
-        assert CalculatorGenerator(OnnxStepper(onnx_gen), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+    _same_in_every_backend(looping, [LogitBias(every={eos: -2.0}), LogitBias({7: -1.0}, {eos: 1.5})])
 
 
 def test_logit_bias_of_a_config():
