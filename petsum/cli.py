@@ -222,9 +222,7 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
     from petsum.evaluate import evaluate_reports, heldout as held, metrics_table
     from petsum.summarizer import normal_bias
     from shared.cli import console
-    from pydantic import ValidationError
-
-    from shared.config import GenerateConfig
+    from shared.config import validated_update
     from shared.dataset import write_jsonl
 
     from petsum.words import available
@@ -234,12 +232,7 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
     summarizer = _summarizer(model_dir, backend, device, batch_size)
     tried = {"no_repeat_ngram_size": no_repeat_ngram, "eos_bias": eos_bias,  # decoding tuned on validation before the model sets it
              "first_token_bias": None if normal_penalty is None else normal_bias(normal_penalty)}
-    try:
-        summarizer.models.generate = GenerateConfig.model_validate(
-            summarizer.models.generate.model_dump() | {k: v for k, v in tried.items() if v is not None})
-    except ValidationError as e:
-        err = e.errors()[0]
-        fail(f"{err['loc'][0] if err['loc'] else 'decoding'}: {err['msg']}")
+    summarizer.models.generate = validated_update(summarizer.models.generate, {k: v for k, v in tried.items() if v is not None})
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)
     metrics, preds = evaluate_reports(summarizer, reports[:limit], console(), batch_size, words)
     if pred_path:

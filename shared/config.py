@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -137,6 +137,18 @@ def _format(err: ValidationError) -> str:
         msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
         parts.append(f"{where}: {msg}")
     return "; ".join(parts)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def validated_update(cfg: _M, changes: dict[str, Any], name: str = "generate") -> _M:
+    """A copy of `cfg` with `changes`, validated as the config file would be (`model_copy` is not);
+    `ConfigError` naming the field otherwise."""
+    try:
+        return type(cfg).model_validate(cfg.model_dump() | changes)
+    except ValidationError as e:
+        raise ConfigError(f"invalid {name} settings: {_format(e)}") from None
 
 
 def _read(path: Path) -> dict:
