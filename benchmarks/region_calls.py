@@ -59,11 +59,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from petsum.data import load_pairs
-    from petsum.summarizer import Summarizer, normal_bias
+    from petsum.summarizer import Summarizer
 
     summarizer = Summarizer(Path(args.model))
-    if args.normal_penalty is not None:
-        summarizer.models.generate = summarizer.models.generate.model_copy(update={"first_token_bias": normal_bias(args.normal_penalty)})
+    summarizer.tune(args.normal_penalty)
     counts = region_calls(summarizer, load_pairs(args.data)[: args.limit])
     print("region | reference abnormal | called normal | reported, naming a reference organ | reference normal | reported anyway")
     total = Counter()

@@ -73,18 +73,23 @@ def main() -> None:
 
 
 def measure(summarizer, name: str, reports: list[str], source: Path, args: argparse.Namespace) -> None:
-    from petsum.summarizer import normal_bias
-
     own = summarizer.models.generate
     print(f"model {name} ({summarizer.models.backend}, {args.threads} threads), {len(reports)} reports")
-    biases = [normal_bias(p) for p in args.normal_penalty] if args.normal_penalty else [own.first_token_bias]
-    for ban, bias in ((b, x) for b in args.no_repeat_ngram or [own.no_repeat_ngram_size] for x in biases):
-        summarizer.models.generate = own.model_copy(update={"no_repeat_ngram_size": ban, "first_token_bias": bias})
-        lat = sorted(latencies(summarizer, reports))
-        n, rate = batch_rate(summarizer, source)
-        p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
-        print(f"  no_repeat_ngram_size {ban}, first_token_bias {bias}, eos_bias {own.eos_bias}: latency median {statistics.median(lat):.3f} s, "
-              f"mean {statistics.mean(lat):.3f} s, p90 {p90:.3f} s, max {lat[-1]:.3f} s; petsum batch {n} records, {rate:.2f} reports/s")
+    for ban in args.no_repeat_ngram or [None]:
+        for penalty in args.normal_penalty or [None]:
+            summarizer.models.generate = own
+            summarizer.tune(penalty, no_repeat_ngram_size=ban)
+            report_speed(summarizer, reports, source)
+
+
+def report_speed(summarizer, reports: list[str], source: Path) -> None:
+    cfg = summarizer.models.generate
+    lat = sorted(latencies(summarizer, reports))
+    n, rate = batch_rate(summarizer, source)
+    p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
+    print(f"  no_repeat_ngram_size {cfg.no_repeat_ngram_size}, first_token_bias {cfg.first_token_bias}, eos_bias {cfg.eos_bias}: "
+          f"latency median {statistics.median(lat):.3f} s, mean {statistics.mean(lat):.3f} s, p90 {p90:.3f} s, max {lat[-1]:.3f} s; "
+          f"petsum batch {n} records, {rate:.2f} reports/s")
 
 
 if __name__ == "__main__":

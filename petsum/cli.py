@@ -220,9 +220,7 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
     """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing and extra ratios."""
     from petsum.data import load_pairs
     from petsum.evaluate import evaluate_reports, heldout as held, metrics_table
-    from petsum.summarizer import normal_bias
     from shared.cli import console
-    from shared.config import validated_update
     from shared.dataset import write_jsonl
 
     from petsum.words import available
@@ -230,9 +228,7 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
     if words and not available():
         fail("--words needs jieba: pip install jieba")
     summarizer = _summarizer(model_dir, backend, device, batch_size)
-    tried = {"no_repeat_ngram_size": no_repeat_ngram, "eos_bias": eos_bias,  # decoding tuned on validation before the model sets it
-             "first_token_bias": None if normal_penalty is None else normal_bias(normal_penalty)}
-    summarizer.models.generate = validated_update(summarizer.models.generate, {k: v for k, v in tried.items() if v is not None})
+    summarizer.tune(normal_penalty, no_repeat_ngram_size=no_repeat_ngram, eos_bias=eos_bias)
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)
     metrics, preds = evaluate_reports(summarizer, reports[:limit], console(), batch_size, words)
     if pred_path:

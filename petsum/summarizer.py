@@ -100,10 +100,19 @@ class Summarizer:
 
         self.path = Path(model)
         self.models = load_models(self.path, backend, device, "petsum", threads)
-        if batch_size:
-            self.models.generate = self.models.generate.model_copy(update={"batch_size": batch_size})
+        self.tune(batch_size=batch_size or None)
         self.adapter = PetAdapter()
         self.source = source_of(self.path)
+
+    def tune(self, normal_penalty: float | None = None, **generate: object) -> None:
+        """Decode with other `generate` settings than the model's own (None: keep the model's), to
+        try them on validation reports before a model sets them; `normal_penalty` is `normal_bias`
+        as `first_token_bias`. Validated like a config file: `ConfigError` names a bad field."""
+        from shared.config import validated_update
+
+        if normal_penalty is not None:
+            generate["first_token_bias"] = normal_bias(normal_penalty)
+        self.models.generate = validated_update(self.models.generate, {k: v for k, v in generate.items() if v is not None})
 
     def summarize(self, texts: list[str]) -> list[Summary | InputError]:
         from shared.generate import generate
