@@ -1,6 +1,7 @@
 """The whole-report impression from per-region outputs, written as radiologists write it:
-abnormal items numbered in clinical (head-to-foot) order, then the closing line that says the
-rest of the scanned field is unremarkable."""
+abnormal items numbered most suspicious first (malignancy, then raised uptake, then the rest),
+in clinical (head-to-foot) order within each rank, then the closing line that says the rest of
+the scanned field is unremarkable."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import re
 
 from petsum.lexicon import REGIONS
 
-_NORMAL = re.compile(r"^(?:(?:未见|无)(?:明显)?(?:异常|其他异常|其它异常)|正常)")
+# `未见明显异常。`, and the whole-field form some reports number as an item (`脑部PET/CT检查未见明显异常
+# 代谢征象。`): the closing line already says it, so as an item it only repeats it.
+_NORMAL = re.compile(r"^(?:[^，。；]{0,10}PET/CT检查)?(?:(?:未见|无)(?:明显)?(?:异常|其他异常|其它异常)|正常)")
+# Radiologists lead with the disease the scan is for. Ordering items by these ranks, not by
+# region alone, raised ROUGE-L of the aligned training targets (a perfect per-finding model) on
+# 300 validation reports from 69.5 to 76.6: ROUGE-L rewards the reference's order.
+_SUSPICION = (
+    re.compile(r"恶性|癌|转移|复发|淋巴瘤|肿瘤|MT|残留|活性"),
+    re.compile(r"高代谢|代谢增高|摄取增高|浓聚"),
+)
 # A sentence that advises rather than reports belongs to the finding before it.
 _ADVICE = re.compile(r"^(?:请|建议|必要时|随访|随诊|复查|结合|注意)")
 
@@ -27,8 +37,9 @@ def scope(regions: set[str]) -> str:
 
 
 def is_normal(text: str) -> bool:
-    """A region output that reports nothing abnormal (the `未见明显异常` target), or nothing."""
-    return not text.strip() or bool(_NORMAL.match(text.strip()))
+    """A region output that reports nothing abnormal (the `未见明显异常` target), or nothing:
+    every item of it is a normal statement."""
+    return all(_NORMAL.match(item) for item in items(text))
 
 
 def items(text: str) -> list[str]:
@@ -44,20 +55,24 @@ def items(text: str) -> list[str]:
     return out
 
 
+def suspicion(item: str) -> int:
+    """0 for an item that names malignancy, 1 for raised uptake, 2 for anything else."""
+    return next((rank for rank, cue in enumerate(_SUSPICION) if cue.search(item)), len(_SUSPICION))
+
+
 def assemble(outputs: list[tuple[str, str]], covered: set[str] | None = None) -> str:
     """`outputs` is (region, generated text) per section; `covered` the regions the scan
     includes (default: those of `outputs`). Normal regions are not itemized; a finding that two
-    regions both produced is written once."""
+    regions both produced is written once; items are numbered by `suspicion`, then region."""
     order = sorted(outputs, key=lambda o: REGIONS.index(o[0]) if o[0] in REGIONS else len(REGIONS))
     found: list[str] = []
     for _, text in order:
-        if is_normal(text):
-            continue
-        for item in items(text):
-            if item not in found:
+        for item in items(text):  # item by item: `未见明显异常。肝囊肿。` still reports the cyst
+            if item not in found and not is_normal(item):
                 found.append(item)
     field = scope(covered if covered is not None else {r for r, _ in outputs})
     if not found:
         return f"{field}PET/CT检查未见明显异常代谢征象。"
+    found.sort(key=suspicion)  # stable: clinical order within a rank
     lines = [f"{i}、{item}" for i, item in enumerate(found, 1)]
     return "\n".join(lines + [f"余{field}PET/CT检查未见明显异常代谢征象。"])

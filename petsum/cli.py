@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from deploy.cli import export_command
+from petsum.salient import SOURCES
 from shared.cli import fail, friendly_errors, run_training, serving_options, training_options
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
@@ -25,8 +26,9 @@ def _gamma_option(fn):
 
 def _source_option(fn):
     return click.option(
-        "--source", type=click.Choice(["region", "salient"]), default="region", show_default=True,
-        help="What the model reads of a region: its whole findings, or only the sentences that report something (grounding).",
+        "--source", type=click.Choice(list(SOURCES)), default="region", show_default=True,
+        help="What the model reads of a region: its whole findings, only the sentences that report something (grounding), "
+        "or those one finding at a time.",
     )(fn)
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 
+from petsum.findings import align_findings, finding_target, findings
 from petsum.lexicon import Lexicon, load_lexicon
 from petsum.report import impression_items, split_sections
-from petsum.salient import model_input
+from petsum.salient import model_inputs
 from shared.schema import ES, Example
 
 NORMAL = "未见明显异常。"
@@ -65,16 +66,33 @@ def region_target(items: list[str]) -> str:
 def report_instances(report: Example, lexicon: Lexicon | None = None, source: str = "region") -> tuple[list[Example], list[Example]]:
     """(abnormal instances, normal instances) of one report; ids are `{report id}#{region}`.
     With `source="salient"` a region's question is its salient text (`petsum.salient`), and a
-    region without any is no instance: at inference it is normal without asking the model."""
+    region without any is no instance: at inference it is normal without asking the model.
+    With `source="finding"` each finding is an instance (`{report id}#{region}#{k}`) whose
+    target is the impression pieces aligned to it (`petsum.findings`)."""
+    if source == "finding":
+        return finding_instances(report, lexicon)
     sections = split_sections(report.question, lexicon)
     items, _closing = impression_items(report.target)  # the closing line is the assembler's job
     aligned = align_items(sections, items, lexicon)
     abnormal, normal = [], []
     for region, text in sections:
-        found, question = aligned[region], model_input(text, source, lexicon)
-        if not question:
+        found, inputs = aligned[region], model_inputs(text, source, lexicon)
+        if not inputs:
             continue
-        ex = Example(f"{report.id}#{region}", question, region_target(found), group=report.id, tag=None if found else ES)
+        ex = Example(f"{report.id}#{region}", inputs[0], region_target(found), group=report.id, tag=None if found else ES)
+        (abnormal if found else normal).append(ex)
+    return abnormal, normal
+
+
+def finding_instances(report: Example, lexicon: Lexicon | None = None) -> tuple[list[Example], list[Example]]:
+    """One instance per finding of the report, any region: the impression pieces aligned to it,
+    or `NORMAL` (tagged ES) for a finding the impression does not mention."""
+    units = [(region, k, f) for region, text in split_sections(report.question, lexicon) for k, f in enumerate(findings(text, lexicon))]
+    items, _closing = impression_items(report.target)
+    aligned, _dropped = align_findings([f for _, _, f in units], items, lexicon)
+    abnormal, normal = [], []
+    for (region, k, finding), found in zip(units, aligned):
+        ex = Example(f"{report.id}#{region}#{k}", finding, finding_target(found) or NORMAL, group=report.id, tag=None if found else ES)
         (abnormal if found else normal).append(ex)
     return abnormal, normal
 
@@ -89,9 +107,9 @@ def copy_instances(reports: list[Example], lexicon: Lexicon | None = None, sourc
     out = []
     for report in reports:
         for region, text in split_sections(report.question, lexicon):
-            question = model_input(text, source, lexicon)
-            if question:
-                out.append(Example(f"{report.id}#{region}", question, question, group=report.id))
+            for k, question in enumerate(model_inputs(text, source, lexicon)):
+                suffix = f"#{k}" if source == "finding" else ""
+                out.append(Example(f"{report.id}#{region}{suffix}", question, question, group=report.id))
     return out
 
 

@@ -20,7 +20,9 @@ import re
 from petsum.floors import raised_uptake
 from petsum.lexicon import NEGATIVE, Lexicon, load_lexicon
 
-SOURCES = ("region", "salient")  # what a model reads: a region's whole findings, or `salient_text` of them
+# What a model reads: a region's whole findings, `salient_text` of them, or each of its
+# `petsum.findings.findings` in turn (one call per finding).
+SOURCES = ("region", "salient", "finding")
 # Descriptions that call an organ unremarkable, beyond the lexicon's negations (未见, 无异常, 如常 …).
 _UNREMARKABLE = re.compile(
     r"形态可|形态尚可|比例正常|结构正常|显影可|显影尚可|不大|尚可|显影淡|显影清晰|光整|居中|分布均匀|密度均匀|充盈好|充盈尚可"
@@ -57,10 +59,16 @@ def salient_text(section: str, lexicon: Lexicon | None = None) -> str:
     return "".join(s for s in (salient_sentence(p, lex) for p in _SENTENCE.split(section) if p.strip()) if s)
 
 
-def model_input(section: str, source: str, lexicon: Lexicon | None = None) -> str:
-    """What a model trained on `source` reads for one region's findings."""
+def model_inputs(section: str, source: str, lexicon: Lexicon | None = None) -> list[str]:
+    """What a model trained on `source` reads of one region's findings: one input per call, []
+    when the region is not worth asking about (it is then normal)."""
     if source == "region":
-        return section
+        return [section] if section.strip() else []
     if source == "salient":
-        return salient_text(section, lexicon)
+        text = salient_text(section, lexicon)
+        return [text] if text else []
+    if source == "finding":
+        from petsum.findings import findings  # it builds on salient_sentence
+
+        return findings(section, lexicon)
     raise ValueError(f"unknown source {source!r} (one of {', '.join(SOURCES)})")

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from petsum.adapter import PetAdapter
-from petsum.assemble import assemble
+from petsum.assemble import assemble, is_normal
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
 from petsum.report import normalize, split_sections
-from petsum.salient import SOURCES, model_input
+from petsum.salient import SOURCES, model_inputs
 from shared.textio import InputError
 
 MAX_REGION_CHARS = 2000  # a region's findings run to a few hundred characters; beyond this is noise
@@ -74,6 +74,15 @@ def read_report(data: bytes, name: str) -> str:
     return decode_bytes(data, name)
 
 
+def region_text(outputs: list[str]) -> str:
+    """A region's text from the outputs of its calls (one per finding for a finding-source
+    model): a single output as it is; else the abnormal ones in order, or `NORMAL`."""
+    if len(outputs) == 1:
+        return outputs[0]
+    found = [t if t.endswith(("。", "；")) else t + "。" for t in outputs if not is_normal(t)]
+    return "".join(found) or NORMAL
+
+
 def normal_bias(penalty: float) -> dict[str, float]:
     """`generate.first_token_bias` that lowers the logit of the 'no anomaly' answer by `penalty`.
     A small model trained on region instances calls too many abnormal regions normal (most of
@@ -118,7 +127,7 @@ class Summarizer:
         from shared.generate import generate
 
         out: list[Summary | InputError] = []
-        inputs: list[tuple[int, str, str]] = []  # (report index, region, model input; "" for nothing to report)
+        inputs: list[tuple[int, str, list[str]]] = []  # (report index, region, model inputs; [] for nothing to report)
         for i, text in enumerate(texts):
             try:
                 sections, warnings = sections_of(text)
@@ -126,16 +135,13 @@ class Summarizer:
                 out.append(e)
                 continue
             out.append(Summary("", [], warnings))
-            inputs += [(i, region, model_input(body, self.source)) for region, body in sections]
-        results = iter(generate(self.models, [q for _, _, q in inputs if q], self.adapter, self.models.generate))
-        for i, region, question in inputs:
-            if not question:  # a salient-source model is not asked about a region that reports nothing
-                out[i].regions.append(RegionSummary(region, NORMAL))  # type: ignore[union-attr]
-                continue
-            res = next(results)
-            text = self.adapter.join([s.text for s in res.segments])
-            segments = [{"tag": s.tag, "text": s.text} for s in res.segments]
-            out[i].regions.append(RegionSummary(region, text, segments, res.stopped))  # type: ignore[union-attr]
+            inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
+        results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate))
+        for i, region, questions in inputs:
+            calls = [next(results) for _ in questions]  # none: a region that reports nothing is normal unasked
+            text = region_text([self.adapter.join([s.text for s in res.segments]) for res in calls])
+            segments = [{"tag": s.tag, "text": s.text} for res in calls for s in res.segments]
+            out[i].regions.append(RegionSummary(region, text, segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
         for summary in out:
             if isinstance(summary, Summary):
                 summary.impression = assemble([(r.region, r.text) for r in summary.regions])

@@ -27,7 +27,7 @@ def prepare(reports: list[Example], cfg: RunConfig, source: str = "region", targ
     instances, stats = build_instances(reports, cfg.segment.gamma, cfg.data.split_seed, source=source, target=target)
     if not instances:
         raise ValueError("no training instances: every report is normal and gamma is 0" if target == "impression" else "no training instances: no region has any input")
-    facts = {"instances": "region", "source": source, "instance_stats": stats}
+    facts = {"instances": "finding" if source == "finding" else "region", "source": source, "instance_stats": stats}
     return instances, facts if target == "impression" else {**facts, "target": target}
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from petsum.assemble import assemble, is_normal, items, scope
+from petsum.assemble import assemble, is_normal, items, scope, suspicion
 
 
 def test_clinical_order_numbering_and_closing():
@@ -10,13 +10,26 @@ def test_clinical_order_numbering_and_closing():
     assert got.splitlines() == ["1、右肺上叶结节，考虑转移。", "2、胰头区高代谢肿块，考虑恶性。", "余躯干及脑部PET/CT检查未见明显异常代谢征象。"]
 
 
+def test_suspicious_items_come_first_in_clinical_order_within_a_rank():
+    got = assemble([("chest", "双肺陈旧性索条。右肺上叶结节，代谢增高。"), ("brain", "左侧基底节区腔隙性脑梗塞。"),
+                    ("abdomen", "肝囊肿。胰头区高代谢肿块，考虑恶性。"), ("lymph", "腹膜后淋巴结转移。")])
+    assert got.splitlines()[:-1] == ["1、胰头区高代谢肿块，考虑恶性。", "2、腹膜后淋巴结转移。", "3、右肺上叶结节，代谢增高。",
+                                     "4、左侧基底节区腔隙性脑梗塞。", "5、双肺陈旧性索条。", "6、肝囊肿。"]
+    assert [suspicion(i) for i in ("胰腺癌术后。", "甲状腺结节，代谢增高。", "前列腺增生。")] == [0, 1, 2]
+
+
 def test_all_normal_report_has_no_items():
     assert assemble([("abdomen", "未见明显异常。"), ("pelvis", "")]) == "腹部及盆腔PET/CT检查未见明显异常代谢征象。"
 
 
+def test_normal_items_are_left_out_item_by_item():
+    got = assemble([("brain", "脑部PET/CT检查未见明显异常代谢征象。"), ("abdomen", "未见明显异常。肝囊肿。")])
+    assert got.splitlines() == ["1、肝囊肿。", "余躯干及脑部PET/CT检查未见明显异常代谢征象。"]
+
+
 def test_advice_stays_with_its_finding_and_duplicates_are_written_once():
     got = assemble([("chest", "右肺结节。建议随访。纵隔淋巴结转移"), ("abdomen", "纵隔淋巴结转移。")])
-    assert got.splitlines()[:2] == ["1、右肺结节。建议随访。", "2、纵隔淋巴结转移。"]
+    assert got.splitlines()[:2] == ["1、纵隔淋巴结转移。", "2、右肺结节。建议随访。"]
     assert len(got.splitlines()) == 3
 
 
@@ -31,4 +44,6 @@ def test_closing_names_the_scanned_field(regions, field):
 
 def test_normal_outputs_and_items():
     assert is_normal("未见明显异常。") and is_normal("  ") and not is_normal("肝囊肿。")
+    assert is_normal("脑部PET/CT检查未见明显异常代谢征象。") and not is_normal("胰腺癌术后，PET/CT检查示局部复发。")
+    assert not is_normal("未见明显异常。肝囊肿。")
     assert items("肝囊肿。胆囊结石") == ["肝囊肿。", "胆囊结石。"]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from petsum.cli import main as petsum
 from petsum.instances import NORMAL, build_instances
-from petsum.salient import model_input, salient_text
+from petsum.salient import model_inputs, salient_text
 from shared.schema import Example
 from tests.conftest import FIXTURES, tiny_sets
 
@@ -23,7 +23,8 @@ def test_salient_text_keeps_findings_and_drops_template_text():
     assert salient_text(LIVER) == "肝实质密度弥漫性减低，CT值约40HU，无异常放射性摄取。"
     assert salient_text(PANCREAS) == "胰头部明显肿大，形态欠规则并异常放射性摄取，SUVmax:12.4；胰管扩张。"
     assert salient_text(NORMAL_HEAD) == ""
-    assert model_input(NORMAL_HEAD, "region") == NORMAL_HEAD
+    assert model_inputs(NORMAL_HEAD, "region") == [NORMAL_HEAD]
+    assert model_inputs(NORMAL_HEAD, "salient") == [] and model_inputs(PANCREAS, "salient") == [salient_text(PANCREAS)]
 
 
 def test_salient_instances_leave_out_regions_with_nothing_to_report():
