@@ -20,7 +20,7 @@ _SUSPICION = (
     re.compile(r"高代谢|代谢增高|摄取增高|浓聚"),
 )
 # A sentence that advises rather than reports belongs to the finding before it.
-_ADVICE = re.compile(r"^(?:请|建议|必要时|随访|随诊|复查|结合|注意)")
+ADVICE = re.compile(r"^(?:请|建议|必要时|随访|随诊|复查|结合|注意)")
 
 
 def scope(regions: set[str]) -> str:
@@ -48,7 +48,7 @@ def items(text: str) -> list[str]:
     for sentence in (s.strip() for s in re.split(r"(?<=[。！？!?])", text)):
         if not sentence:
             continue
-        if out and _ADVICE.match(sentence):
+        if out and ADVICE.match(sentence):
             out[-1] += sentence
         else:
             out.append(sentence if sentence.endswith(("。", "；", "！", "？")) else sentence + "。")

@@ -19,12 +19,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from petsum.assemble import ADVICE
 from petsum.lexicon import Lexicon, load_lexicon
-from petsum.salient import salient_sentence
+from petsum.salient import salient_sentence, sentences
 
-_SENTENCE = re.compile(r"(?<=[。；])")
 _PIECE = re.compile(r"(?<=[；。])")
-_ADVICE = re.compile(r"^(?:请|建议|必要时|随访|随诊|复查|结合|注意)")  # advice stays with the piece before it
 ORGAN_WEIGHT = 10  # one shared organ outweighs any plausible count of shared bigrams in a short piece
 MIN_SCORE = 3  # below this a piece matches no finding: three shared bigrams or an organ
 
@@ -33,7 +32,7 @@ def findings(section: str, lexicon: Lexicon | None = None) -> list[str]:
     """The findings of one region's text, in order; [] for a section that reports nothing."""
     lex = lexicon or load_lexicon()
     out: list[str] = []
-    for sentence in (s for s in _SENTENCE.split(section) if s.strip()):
+    for sentence in sentences(section):
         kept = salient_sentence(sentence, lex)
         if not kept:
             continue
@@ -49,14 +48,15 @@ def pieces(item: str) -> list[str]:
     (`建议随诊。`) kept with the finding before it."""
     out: list[str] = []
     for piece in (p.strip() for p in _PIECE.split(item) if p.strip()):
-        if out and _ADVICE.match(piece):
+        if out and ADVICE.match(piece):
             out[-1] += piece
         else:
             out.append(piece)
     return out
 
 
-def _bigrams(text: str) -> Counter:
+def bigrams(text: str) -> Counter:
+    """Character bigrams with their counts: the text overlap that alignment measures."""
     return Counter(text[i : i + 2] for i in range(len(text) - 1))
 
 
@@ -65,7 +65,7 @@ def match_score(piece: str, finding: str, lexicon: Lexicon | None = None) -> int
     shared character bigrams (with multiplicity)."""
     lex = lexicon or load_lexicon()
     organs = len(lex.organs_in(piece) & lex.organs_in(finding))
-    return ORGAN_WEIGHT * organs + sum((_bigrams(piece) & _bigrams(finding)).values())
+    return ORGAN_WEIGHT * organs + sum((bigrams(piece) & bigrams(finding)).values())
 
 
 def align_findings(units: list[str], items: list[str], lexicon: Lexicon | None = None) -> tuple[list[list[str]], int]:

@@ -9,9 +9,8 @@ instances are kept, chosen deterministically.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 
-from petsum.findings import align_findings, finding_target, findings
+from petsum.findings import align_findings, bigrams, finding_target, findings
 from petsum.lexicon import Lexicon, load_lexicon
 from petsum.report import impression_items, split_sections
 from petsum.salient import model_inputs
@@ -21,10 +20,6 @@ NORMAL = "未见明显异常。"
 TARGETS = ("impression", "copy")  # what a region instance is trained to write: its impression items, or its own input
 _GENERIC = ("lymph", "soft_tissue")  # terms that occur in every region's text
 _END = "。；;！？!?"
-
-
-def _bigrams(text: str) -> Counter:
-    return Counter(text[i : i + 2] for i in range(len(text) - 1))
 
 
 def item_region(item: str, sections: dict[str, str], lexicon: Lexicon | None = None) -> str:
@@ -45,8 +40,8 @@ def item_region(item: str, sections: dict[str, str], lexicon: Lexicon | None = N
         holders = [r for r, text in sections.items() if term in text]
         if holders:
             return holders[0]
-    grams = _bigrams(item)
-    return max(sections, key=lambda r: sum((grams & _bigrams(sections[r])).values()))
+    grams = bigrams(item)
+    return max(sections, key=lambda r: sum((grams & bigrams(sections[r])).values()))
 
 
 def align_items(sections: list[tuple[str, str]], items: list[str], lexicon: Lexicon | None = None) -> dict[str, list[str]]:

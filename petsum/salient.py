@@ -53,10 +53,15 @@ def salient_sentence(sentence: str, lexicon: Lexicon | None = None) -> str:
     return kept if kept.endswith(("。", "；")) else kept + "。"
 
 
+def sentences(text: str) -> list[str]:
+    """`text` cut after each `。` and `；`, blank pieces dropped."""
+    return [p for p in _SENTENCE.split(text) if p.strip()]
+
+
 def salient_text(section: str, lexicon: Lexicon | None = None) -> str:
     """The informative part of one region's findings; "" for a section with nothing to report."""
     lex = lexicon or load_lexicon()
-    return "".join(s for s in (salient_sentence(p, lex) for p in _SENTENCE.split(section) if p.strip()) if s)
+    return "".join(s for s in (salient_sentence(p, lex) for p in sentences(section)) if s)
 
 
 def model_inputs(section: str, source: str, lexicon: Lexicon | None = None) -> list[str]:
