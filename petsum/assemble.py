@@ -39,7 +39,11 @@ def scope(regions: set[str]) -> str:
 def is_normal(text: str) -> bool:
     """A region output that reports nothing abnormal (the `未见明显异常` target), or nothing:
     every item of it is a normal statement."""
-    return all(_NORMAL.match(item) for item in items(text))
+    return all(map(_normal_item, items(text)))
+
+
+def _normal_item(item: str) -> bool:
+    return bool(_NORMAL.match(item))
 
 
 def items(text: str) -> list[str]:
@@ -68,7 +72,7 @@ def assemble(outputs: list[tuple[str, str]], covered: set[str] | None = None) ->
     found: list[str] = []
     for _, text in order:
         for item in items(text):  # item by item: `未见明显异常。肝囊肿。` still reports the cyst
-            if item not in found and not is_normal(item):
+            if item not in found and not _normal_item(item):
                 found.append(item)
     field = scope(covered if covered is not None else {r for r, _ in outputs})
     if not found:

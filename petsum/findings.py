@@ -60,12 +60,14 @@ def bigrams(text: str) -> Counter:
     return Counter(text[i : i + 2] for i in range(len(text) - 1))
 
 
-def match_score(piece: str, finding: str, lexicon: Lexicon | None = None) -> int:
-    """How much an impression piece and a finding have in common: shared organs, weighted, plus
-    shared character bigrams (with multiplicity)."""
-    lex = lexicon or load_lexicon()
-    organs = len(lex.organs_in(piece) & lex.organs_in(finding))
-    return ORGAN_WEIGHT * organs + sum((bigrams(piece) & bigrams(finding)).values())
+def _features(text: str, lex: Lexicon) -> tuple[set[str], Counter]:
+    return lex.organs_in(text), bigrams(text)
+
+
+def match_score(piece: tuple[set[str], Counter], finding: tuple[set[str], Counter]) -> int:
+    """How much an impression piece and a finding (each as `_features`: organs, bigrams) have in
+    common: shared organs, weighted, plus shared character bigrams (with multiplicity)."""
+    return ORGAN_WEIGHT * len(piece[0] & finding[0]) + sum((piece[1] & finding[1]).values())
 
 
 def align_findings(units: list[str], items: list[str], lexicon: Lexicon | None = None) -> tuple[list[list[str]], int]:
@@ -73,10 +75,12 @@ def align_findings(units: list[str], items: list[str], lexicon: Lexicon | None =
     Ties go to the earlier finding."""
     lex = lexicon or load_lexicon()
     out: list[list[str]] = [[] for _ in units]
+    finding_features = [_features(u, lex) for u in units]  # once per finding, not once per piece
     dropped = 0
     for item in items:
         for piece in pieces(item):
-            scores = [match_score(piece, u, lex) for u in units]
+            features = _features(piece, lex)
+            scores = [match_score(features, f) for f in finding_features]
             best = max(range(len(units)), key=lambda i: scores[i], default=None)
             if best is None or scores[best] < MIN_SCORE:
                 dropped += 1
