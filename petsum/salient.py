@@ -24,9 +24,15 @@ from petsum.lexicon import NEGATIVE, Lexicon, load_lexicon
 # `petsum.findings.findings` in turn (one call per finding).
 SOURCES = ("region", "salient", "finding")
 # Descriptions that call an organ unremarkable, beyond the lexicon's negations (未见, 无异常, 如常 …).
+# 规则/清晰/均匀/光整 only when no 不/欠/非 negates them: `形态不规则` reports something.
 _UNREMARKABLE = re.compile(
-    r"形态可|形态尚可|比例正常|结构正常|显影可|显影尚可|不大|尚可|显影淡|显影清晰|光整|居中|分布均匀|密度均匀|充盈好|充盈尚可"
-    r"|未显影|清晰|规则|正常|对称|不扩张|均匀"
+    r"形态可|形态尚可|比例正常|结构正常|显影可|显影尚可|不大|尚可|显影淡|居中|充盈好|充盈尚可|充盈良好"
+    r"|未显影|不扩张|(?<![不欠非])(?:清晰|规则|均匀|光整|光滑|正常|对称)"
+)
+# A lesion named without an organ (`右叶内可见结节伴钙化`): the organ is the sentence's subject.
+_LESION = re.compile(
+    r"(?<![不无未])(?:结节|钙化|占位|肿块|囊肿|囊性|结石|积液|增厚|增粗|增大|肿大|扩张|高密度|低密度|致密影|密度增高|密度减低"
+    r"|软组织影|斑片|条索|实变|磨玻璃|缺如|切除|术后|萎缩|肿物|病灶)"
 )
 _SENTENCE = re.compile(r"(?<=[。；])")
 _CLAUSE = re.compile(r"(?<=[，,])")
@@ -34,9 +40,11 @@ _CLAUSE = re.compile(r"(?<=[，,])")
 
 def informative(clause: str, lexicon: Lexicon | None = None) -> bool:
     """Raised uptake, or an organ named without a word that calls it normal."""
-    if NEGATIVE.search(clause) or _UNREMARKABLE.search(clause):
+    if NEGATIVE.search(clause):
         return raised_uptake(clause)
-    return raised_uptake(clause) or bool((lexicon or load_lexicon()).terms_in(clause))
+    if _UNREMARKABLE.search(clause):
+        return raised_uptake(clause) or bool(_LESION.search(clause))
+    return raised_uptake(clause) or bool(_LESION.search(clause)) or bool((lexicon or load_lexicon()).terms_in(clause))
 
 
 def salient_sentence(sentence: str, lexicon: Lexicon | None = None) -> str:
@@ -48,7 +56,9 @@ def salient_sentence(sentence: str, lexicon: Lexicon | None = None) -> str:
     if not any(flags):
         return ""
     first = flags.index(True)
-    kept = "".join(c for i, (c, f) in enumerate(zip(clauses, flags)) if i >= first and (f or not lex.terms_in(c)))
+    if not lex.terms_in(clauses[first]):  # `前列腺大小正常，左叶见摄取增高灶`: keep the organ it is about
+        first = next((i for i in range(first - 1, -1, -1) if lex.terms_in(clauses[i])), first)
+    kept = "".join(c for i, (c, f) in enumerate(zip(clauses, flags)) if i == first or (i > first and (f or not lex.terms_in(c))))
     kept = kept.strip().rstrip("，,")
     return kept if kept.endswith(("。", "；")) else kept + "。"
 
