@@ -46,10 +46,31 @@ def _normal_item(item: str) -> bool:
     return bool(_NORMAL.match(item))
 
 
+_CLAUSE = re.compile(r"[^，。；：]+")
+_LIST_SEP = re.compile(r"(、|及)")
+
+
+def without_repeats(text: str) -> str:
+    """`肝门区、肝门区、肝门区及腹膜后…` as `肝门区及腹膜后…`: each clause's list of sites (joined by
+    `、` and `及`) with every site once. A small model sometimes stutters through a list of sites
+    (a third of 300 validation impressions); no report names a site twice in one list."""
+
+    def once(m: re.Match) -> str:
+        parts = _LIST_SEP.split(m.group(0))  # site, separator, site, …
+        kept, seen = [parts[0]], {parts[0]}
+        for sep, site in zip(parts[1::2], parts[2::2]):
+            if site not in seen:  # a repeat goes with the separator before it
+                kept += [sep, site]
+                seen.add(site)
+        return "".join(kept)
+
+    return _CLAUSE.sub(once, text)
+
+
 def items(text: str) -> list[str]:
     """A region output as impression items: one per sentence, advice kept with its finding."""
     out: list[str] = []
-    for sentence in (s.strip() for s in re.split(r"(?<=[。！？!?])", text)):
+    for sentence in (s.strip() for s in re.split(r"(?<=[。！？!?])", without_repeats(text))):
         if not sentence:
             continue
         if out and ADVICE.match(sentence):

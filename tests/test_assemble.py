@@ -2,7 +2,7 @@
 
 import pytest
 
-from petsum.assemble import assemble, is_normal, items, scope, suspicion
+from petsum.assemble import assemble, is_normal, items, scope, suspicion, without_repeats
 
 
 def test_clinical_order_numbering_and_closing():
@@ -47,3 +47,10 @@ def test_normal_outputs_and_items():
     assert is_normal("脑部PET/CT检查未见明显异常代谢征象。") and not is_normal("胰腺癌术后，PET/CT检查示局部复发。")
     assert not is_normal("未见明显异常。肝囊肿。")
     assert items("肝囊肿。胆囊结石") == ["肝囊肿。", "胆囊结石。"]
+
+
+def test_a_stuttered_list_of_sites_names_each_site_once():
+    assert without_repeats("肝门区、肝门区、肝门区及腹膜后多发高代谢淋巴结，考虑转移。") == "肝门区及腹膜后多发高代谢淋巴结，考虑转移。"
+    assert without_repeats("纵隔、纵隔、纵隔旁、纵隔内淋巴结；纵隔") == "纵隔、纵隔旁、纵隔内淋巴结；纵隔"  # per clause
+    assert without_repeats("胰管、胰管扩张。") == "胰管、胰管扩张。"  # not the same entry: left as written
+    assert assemble([("abdomen", "膈上、膈上及腹膜后多发高代谢淋巴结，考虑转移。")]).startswith("1、膈上及腹膜后多发高代谢淋巴结")
