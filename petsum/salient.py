@@ -5,12 +5,14 @@ Most of a PET/CT findings section is template text that says an organ is normal 
 impressions whatever the section says; trained on the few sentences that report something, it
 has little else to copy from. `salient_text` keeps, per sentence, the clauses from the first
 informative one on — a clause is informative when it names an organ without calling it normal,
-or reports raised uptake — dropping later clauses that call another organ normal. Clauses without
-an organ (`SUVmax:3.0`, `无异常放射性摄取`) stay: they qualify the finding before them.
+names a lesion (`右叶内可见结节伴钙化`), or reports raised uptake — dropping later clauses that call
+another organ normal. A lesion clause keeps the organ clause before it (`甲状腺两叶不大`): that is
+what the lesion is in. Clauses without an organ (`SUVmax:3.0`, `无异常放射性摄取`) stay: they
+qualify the finding before them.
 
-On the validation split, listing the kept text region by region leaves out 5.8% of the organs
-the reference impression names (the extractive floor, which keeps raised-uptake sentences only,
-leaves out 48%), and keeps 42% of the characters.
+On the validation split, listing the kept text region by region leaves out 3.3% of the organs
+the reference impression names (5.8% before lesion clauses counted; the extractive floor, which
+keeps raised-uptake sentences only, leaves out 48%), and keeps 47% of the characters.
 """
 
 from __future__ import annotations
