@@ -13,6 +13,7 @@ from pathlib import Path
 
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
+from petsum.grounding import guard
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
 from petsum.report import normalize, split_sections
@@ -28,7 +29,7 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 class RegionSummary:
     region: str
     text: str
-    segments: list[dict] = field(default_factory=list)  # [{"tag": "ES"|"AS"|None, "text": …}]
+    segments: list[dict] = field(default_factory=list)  # [{"tag": "ES"|"AS"|None|"copy", "text": …}]; copy: report words
     stopped: bool = True
 
 
@@ -112,6 +113,7 @@ class Summarizer:
         self.tune(batch_size=batch_size or None)
         self.adapter = PetAdapter()
         self.source = source_of(self.path)
+        self.guard = True  # `petsum.grounding`: off only to measure the model alone
 
     def tune(self, normal_penalty: float | None = None, **generate: object) -> None:
         """Decode with other `generate` settings than the model's own (None: keep the model's), to
@@ -137,12 +139,21 @@ class Summarizer:
             out.append(Summary("", [], warnings))
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
         results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate))
+        copied = [0] * len(texts)
         for i, region, questions in inputs:
             calls = [next(results) for _ in questions]  # none: a region that reports nothing is normal unasked
-            text = region_text([self.adapter.join([s.text for s in res.segments]) for res in calls])
-            segments = [{"tag": s.tag, "text": s.text} for res in calls for s in res.segments]
-            out[i].regions.append(RegionSummary(region, text, segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
-        for summary in out:
+            outputs, segments = [], []
+            for question, res in zip(questions, calls):
+                text = self.adapter.join([s.text for s in res.segments])
+                words = guard(question, text) if self.guard else None
+                if words is not None:  # the model wrote about another organ: the report's words instead
+                    copied[i] += 1
+                outputs.append(words or text)
+                segments += [{"tag": "copy", "text": words}] if words else [{"tag": s.tag, "text": s.text} for s in res.segments]
+            out[i].regions.append(RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
+        for i, summary in enumerate(out):
             if isinstance(summary, Summary):
                 summary.impression = assemble([(r.region, r.text) for r in summary.regions])
+                if copied[i]:
+                    summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ")
         return out

@@ -1,0 +1,69 @@
+"""The grounding guard: an output about an organ its finding does not name is replaced by the
+finding in the report's words, in `petsum.grounding` and in the summarizer that applies it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from petsum.cli import main as petsum
+from petsum.grounding import grounded, guard, report_words
+from tests.conftest import FIXTURES, tiny_sets
+from tests.test_salient import NORMAL_HEAD, PANCREAS
+
+PROSTATE = "前列腺大小正常，内见点状钙化灶，大小约0.3cm，放射性分布大致正常。"
+
+
+def test_an_output_is_grounded_when_it_shares_an_organ_with_its_finding():
+    assert grounded(PROSTATE, "前列腺钙化灶。")
+    assert not grounded(PROSTATE, "肝内钙化灶。")  # the frequent impression, about another organ
+    assert grounded(PROSTATE, "未见明显异常。") and grounded("SUVmax:3.0。", "肝内钙化灶。")  # nothing to compare
+
+
+def test_report_words_keep_organ_and_lesion_clauses_without_measurements():
+    assert report_words(PROSTATE) == "前列腺大小正常，内见点状钙化灶。"
+    assert report_words("右颈动脉鞘内淋巴结，放射性摄取增高，SUVmax3.3。") == "右颈动脉鞘内淋巴结，放射性摄取增高。"
+    assert report_words("SUVmax:3.0。") == ""
+    assert guard(PROSTATE, "肝内钙化灶。") == report_words(PROSTATE) and guard(PROSTATE, "前列腺钙化灶。") is None
+
+
+class OneAnswer:
+    """A `TokenGenerator` that writes one impression whatever it is asked: the model a guard is for."""
+
+    def __init__(self, tokenizer, answer: str) -> None:
+        self.ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+    def generate_tokens(self, sources, max_new_tokens, num_beams, no_repeat=0, bias=None):
+        return [self.ids[:max_new_tokens] for _ in sources]
+
+
+def test_the_summarizer_writes_an_ungrounded_finding_in_the_reports_words(tmp_path: Path):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(out), "--method", "direct", "--source", "finding",
+            *tiny_sets(**{"train.max_steps": 1})]
+    assert CliRunner().invoke(petsum, args).exit_code == 0
+    from petsum.summarizer import Summarizer
+
+    summarizer = Summarizer(out)
+    summarizer.models.models["model"] = OneAnswer(summarizer.models.tokenizer, "肝内钙化灶。<STOP>")
+    [summary] = summarizer.summarize([f"{NORMAL_HEAD}   {PANCREAS}   {PROSTATE}"])
+    by_region = {r.region: r for r in summary.regions}
+    assert by_region["pelvis"].text == report_words(PROSTATE) and by_region["pelvis"].segments == [{"tag": "copy", "text": report_words(PROSTATE)}]
+    assert "肝" not in summary.impression and "前列腺大小正常，内见点状钙化灶。" in summary.impression
+    assert summary.warnings == ["3 finding(s) in the report's own words: the model wrote about another organ"]  # 2 pancreas, 1 prostate
+    assert all("钙化" not in w for w in summary.warnings)  # warnings reach logs: no report text
+
+    summarizer.guard = False  # the model alone, as `petsum evaluate --no-guard` measures it
+    [raw] = summarizer.summarize([f"{NORMAL_HEAD}   {PANCREAS}   {PROSTATE}"])
+    assert "肝内" in raw.impression and raw.warnings == []  # (the toy tokenizer has no 钙化)
+
+
+def test_evaluate_measures_the_model_alone_with_no_guard(tmp_path: Path):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(out), "--method", "direct", *tiny_sets(**{"train.max_steps": 1})]
+    assert CliRunner().invoke(petsum, args).exit_code == 0
+    res = CliRunner().invoke(petsum, ["evaluate", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(out), "--limit", "2", "--no-guard", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.strip().splitlines()[-1])["n"] == 2
