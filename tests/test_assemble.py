@@ -54,3 +54,5 @@ def test_a_stuttered_list_of_sites_names_each_site_once():
     assert without_repeats("纵隔、纵隔、纵隔旁、纵隔内淋巴结；纵隔") == "纵隔、纵隔旁、纵隔内淋巴结；纵隔"  # per clause
     assert without_repeats("胰管、胰管扩张。") == "胰管、胰管扩张。"  # not the same entry: left as written
     assert assemble([("abdomen", "膈上、膈上及腹膜后多发高代谢淋巴结，考虑转移。")]).startswith("1、膈上及腹膜后多发高代谢淋巴结")
+    assert without_repeats("膈上、膈上、膈上多发高代谢淋巴结") == "膈上多发高代谢淋巴结"  # the last entry is the site and its description
+    assert without_repeats("肝门、肝门区多发淋巴结") == "肝门、肝门区多发淋巴结"  # 肝门区 is another site
