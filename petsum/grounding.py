@@ -38,8 +38,8 @@ def report_words(finding: str, lexicon: Lexicon | None = None) -> str:
 
 
 def guard(finding: str, output: str, lexicon: Lexicon | None = None) -> str | None:
-    """None when `output` may stand; else what stands in its place (`report_words`, or `output`
-    itself when the finding has no words to offer)."""
+    """What stands in place of an ungrounded `output` (`report_words`); None when `output` may
+    stand: it is grounded, or the finding has no words to offer."""
     if grounded(finding, output, lexicon):
         return None
     return report_words(finding, lexicon) or None

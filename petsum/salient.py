@@ -41,7 +41,8 @@ _CLAUSE = re.compile(r"(?<=[，,])")
 
 
 def informative(clause: str, lexicon: Lexicon | None = None) -> bool:
-    """Raised uptake, or an organ named without a word that calls it normal."""
+    """Raised uptake, a lesion that nothing negates, or an organ named without a word that calls
+    it normal."""
     if NEGATIVE.search(clause):
         return raised_uptake(clause)
     if _UNREMARKABLE.search(clause):

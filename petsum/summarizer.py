@@ -146,7 +146,7 @@ class Summarizer:
             for question, res in zip(questions, calls):
                 text = self.adapter.join([s.text for s in res.segments])
                 words = guard(question, text) if self.guard else None
-                if words is not None:  # the model wrote about another organ: the report's words instead
+                if words:  # the model wrote about another organ: the report's words instead
                     copied[i] += 1
                 outputs.append(words or text)
                 segments += [{"tag": "copy", "text": words}] if words else [{"tag": s.tag, "text": s.text} for s in res.segments]
