@@ -84,7 +84,7 @@ def main() -> None:
     args = ap.parse_args()
     if not (DATA / "train.jsonl").is_file():
         sys.exit(f"error: {DATA}/train.jsonl not found (set PETSUM_GSM8K)")
-    names = pick_rows(args.rows, ROWS, args.out)
+    names = pick_rows(args.rows, ROWS.get, args.out, ", ".join(ROWS))
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [constant_floor(args.limit)] + [r for name in names for r in row(name, args.out, args.config, args.sets, args.limit)]
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -10,6 +10,15 @@
 
     python benchmarks/pet_compare.py [--out runs/compare] [--rows direct,usm-inter] [--set train.max_train_tokens=...]
 
+A row is named `METHOD[-STRATEGY][-bBETA][-gGAMMA]`: `usm-ent-b1.2` is USM with `ent` at β = 1.2,
+`usm-inter-g0.5` USM with `inter` at γ = 0.5 (the sweeps). The comparison on finding instances
+(README, "AS-ES versus direct, one finding at a time") is the same driver with its own config,
+start checkpoint, source and decoding:
+
+    python benchmarks/pet_compare.py --out runs/fc --config configs/pet-finding-compare.yaml \
+        --source finding --set model.pretrained=runs/cw/stage1/model/last --backend torch \
+        --eval-arg=--normal-penalty=2 --eval-arg=--no-guard
+
 Every step is a `petsum` command, echoed before it runs, and skipped when its output exists.
 Results: OUT/results.json and a Markdown table on stdout.
 """
@@ -19,20 +28,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PETSUM_PET_CSV", ROOT / ".." / "shared" / "data" / "cpet" / "pet.csv"))
-ROWS = {  # name: (method, strategy)
+ROWS = {  # name: (method, strategy); the default rows
     "direct": ("direct", None),
     "dsm-ent": ("dsm", "ent"),
     "usm-ent": ("usm", "ent"),
     "dsm-inter": ("dsm", "inter"),
     "usm-inter": ("usm", "inter"),
 }
+_ROW = re.compile(r"(direct|dsm|usm)(?:-(inter|ent|ent_pre|loss|bleu|rouge))?(?:-b(\d+(?:\.\d+)?))?(?:-g(\d+(?:\.\d+)?))?")
+ROW_FORMS = "METHOD[-STRATEGY][-bBETA][-gGAMMA], e.g. " + ", ".join(ROWS) + ", usm-ent-b1.2, usm-inter-g0.5"
+
+
+def row_spec(name: str) -> tuple[str, str | None, str | None, str | None] | None:
+    """(method, strategy, beta, gamma) of a row name, None where it is not one; direct takes no
+    strategy and AS-ES rows need one."""
+    m = _ROW.fullmatch(name)
+    if m is None or (m[1] == "direct") != (m[2] is None):
+        return None
+    return m[1], m[2], m[3], m[4]
 
 
 def run(args: list[str], stdout: Path | None = None) -> None:
@@ -51,30 +73,40 @@ def served(run_dir: Path) -> Path:
     return run_dir / roles["model"]
 
 
-def train_args(name: str, split: Path, out: Path, config: str, sets: list[str]) -> list[str]:
-    method, strategy = ROWS[name]
+def train_args(name: str, split: Path, out: Path, config: str, sets: list[str], source: str = "region") -> list[str]:
+    spec = row_spec(name)
+    if spec is None:
+        raise ValueError(f"not a row name: {name!r} ({ROW_FORMS})")
+    method, strategy, beta, gamma = spec
     args = ["petsum", "train", "--data", str(split / "train.csv"), "--val", str(split / "val.csv"), "--config", config,
             "--method", method, "--out", str(out / name)]
-    if strategy:
-        args += ["--strategy", strategy]
-    if strategy == "ent":
+    if source != "region":
+        args += ["--source", source]
+    for flag, value in (("--strategy", strategy), ("--beta", beta), ("--gamma", gamma)):
+        if value is not None:
+            args += [flag, value]
+    if strategy in ("ent", "loss"):  # scored by the fine-tuned direct model; ent_pre by the start checkpoint
         args += ["--set", f"segment.scorer={served(out / 'direct')}"]
     for s in sets:
         args += ["--set", s]
     return args
 
 
-def row(name: str, split: Path, out: Path, config: str, sets: list[str]) -> dict:
+def row(name: str, split: Path, out: Path, config: str, sets: list[str], source: str = "region",
+        backend: str = "onnx", eval_args: tuple[str, ...] = ()) -> dict:
+    """Train, export (backend onnx) and score one row, each step skipped when its output exists."""
     run_dir = out / name
     if not (run_dir / "ases.json").is_file():
-        run(train_args(name, split, out, config, sets))
-    export = out / f"{name}-onnx"
-    if not (export / "ases.json").is_file():
-        run(["petsum", "export", "--model", str(run_dir), "--out", str(export)])
+        run(train_args(name, split, out, config, sets, source))
+    scored = run_dir
+    if backend == "onnx":
+        scored = out / f"{name}-onnx"
+        if not (scored / "ases.json").is_file():
+            run(["petsum", "export", "--model", str(run_dir), "--out", str(scored)])
     result = out / f"{name}.metrics.json"
     if not result.is_file():
-        run(["petsum", "evaluate", "--data", str(split / "test.csv"), "--model", str(export), "--json",
-             "--out", str(out / f"{name}.preds.jsonl")], stdout=result)
+        run(["petsum", "evaluate", "--data", str(split / "test.csv"), "--model", str(scored), "--json",
+             "--out", str(out / f"{name}.preds.jsonl"), *eval_args], stdout=result)
     manifest = json.loads((run_dir / "ases.json").read_text())
     train = manifest["train"]
     return {"name": name, **json.loads(result.read_text()), "tokens": sum(t["tokens"] for t in train.values()),
@@ -89,13 +121,15 @@ def floor(kind: str, split: Path, out: Path) -> dict:
     return {"name": f"floor: {kind}", **json.loads(result.read_text())}
 
 
-def pick_rows(arg: str, known: dict[str, tuple[str, str | None]], out: Path) -> list[str]:
-    """The named rows, checked; `direct` first when an `ent` row needs its model as the scorer
-    and no finished direct run is in OUT."""
+def pick_rows(arg: str, known: Callable[[str], tuple | None], out: Path, forms: str) -> list[str]:
+    """The named rows, checked by `known` (name -> (method, strategy, ...) or None; `forms` says
+    what it accepts); `direct` first when an `ent`/`loss` row needs its model as the scorer and
+    no finished direct run is in OUT."""
     names = [n.strip() for n in arg.split(",") if n.strip()]
-    if unknown := [n for n in names if n not in known]:
-        sys.exit(f"error: unknown rows {unknown} (choose from {', '.join(known)})")
-    if any(known[n][1] == "ent" for n in names) and "direct" not in names and not (out / "direct" / "ases.json").is_file():
+    if unknown := [n for n in names if known(n) is None]:
+        sys.exit(f"error: unknown rows {unknown} (choose from {forms})")
+    scored = any(known(n)[1] in ("ent", "loss") for n in names)
+    if scored and "direct" not in names and not (out / "direct" / "ases.json").is_file():
         names.insert(0, "direct")
     return names
 
@@ -108,9 +142,11 @@ def cost_cells(r: dict) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| method | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR ↓ | train tokens | train time |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR ↓ | ER ↓ | train tokens | train time |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['bleu']:.1f} | {r['rouge1']:.1f} | {r['rouge2']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} | {cost_cells(r)} |")
+        lines.append(f"| {r['name']} | {r['bleu']:.1f} | {r['rouge1']:.1f} | {r['rouge2']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} "
+                     f"| {r['er']:.1f} | {cost_cells(r)} |")
     return "\n".join(lines)
 
 
@@ -119,21 +155,25 @@ def parser(doc: str, out: str, config: str, rows: dict) -> argparse.ArgumentPars
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(out))
     ap.add_argument("--config", default=str(ROOT / "configs" / config))
-    ap.add_argument("--rows", default=",".join(rows), help="comma-separated subset of " + ", ".join(rows))
+    ap.add_argument("--rows", default=",".join(rows), help="comma-separated rows (default: " + ", ".join(rows) + ")")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="config override for every run")
     return ap
 
 
 def main() -> None:
-    args = parser(__doc__, "runs/compare", "pet-compare.yaml", ROWS).parse_args()
+    ap = parser(__doc__, "runs/compare", "pet-compare.yaml", ROWS)
+    ap.add_argument("--source", choices=("region", "salient", "finding"), default="region", help="petsum train --source")
+    ap.add_argument("--backend", choices=("onnx", "torch"), default="onnx", help="score the ONNX export or the run itself")
+    ap.add_argument("--eval-arg", dest="eval_args", action="append", default=[], help="extra petsum evaluate option (repeat)")
+    args = ap.parse_args()
     if not DATA.is_file():
         sys.exit(f"error: {DATA} not found (set PETSUM_PET_CSV)")
-    names = pick_rows(args.rows, ROWS, args.out)
+    names = pick_rows(args.rows, row_spec, args.out, ROW_FORMS)
     split = args.out / "split"
     if not (split / "split.json").is_file():
         run(["petsum", "split", "--data", str(DATA), "--out", str(split)])
     rows = [floor("retrieval", split, args.out), floor("extractive", split, args.out)]
-    rows += [row(name, split, args.out, args.config, args.sets) for name in names]
+    rows += [row(name, split, args.out, args.config, args.sets, args.source, args.backend, tuple(args.eval_args)) for name in names]
     (args.out / "results.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     print(table(rows))
 
