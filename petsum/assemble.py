@@ -74,7 +74,9 @@ def items(text: str) -> list[str]:
     """A region output as impression items: one per sentence, advice kept with its finding."""
     out: list[str] = []
     for sentence in (s.strip() for s in re.split(r"(?<=[。！？!?])", without_repeats(text))):
-        if not sentence:
+        # A model that stops after `双肺结节，` leaves a dangling comma: the item ends there.
+        sentence = re.sub(r"[，、,：:\s]+(?=。?$)", "", sentence)
+        if sentence in ("", "。"):
             continue
         if out and ADVICE.match(sentence):
             out[-1] += sentence

@@ -49,6 +49,12 @@ def test_normal_outputs_and_items():
     assert items("肝囊肿。胆囊结石") == ["肝囊肿。", "胆囊结石。"]
 
 
+def test_an_item_the_model_stopped_after_a_comma_ends_with_a_full_stop():
+    assert items("双肺结节，") == ["双肺结节。"]
+    assert items("右肺无代谢小结节，考虑良性，。肝囊肿、") == ["右肺无代谢小结节，考虑良性。", "肝囊肿。"]
+    assert items("，。") == [] and items("胆囊结石；") == ["胆囊结石；"]
+
+
 def test_a_stuttered_list_of_sites_names_each_site_once():
     assert without_repeats("肝门区、肝门区、肝门区及腹膜后多发高代谢淋巴结，考虑转移。") == "肝门区及腹膜后多发高代谢淋巴结，考虑转移。"
     assert without_repeats("纵隔、纵隔、纵隔旁、纵隔内淋巴结；纵隔") == "纵隔、纵隔旁、纵隔内淋巴结；纵隔"  # per clause
