@@ -145,8 +145,9 @@ def table(rows: list[dict]) -> str:
     lines = ["| method | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR ↓ | ER ↓ | train tokens | train time |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        er = f"{r['er']:.1f}" if "er" in r else "–"  # metrics files written before ER existed lack it
         lines.append(f"| {r['name']} | {r['bleu']:.1f} | {r['rouge1']:.1f} | {r['rouge2']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} "
-                     f"| {r['er']:.1f} | {cost_cells(r)} |")
+                     f"| {er} | {cost_cells(r)} |")
     return "\n".join(lines)
 
 

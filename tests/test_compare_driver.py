@@ -61,3 +61,10 @@ def test_an_ent_row_brings_in_the_direct_run_it_is_scored_by(driver, tmp_path):
     assert driver.pick_rows("usm-inter-g2", driver.row_spec, tmp_path, driver.ROW_FORMS) == ["usm-inter-g2"]
     with pytest.raises(SystemExit, match="unknown rows"):
         driver.pick_rows("usm-inter,usm-banana", driver.row_spec, tmp_path, driver.ROW_FORMS)
+
+
+def test_the_table_shows_er_where_the_metrics_have_it(driver):
+    metrics = {"bleu": 1.0, "rouge1": 2.0, "rouge2": 3.0, "rougeL": 4.0, "mr": 5.0}
+    lines = driver.table([{"name": "old", **metrics}, {"name": "new", **metrics, "er": 6.0, "tokens": 2e6, "train_s": 60}]).splitlines()
+    assert lines[2] == "| old | 1.0 | 2.0 | 3.0 | 4.0 | 5.0 | – | – | – |"
+    assert lines[3] == "| new | 1.0 | 2.0 | 3.0 | 4.0 | 5.0 | 6.0 | 2.00M | 1.0 min |"
