@@ -45,9 +45,9 @@ def informative(clause: str, lexicon: Lexicon | None = None) -> bool:
     it normal."""
     if NEGATIVE.search(clause):
         return raised_uptake(clause)
-    if _UNREMARKABLE.search(clause):
-        return raised_uptake(clause) or bool(_LESION.search(clause))
-    return raised_uptake(clause) or bool(_LESION.search(clause)) or bool((lexicon or load_lexicon()).terms_in(clause))
+    if raised_uptake(clause) or _LESION.search(clause):
+        return True
+    return not _UNREMARKABLE.search(clause) and bool((lexicon or load_lexicon()).terms_in(clause))
 
 
 def salient_sentence(sentence: str, lexicon: Lexicon | None = None) -> str:
