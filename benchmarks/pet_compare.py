@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,15 +58,30 @@ def row_spec(name: str) -> tuple[str, str | None, str | None, str | None] | None
     return m[1], m[2], m[3], m[4]
 
 
+def executable(name: str) -> str:
+    """The console script `name` of the environment running this driver (its interpreter's bin
+    folder), so a driver started as `venv/bin/python benchmarks/...` needs no activated venv."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else (shutil.which(name) or name)
+
+
 def run(args: list[str], stdout: Path | None = None) -> None:
+    """Run one step (echoed); a failing step ends the driver with a one-line error, and a step
+    with a `stdout` file writes it only when it succeeds, so a rerun retries it."""
     print("$", shlex.join(args) + (f" > {stdout}" if stdout else ""), file=sys.stderr, flush=True)
-    if stdout is None:
-        subprocess.run(args, check=True)
-        return
-    tmp = stdout.with_suffix(".tmp")
-    with tmp.open("w") as f:
-        subprocess.run(args, check=True, stdout=f)
-    tmp.rename(stdout)
+    cmd = [executable(args[0]), *args[1:]]
+    try:
+        if stdout is None:
+            subprocess.run(cmd, check=True)
+            return
+        tmp = stdout.with_suffix(".tmp")
+        with tmp.open("w") as f:
+            subprocess.run(cmd, check=True, stdout=f)
+        tmp.rename(stdout)
+    except FileNotFoundError:
+        sys.exit(f"error: {args[0]} not found; install petsum in the environment that runs this driver")
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"error: step failed (exit {e.returncode}): {shlex.join(args)}")
 
 
 def served(run_dir: Path) -> Path:

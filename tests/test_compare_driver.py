@@ -3,6 +3,7 @@ row runs (the README's comparison tables are reproduced by this driver)."""
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,21 @@ def test_the_table_shows_er_where_the_metrics_have_it(driver):
     lines = driver.table([{"name": "old", **metrics}, {"name": "new", **metrics, "er": 6.0, "tokens": 2e6, "train_s": 60}]).splitlines()
     assert lines[2] == "| old | 1.0 | 2.0 | 3.0 | 4.0 | 5.0 | – | – | – |"
     assert lines[3] == "| new | 1.0 | 2.0 | 3.0 | 4.0 | 5.0 | 6.0 | 2.00M | 1.0 min |"
+
+
+def test_a_step_runs_the_console_script_beside_the_interpreter(driver):
+    # the venv's bin folder need not be on PATH: `venv/bin/python benchmarks/pet_compare.py` works
+    if not (Path(sys.executable).parent / "petsum").is_file():
+        pytest.skip("petsum is not installed beside this interpreter")
+    assert driver.executable("petsum") == str(Path(sys.executable).parent / "petsum")
+
+
+def test_a_failing_step_ends_with_one_line_and_writes_no_output(driver, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    with pytest.raises(SystemExit) as e:
+        driver.run(["python", "-c", "print('partial'); raise SystemExit(3)"], stdout=out)
+    assert str(e.value).startswith("error: step failed (exit 3): python -c")
+    assert not out.exists()  # so a rerun does the step again instead of skipping it
+    with pytest.raises(SystemExit) as e:
+        driver.run(["no-such-command-petsum"])
+    assert str(e.value).startswith("error: no-such-command-petsum not found")
