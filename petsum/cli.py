@@ -215,11 +215,12 @@ def batch(source: str, out: str, column: str, id_column: str, batch_size: int, r
 @click.option("--eos-bias", type=float, metavar="LOGITS",
               help="Try another bias on the end-of-sequence token than the model's (generate.eos_bias; negative: longer impressions; 0: none).")
 @click.option("--no-guard", is_flag=True, help="Keep outputs about organs their finding does not name (petsum.grounding): the model alone.")
+@click.option("--no-trim", is_flag=True, help="Keep the clauses of an output about organs its finding does not name (petsum.grounding.trim).")
 @click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write each prediction with its reference (JSONL).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @friendly_errors
 def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit: int | None, heldout: bool, words: bool, batch_size: int,
-             no_repeat_ngram: int | None, normal_penalty: float | None, eos_bias: float | None, no_guard: bool, pred_path: str | None,
+             no_repeat_ngram: int | None, normal_penalty: float | None, eos_bias: float | None, no_guard: bool, no_trim: bool, pred_path: str | None,
              as_json: bool) -> None:
     """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing and extra ratios."""
     from petsum.data import load_pairs
@@ -233,7 +234,7 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
         fail("--words needs jieba: pip install jieba")
     summarizer = _summarizer(model_dir, backend, device, batch_size)
     summarizer.tune(normal_penalty, no_repeat_ngram_size=no_repeat_ngram, eos_bias=eos_bias)
-    summarizer.guard = not no_guard
+    summarizer.guard, summarizer.trim = not no_guard, not no_trim
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)
     metrics, preds = evaluate_reports(summarizer, reports[:limit], console(), batch_size, words)
     if pred_path:

@@ -16,6 +16,7 @@ from petsum.lexicon import Lexicon, load_lexicon
 from petsum.salient import informative
 
 _CLAUSE = re.compile(r"[，,；;。]")
+_PIECE = re.compile(r"(?<=[，,；;。])")  # split after a clause's punctuation, keeping it
 # Measurements and comparisons: the impression states what a finding is, not its numbers.
 _MEASURE = re.compile(r"SUV|CT值|大小约|长径|短径|直径|最大|范围约|约\d|\d+(?:\.\d+)?\s*(?:cm|mm|HU)|较前|同前|与前")
 MAX_CLAUSES = 3  # an impression item is short: the organ and what is seen in it
@@ -43,3 +44,19 @@ def guard(finding: str, output: str, lexicon: Lexicon | None = None) -> str | No
     if grounded(finding, output, lexicon):
         return None
     return report_words(finding, lexicon) or None
+
+
+def trim(finding: str, output: str, lexicon: Lexicon | None = None) -> str | None:
+    """`output` without its clauses about organs `finding` does not name, as in `肝左叶高代谢灶，
+    考虑胃癌可能性大` for a liver finding; None when nothing is cut. A clause that names no organ
+    stays, and so does an output no clause of which is about the finding's organs (`guard`'s job)."""
+    lex = lexicon or load_lexicon()
+    asked = lex.organs_in(finding)
+    pieces = [p for p in _PIECE.split(output) if p]
+    if not asked:
+        return None
+    kept = [p for p in pieces if not lex.organs_in(p) or lex.organs_in(p) & asked]
+    if len(kept) == len(pieces) or not any(lex.organs_in(p) & asked for p in kept):
+        return None
+    text = "".join(kept).rstrip("，,；;。 ")
+    return text + "。"

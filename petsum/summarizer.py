@@ -13,7 +13,7 @@ from pathlib import Path
 
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
-from petsum.grounding import guard
+from petsum.grounding import guard, trim
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
 from petsum.report import normalize, split_sections
@@ -114,6 +114,7 @@ class Summarizer:
         self.adapter = PetAdapter()
         self.source = source_of(self.path)
         self.guard = True  # `petsum.grounding`: off only to measure the model alone
+        self.trim = True  # its clause-level half, `trim`: likewise
 
     def tune(self, normal_penalty: float | None = None, **generate: object) -> None:
         """Decode with other `generate` settings than the model's own (None: keep the model's), to
@@ -139,7 +140,7 @@ class Summarizer:
             out.append(Summary("", [], warnings))
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
         results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate))
-        copied = [0] * len(texts)
+        copied, trimmed = [0] * len(texts), [0] * len(texts)
         for i, region, questions in inputs:
             calls = [next(results) for _ in questions]  # none: a region that reports nothing is normal unasked
             outputs, segments = [], []
@@ -148,12 +149,20 @@ class Summarizer:
                 words = guard(question, text) if self.guard else None
                 if words:  # the model wrote about another organ: the report's words instead
                     copied[i] += 1
-                outputs.append(words or text)
-                segments += [{"tag": "copy", "text": words}] if words else [{"tag": s.tag, "text": s.text} for s in res.segments]
+                    outputs.append(words)
+                    segments.append({"tag": "copy", "text": words})
+                    continue
+                cut = trim(question, text) if self.guard and self.trim else None
+                if cut:  # the model also wrote about another organ: those clauses go
+                    trimmed[i] += 1
+                outputs.append(cut or text)
+                segments += [{"tag": s.tag, "text": s.text} for s in res.segments]  # what the model wrote, cut or not
             out[i].regions.append(RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
         for i, summary in enumerate(out):
             if isinstance(summary, Summary):
                 summary.impression = assemble([(r.region, r.text) for r in summary.regions])
                 if copied[i]:
                     summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ")
+                if trimmed[i]:
+                    summary.warnings.append(f"{trimmed[i]} finding(s) with clauses about another organ removed")
         return out

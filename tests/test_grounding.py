@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from petsum.cli import main as petsum
-from petsum.grounding import grounded, guard, report_words
+from petsum.grounding import grounded, guard, report_words, trim
 from tests.conftest import FIXTURES, tiny_sets
 from tests.test_salient import NORMAL_HEAD, PANCREAS
 
@@ -20,6 +20,17 @@ def test_an_output_is_grounded_when_it_shares_an_organ_with_its_finding():
     assert grounded(PROSTATE, "前列腺钙化灶。")
     assert not grounded(PROSTATE, "肝内钙化灶。")  # the frequent impression, about another organ
     assert grounded(PROSTATE, "未见明显异常。") and grounded("SUVmax:3.0。", "肝内钙化灶。")  # nothing to compare
+
+
+def test_trim_cuts_the_clauses_about_organs_the_finding_does_not_name():
+    liver = "肝左叶见低密度灶，放射性摄取增高，SUVmax5.1。"
+    assert trim(liver, "肝左叶高代谢灶，考虑胃癌可能性大。") == "肝左叶高代谢灶。"
+    assert trim(liver, "肝左叶高代谢灶，考虑胃癌；双肾囊肿，考虑转移。") == "肝左叶高代谢灶，考虑转移。"  # organ-less clauses stay
+    lung = "左肺上叶结节，纵隔淋巴结肿大。"
+    assert trim(lung, "左肺上叶结节，考虑肺癌伴纵隔淋巴结转移；双肾囊肿。") == "左肺上叶结节，考虑肺癌伴纵隔淋巴结转移。"
+    assert trim(liver, "肝左叶低密度灶，考虑转移。") is None  # nothing to cut
+    assert trim(PROSTATE, "肝内钙化灶。") is None  # nothing about the finding would be left: guard's case
+    assert trim("SUVmax:3.0。", "肝内钙化灶。") is None  # the finding names no organ: nothing to compare
 
 
 def test_report_words_keep_organ_and_lesion_clauses_without_measurements():
@@ -55,6 +66,16 @@ def test_the_summarizer_writes_an_ungrounded_finding_in_the_reports_words(tmp_pa
     assert summary.warnings == ["3 finding(s) in the report's own words: the model wrote about another organ"]  # 2 pancreas, 1 prostate
     assert all("钙化" not in w for w in summary.warnings)  # warnings reach logs: no report text
 
+    summarizer.models.models["model"] = OneAnswer(summarizer.models.tokenizer, "前列腺钙化灶，肝内钙化灶。<STOP>")
+    [summary] = summarizer.summarize([f"{NORMAL_HEAD}   {PROSTATE}"])
+    assert summary.regions[-1].text == "前列腺灶。" and "肝" not in summary.impression  # (no 钙化 in the toy tokenizer)
+    assert summary.regions[-1].segments[0]["text"].startswith("前列腺灶，肝内")  # what the model wrote stays visible
+    assert summary.warnings == ["1 finding(s) with clauses about another organ removed"]
+    summarizer.trim = False  # as `petsum evaluate --no-trim` measures it
+    [kept] = summarizer.summarize([f"{NORMAL_HEAD}   {PROSTATE}"])
+    assert "肝内" in kept.impression and kept.warnings == []
+
+    summarizer.models.models["model"] = OneAnswer(summarizer.models.tokenizer, "肝内钙化灶。<STOP>")
     summarizer.guard = False  # the model alone, as `petsum evaluate --no-guard` measures it
     [raw] = summarizer.summarize([f"{NORMAL_HEAD}   {PANCREAS}   {PROSTATE}"])
     assert "肝内" in raw.impression and raw.warnings == []  # (the toy tokenizer has no 钙化)
