@@ -70,10 +70,16 @@ def without_repeats(text: str) -> str:
     return _CLAUSE.sub(once, text)
 
 
+# A character said three or more times running (`前前前前列腺`, `稍稍稍稍低密度`): a small model's
+# stutter, in 36 of 1,068 validation impressions and in no reference (where doubles do occur:
+# `右肺肺门`), so the run is said once.
+_STUTTER = re.compile(r"([\u4e00-\u9fff])\1{2,}")
+
+
 def items(text: str) -> list[str]:
     """A region output as impression items: one per sentence, advice kept with its finding."""
     out: list[str] = []
-    for sentence in (s.strip() for s in re.split(r"(?<=[。！？!?])", without_repeats(text))):
+    for sentence in (s.strip() for s in re.split(r"(?<=[。！？!?])", without_repeats(_STUTTER.sub(r"\1", text)))):
         # A model that stops after `双肺结节，` leaves a dangling comma: the item ends there.
         sentence = re.sub(r"[，、,：:\s]+(?=。?$)", "", sentence)
         if sentence in ("", "。"):

@@ -62,3 +62,8 @@ def test_a_stuttered_list_of_sites_names_each_site_once():
     assert assemble([("abdomen", "膈上、膈上及腹膜后多发高代谢淋巴结，考虑转移。")]).startswith("1、膈上及腹膜后多发高代谢淋巴结")
     assert without_repeats("膈上、膈上、膈上多发高代谢淋巴结") == "膈上多发高代谢淋巴结"  # the last entry is the site and its description
     assert without_repeats("肝门、肝门区多发淋巴结") == "肝门、肝门区多发淋巴结"  # 肝门区 is another site
+
+
+def test_a_character_said_three_times_running_is_said_once():
+    assert items("前前前前列腺增生，脾脏稍稍稍稍低密度影。") == ["前列腺增生，脾脏稍低密度影。"]
+    assert items("右肺肺门淋巴结，SUVmax 111。") == ["右肺肺门淋巴结，SUVmax 111。"]  # doubles and digits are real text
