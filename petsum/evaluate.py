@@ -31,8 +31,9 @@ def heldout(reports: list[Example], run: Path) -> list[Example]:
 def evaluate_reports(
     summarizer: "Summarizer", reports: list[Example], console: "Console", batch_size: int = 32, word_rouge: bool = False
 ) -> tuple[dict, list[dict]]:
-    """(metrics, one prediction record per report). A report the summarizer rejects scores as
-    an empty impression and is counted in `failed`."""
+    """(metrics, one prediction record per report, with the summarizer's warnings: how often the
+    grounding guard stepped in, say). A report the summarizer rejects scores as an empty impression
+    and is counted in `failed`."""
     from rich.progress import Progress
 
     preds: list[dict] = []
@@ -44,7 +45,7 @@ def evaluate_reports(
                 if isinstance(res, Exception):
                     preds.append({"id": ex.id, "impression": "", "reference": ex.target, "error": str(res)})
                 else:
-                    preds.append({"id": ex.id, "impression": res.impression, "reference": ex.target})
+                    preds.append({"id": ex.id, "impression": res.impression, "reference": ex.target, "warnings": res.warnings})
             bar.advance(task, len(chunk))
     metrics = evaluate_texts([p["impression"] for p in preds], [p["reference"] for p in preds], word_rouge)
     metrics["failed"] = sum("error" in p for p in preds)

@@ -176,7 +176,8 @@ def test_evaluate_json_and_heldout(pet_run, pet_csv, tmp_path):
     m = json.loads(res.stdout)
     assert set(m) >= {"bleu", "rouge1", "rouge2", "rougeL", "mr", "n", "mr_by_region"} and m["n"] == 5
     assert all(0 <= m[k] <= 100 for k in ["bleu", "rouge1", "rouge2", "rougeL", "mr"])
-    assert len(read_jsonl(tmp_path / "p.jsonl")) == 5
+    preds = read_jsonl(tmp_path / "p.jsonl")
+    assert len(preds) == 5 and all(isinstance(r["warnings"], list) for r in preds)  # the guard's counts, no report text
     held = json.loads(invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--heldout", "--json"]).stdout)
     val_groups = {json.loads(line)["id"].split("#")[0] for line in (pet_run / "data" / "model_val.jsonl").read_text().splitlines()}
     assert held["n"] == len(val_groups) >= 1  # exactly the reports training held out
