@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import re
 
+from typing import TYPE_CHECKING
+
 from petsum.lexicon import REGIONS
+
+if TYPE_CHECKING:
+    from petsum.order import ItemOrder
 
 # `未见明显异常。`, and the whole-field form some reports number as an item (`脑部PET/CT检查未见明显异常
 # 代谢征象。`): the closing line already says it, so as an item it only repeats it.
@@ -96,10 +101,11 @@ def suspicion(item: str) -> int:
     return next((rank for rank, cue in enumerate(_SUSPICION) if cue.search(item)), len(_SUSPICION))
 
 
-def assemble(outputs: list[tuple[str, str]], covered: set[str] | None = None) -> str:
+def assemble(outputs: list[tuple[str, str]], covered: set[str] | None = None, item_order: "ItemOrder | None" = None) -> str:
     """`outputs` is (region, generated text) per section; `covered` the regions the scan
     includes (default: those of `outputs`). Normal regions are not itemized; a finding that two
-    regions both produced is written once; items are numbered by `suspicion`, then region."""
+    regions both produced is written once; items are numbered by `item_order`'s learned positions
+    (`petsum.order`) where given, else by `suspicion`, then region."""
     order = sorted(outputs, key=lambda o: REGIONS.index(o[0]) if o[0] in REGIONS else len(REGIONS))
     found: list[str] = []
     for _, text in order:
@@ -109,6 +115,6 @@ def assemble(outputs: list[tuple[str, str]], covered: set[str] | None = None) ->
     field = scope(covered if covered is not None else {r for r, _ in outputs})
     if not found:
         return f"{field}PET/CT检查未见明显异常代谢征象。"
-    found.sort(key=suspicion)  # stable: clinical order within a rank
+    found.sort(key=item_order.position if item_order else suspicion)  # stable: clinical order within a rank
     lines = [f"{i}、{item}" for i, item in enumerate(found, 1)]
     return "\n".join(lines + [f"余{field}PET/CT检查未见明显异常代谢征象。"])

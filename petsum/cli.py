@@ -124,6 +124,21 @@ def floor(kind: str, data: str, train_data: str | None, pred_path: str | None, a
         console().print(metrics_table(metrics, f"floor: {kind}"))
 
 
+@main.command()
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV of reports whose impressions (answer) show the order to learn: the training split.")
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True), help="Model or run folder whose ases.json gets the order.")
+@click.option("--grams", type=click.IntRange(min=1), default=3000, show_default=True, help="Most frequent character uni/bigrams used as features.")
+@click.option("--ridge", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True)
+@friendly_errors
+def order(data: str, model_dir: str, grams: int, ridge: float) -> None:
+    """Learn the order of impression items from written impressions; the model's assembler uses it."""
+    from petsum.data import load_pairs
+    from petsum.order import fit, save_order
+
+    learned, n_items = fit([ex.target for ex in load_pairs(data)], grams, ridge)
+    click.echo(f"learned the item order from {n_items} impression items; written to {save_order(model_dir, learned)}")
+
+
 def _model_path(model_dir: str | None) -> Path:
     path = Path(model_dir) if model_dir else DEFAULT_MODEL
     if not path.exists():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
@@ -19,6 +20,9 @@ from petsum.lexicon import load_lexicon
 from petsum.report import normalize, split_sections
 from petsum.salient import SOURCES, model_inputs
 from shared.textio import InputError
+
+if TYPE_CHECKING:
+    from petsum.order import ItemOrder
 
 MAX_REGION_CHARS = 2000  # a region's findings run to a few hundred characters; beyond this is noise
 MAX_REPORT_BYTES = 1_000_000  # a report is a few KB: a file this large is not one report
@@ -102,6 +106,20 @@ def source_of(model: Path) -> str:
     return source
 
 
+def item_order_of(model: Path) -> "ItemOrder | None":
+    """The learned item order in the model's `ases.json` (`petsum order`); None: the rule's order."""
+    from petsum.order import ItemOrder
+    from shared.modeling import read_manifest
+
+    data = read_manifest(model).get("item_order")
+    if data is None:
+        return None
+    try:
+        return ItemOrder.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise InputError(f"{model}: ases.json has an unreadable item_order ({type(e).__name__}); rewrite it with petsum order") from None
+
+
 class Summarizer:
     """Loads a model once; `summarize` takes a batch of report texts."""
 
@@ -113,6 +131,7 @@ class Summarizer:
         self.tune(batch_size=batch_size or None)
         self.adapter = PetAdapter()
         self.source = source_of(self.path)
+        self.order = item_order_of(self.path)  # None: the assembler's rule
         self.guard = True  # `petsum.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise
 
@@ -160,7 +179,7 @@ class Summarizer:
             out[i].regions.append(RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
         for i, summary in enumerate(out):
             if isinstance(summary, Summary):
-                summary.impression = assemble([(r.region, r.text) for r in summary.regions])
+                summary.impression = assemble([(r.region, r.text) for r in summary.regions], item_order=self.order)
                 if copied[i]:
                     summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ")
                 if trimmed[i]:

@@ -1,0 +1,71 @@
+"""petsum.order: the item order learned from written impressions, in the assembler, the summarizer
+and `petsum order`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from petsum.assemble import assemble
+from petsum.cli import main as petsum
+from petsum.order import ItemOrder, fit, reference_items
+from tests.conftest import FIXTURES
+
+# A house that writes the lung cancer first, then the liver cyst, then the gallstone.
+HOUSE = ["1、右肺癌伴纵隔淋巴结转移。  2、肝囊肿。  3、胆囊结石。"] * 5 + ["1. 肺癌。2. 胆囊结石。"] * 3
+
+
+def test_reference_items_split_at_item_numbers_not_at_decimals():
+    assert reference_items("1、肝囊肿，大小约2.5cm。  2.胆囊结石。3．肾囊肿。") == ["肝囊肿，大小约2.5cm。", "胆囊结石。", "肾囊肿。"]
+    assert reference_items("全身PET/CT未见异常。") == ["全身PET/CT未见异常。"]
+
+
+def test_fit_learns_the_house_order_and_survives_json():
+    order, n = fit(HOUSE, n_grams=50, ridge=1.0)
+    assert n == 21
+    items = ["胆囊结石。", "肝囊肿。", "左肺上叶结节，考虑肺癌。"]
+    assert sorted(items, key=order.position) == ["左肺上叶结节，考虑肺癌。", "肝囊肿。", "胆囊结石。"]
+    again = ItemOrder.from_json(json.loads(json.dumps(order.to_json(), ensure_ascii=False)))
+    assert [again.position(i) for i in items] == pytest.approx([order.position(i) for i in items], abs=1e-4)  # 6 decimals kept
+    with pytest.raises(ValueError, match="two or more numbered items"):
+        fit(["肝囊肿。"])
+
+
+def test_the_assembler_numbers_items_by_the_learned_order():
+    outputs = [("chest", "左肺上叶结节，考虑肺癌。"), ("abdomen", "胆囊结石。肝囊肿。")]
+    order, _ = fit(HOUSE, n_grams=50, ridge=1.0)
+    by_rule = assemble(outputs).split("\n")[:3]
+    assert by_rule == ["1、左肺上叶结节，考虑肺癌。", "2、胆囊结石。", "3、肝囊肿。"]  # suspicion, then as written
+    assert assemble(outputs, item_order=order).split("\n")[:3] == ["1、左肺上叶结节，考虑肺癌。", "2、肝囊肿。", "3、胆囊结石。"]
+
+
+def test_petsum_order_writes_the_order_the_summarizer_then_uses(pet_run: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(pet_run, run)  # the session's run stays as other tests expect it
+    before = json.loads((run / "ases.json").read_text(encoding="utf-8"))
+    res = CliRunner().invoke(petsum, ["order", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--grams", "200"])
+    assert res.exit_code == 0, res.output
+    after = json.loads((run / "ases.json").read_text(encoding="utf-8"))
+    assert {k: v for k, v in after.items() if k != "item_order"} == before and len(after["item_order"]["weights"]) == 200
+    from petsum.summarizer import Summarizer
+
+    summarizer = Summarizer(run)
+    assert isinstance(summarizer.order, ItemOrder) and Summarizer(pet_run).order is None
+    [summary] = summarizer.summarize([(FIXTURES / ".." / ".." / "examples" / "report.txt").read_text(encoding="utf-8")])
+    assert summary.impression.strip()
+
+
+def test_bad_order_input_is_one_line(pet_run: Path, tmp_path: Path):
+    csv = tmp_path / "flat.csv"
+    csv.write_text("question,answer,qid\n肝脏见低密度灶。,肝囊肿。,1\n", encoding="utf-8")
+    run = tmp_path / "run"
+    shutil.copytree(pet_run, run)
+    res = CliRunner().invoke(petsum, ["order", "--data", str(csv), "--model", str(run)])
+    assert res.exit_code == 2 and res.output.startswith("error: no impression with two or more numbered items")
+    (run / "ases.json").write_text(json.dumps({**json.loads((run / "ases.json").read_text(encoding="utf-8")), "item_order": {"weights": {}}}))
+    res = CliRunner().invoke(petsum, ["summarize", str(FIXTURES / ".." / ".." / "examples" / "report.txt"), "--model", str(run)])
+    assert res.exit_code != 0 and "unreadable item_order" in res.output and "Traceback" not in res.output
