@@ -6,7 +6,6 @@ the scanned field is unremarkable."""
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from petsum.lexicon import REGIONS

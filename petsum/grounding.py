@@ -52,9 +52,9 @@ def trim(finding: str, output: str, lexicon: Lexicon | None = None) -> str | Non
     stays, and so does an output no clause of which is about the finding's organs (`guard`'s job)."""
     lex = lexicon or load_lexicon()
     asked = lex.organs_in(finding)
-    pieces = [p for p in _PIECE.split(output) if p]
     if not asked:
         return None
+    pieces = [p for p in _PIECE.split(output) if p]
     kept = [p for p in pieces if not lex.organs_in(p) or lex.organs_in(p) & asked]
     if len(kept) == len(pieces) or not any(lex.organs_in(p) & asked for p in kept):
         return None

@@ -131,7 +131,7 @@ class Summarizer:
         self.tune(batch_size=batch_size or None)
         self.adapter = PetAdapter()
         self.source = source_of(self.path)
-        self.order = item_order_of(self.path)  # None: the assembler's rule
+        self.item_order = item_order_of(self.path)  # None: the assembler's rule
         self.guard = True  # `petsum.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise
 
@@ -179,7 +179,7 @@ class Summarizer:
             out[i].regions.append(RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
         for i, summary in enumerate(out):
             if isinstance(summary, Summary):
-                summary.impression = assemble([(r.region, r.text) for r in summary.regions], item_order=self.order)
+                summary.impression = assemble([(r.region, r.text) for r in summary.regions], item_order=self.item_order)
                 if copied[i]:
                     summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ")
                 if trimmed[i]:

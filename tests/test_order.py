@@ -54,7 +54,7 @@ def test_petsum_order_writes_the_order_the_summarizer_then_uses(pet_run: Path, t
     from petsum.summarizer import Summarizer
 
     summarizer = Summarizer(run)
-    assert isinstance(summarizer.order, ItemOrder) and Summarizer(pet_run).order is None
+    assert isinstance(summarizer.item_order, ItemOrder) and Summarizer(pet_run).item_order is None
     [summary] = summarizer.summarize([(FIXTURES / ".." / ".." / "examples" / "report.txt").read_text(encoding="utf-8")])
     assert summary.impression.strip()
 
