@@ -54,9 +54,8 @@ def trim(finding: str, output: str, lexicon: Lexicon | None = None) -> str | Non
     asked = lex.organs_in(finding)
     if not asked:
         return None
-    pieces = [p for p in _PIECE.split(output) if p]
-    kept = [p for p in pieces if not lex.organs_in(p) or lex.organs_in(p) & asked]
-    if len(kept) == len(pieces) or not any(lex.organs_in(p) & asked for p in kept):
+    pieces = [(p, lex.organs_in(p)) for p in _PIECE.split(output) if p]
+    kept = [(p, organs) for p, organs in pieces if not organs or organs & asked]
+    if len(kept) == len(pieces) or not any(organs & asked for _, organs in kept):
         return None
-    text = "".join(kept).rstrip("，,；;。 ")
-    return text + "。"
+    return "".join(p for p, _ in kept).rstrip("，,；;。 ") + "。"
