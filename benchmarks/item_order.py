@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from petsum.data import load_pairs
+from petsum.findings import bigrams
 from petsum.metrics import evaluate_texts
 from petsum.order import fit
 
@@ -34,17 +35,13 @@ def reorder(impression: str, key: Callable[[list[str]], list[float]]) -> str:
     return "\n".join([f"{k}、{item}" for k, item in enumerate(found, 1)] + rest)
 
 
-def bigrams(text: str) -> set[str]:
-    return {text[i : i + 2] for i in range(len(text) - 1)}
-
-
 def oracle_key(reference: str) -> Callable[[list[str]], list[float]]:
     """Each item at the start of the reference window of its own length that shares most character
     bigrams with it (the first such); an item that shares none goes last."""
 
     def position(item: str) -> float:
-        b = bigrams(item)
-        overlap = [len(b & bigrams(reference[i : i + len(item)])) for i in range(len(reference))]
+        b = bigrams(item).keys()
+        overlap = [len(b & bigrams(reference[i : i + len(item)]).keys()) for i in range(len(reference))]
         best = max(overlap, default=0)
         return float(overlap.index(best)) if best else float(len(reference))
 

@@ -16,12 +16,12 @@ from collections import defaultdict
 from petsum.lexicon import REGIONS, Lexicon, finding_organs, load_lexicon
 from shared.metrics import corpus_bleu, rouge_l, rouge_n, units
 
-_NUMBERING = re.compile(r"(?:^|(?<=[\s。；]))\d{1,2}[、.．](?!\d)")
+ITEM_NUMBER = re.compile(r"(?:^|(?<=[\s。；]))\d{1,2}[、.．](?!\d)")  # `1、`, ` 2.`, `。3．`; not `2.5cm`
 
 
 def comparable(text: str) -> str:
     """The impression's content: item numbers and whitespace removed."""
-    return re.sub(r"\s+", "", _NUMBERING.sub("", text))
+    return re.sub(r"\s+", "", ITEM_NUMBER.sub("", text))
 
 
 def chars(text: str) -> list[str]:

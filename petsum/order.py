@@ -16,21 +16,19 @@ ONNX export; `petsum order` writes it there.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from petsum.assemble import suspicion
+from petsum.metrics import ITEM_NUMBER
 
-# A reference's item numbers: `1、`, ` 2.`, `。3．` (not `2.5cm`).
-_ITEM_NUMBER = re.compile(r"(?:^|\s|(?<=[。；;]))\d{1,2}[、.．](?!\d)")
 N_RANKS = 3  # suspicion ranks: malignancy, raised uptake, the rest
 
 
 def reference_items(text: str) -> list[str]:
     """A written impression's numbered items; the whole text when it numbers none."""
-    return [p.strip() for p in _ITEM_NUMBER.split(text) if p.strip()]
+    return [p.strip() for p in ITEM_NUMBER.split(text) if p.strip()]
 
 
 def grams(text: str) -> set[str]:

@@ -95,23 +95,22 @@ def normal_bias(penalty: float) -> dict[str, float]:
     return {NORMAL: -penalty} if penalty else {}
 
 
-def source_of(model: Path) -> str:
-    """What the model reads of a region, as its run recorded it (`petsum train --source`);
-    "region" for runs before that option and for plain Hugging Face folders."""
-    from shared.modeling import read_manifest
-
-    source = read_manifest(model).get("source", "region")
+def source_of(model: Path, manifest: dict) -> str:
+    """What the model reads of a region, as its run recorded it in `manifest` (its `ases.json`;
+    `petsum train --source`); "region" for runs before that option and for plain Hugging Face
+    folders."""
+    source = manifest.get("source", "region")
     if source not in SOURCES:
         raise InputError(f"{model}: ases.json names an unknown source {source!r} (one of {', '.join(SOURCES)})")
     return source
 
 
-def item_order_of(model: Path) -> "ItemOrder | None":
-    """The learned item order in the model's `ases.json` (`petsum order`); None: the rule's order."""
+def item_order_of(model: Path, manifest: dict) -> "ItemOrder | None":
+    """The learned item order in `manifest`, the model's `ases.json` (`petsum order`); None: the
+    rule's order."""
     from petsum.order import ItemOrder
-    from shared.modeling import read_manifest
 
-    data = read_manifest(model).get("item_order")
+    data = manifest.get("item_order")
     if data is None:
         return None
     try:
@@ -125,13 +124,15 @@ class Summarizer:
 
     def __init__(self, model: str | Path, backend: str = "auto", batch_size: int | None = None, device: str = "cpu", threads: int = 0) -> None:
         from deploy.backend import load_models
+        from shared.modeling import read_manifest
 
         self.path = Path(model)
         self.models = load_models(self.path, backend, device, "petsum", threads)
         self.tune(batch_size=batch_size or None)
         self.adapter = PetAdapter()
-        self.source = source_of(self.path)
-        self.item_order = item_order_of(self.path)  # None: the assembler's rule
+        manifest = read_manifest(self.path)
+        self.source = source_of(self.path, manifest)
+        self.item_order = item_order_of(self.path, manifest)  # None: the assembler's rule
         self.guard = True  # `petsum.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise
 
