@@ -1,8 +1,12 @@
 """What item order costs ROUGE-L: the impressions of a `petsum evaluate --out` file scored as written,
 with their items in the reference's order (an oracle: it reads the reference, so it is a bound, not
-a method), and in the order `petsum order` learns from training references (`petsum.order`).
+a method), and in the orders `petsum order` learns from training reports (`petsum.order`): fitted on
+the impressions' numbered items, and on the finding targets (what a `--source finding` model writes).
 
-    python benchmarks/item_order.py PREDS.jsonl [--train runs/compare/split/train.csv] [--grams 3000] [--ridge 10]
+    python benchmarks/item_order.py PREDS.jsonl [--train runs/compare/split/train.csv] [--grams 3000] [--ridge 10] [--swap 0.2]
+
+A noisy oracle says how good an order has to be: the reference's order with each adjacent pair of
+items then swapped with probability `--swap` (seeded, so the row is reproducible).
 
 Run on the impressions of a model without an order of its own, so "as written" is the rule's
 order. Only the numbered items move; the closing line stays last. BLEU, ROUGE and MR/ER are petsum's. Report text is never printed.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 from pathlib import Path
 from typing import Callable
@@ -19,7 +24,7 @@ from typing import Callable
 from petsum.data import load_pairs
 from petsum.findings import bigrams
 from petsum.metrics import evaluate_texts
-from petsum.order import fit
+from petsum.order import fit, ordered_items
 
 _OUR_ITEM = re.compile(r"^\d+、")  # the assembler writes one numbered item per line
 
@@ -48,21 +53,41 @@ def oracle_key(reference: str) -> Callable[[list[str]], list[float]]:
     return lambda found: [position(item) for item in found]
 
 
+def noisy_key(reference: str, swap: float, seed: int) -> Callable[[list[str]], list[float]]:
+    """The oracle's order, then one pass that swaps each adjacent pair with probability `swap`."""
+    oracle = oracle_key(reference)
+
+    def key(found: list[str]) -> list[float]:
+        scores = oracle(found)
+        ranked = sorted(range(len(found)), key=lambda i: scores[i])
+        rng = random.Random(seed)
+        for k in range(len(ranked) - 1):
+            if rng.random() < swap:
+                ranked[k], ranked[k + 1] = ranked[k + 1], ranked[k]
+        return [float(ranked.index(i)) for i in range(len(found))]
+
+    return key
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("preds", type=Path, help="a `petsum evaluate --out` file")
     ap.add_argument("--train", type=Path, default=Path("runs/compare/split/train.csv"))
     ap.add_argument("--grams", type=int, default=3000)
     ap.add_argument("--ridge", type=float, default=10.0)
+    ap.add_argument("--swap", type=float, default=0.2, help="swap probability of the noisy oracle's adjacent pairs")
     args = ap.parse_args()
     preds = [json.loads(line) for line in args.preds.read_text(encoding="utf-8").splitlines() if line.strip()]
     hyps, refs = [p["impression"] for p in preds], [p["reference"] for p in preds]
-    learned, n_items = fit([ex.target for ex in load_pairs(str(args.train))], args.grams, args.ridge)
+    train = load_pairs(str(args.train))
     rows = {
         "as written": hyps,
         "oracle order (reads the reference)": [reorder(h, oracle_key(r)) for h, r in zip(hyps, refs)],
-        f"learned order ({n_items:,} training items)": [reorder(h, lambda found: [learned.position(i) for i in found]) for h in hyps],
+        f"oracle order, adjacent pairs swapped with p={args.swap}": [reorder(h, noisy_key(r, args.swap, k)) for k, (h, r) in enumerate(zip(hyps, refs))],
     }
+    for source, kind in (("region", "numbered items"), ("finding", "finding targets")):
+        learned, n_items = fit(ordered_items(train, source), args.grams, args.ridge)
+        rows[f"learned order ({n_items:,} training {kind})"] = [reorder(h, lambda found: [learned.position(i) for i in found]) for h in hyps]
     print(f"{len(preds)} reports\n| order | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR | ER |\n|---|---|---|---|---|---|---|")
     for name, texts in rows.items():
         m = evaluate_texts(texts, refs)

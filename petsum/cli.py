@@ -133,10 +133,13 @@ def floor(kind: str, data: str, train_data: str | None, pred_path: str | None, a
 def order(data: str, model_dir: str, grams: int, ridge: float) -> None:
     """Learn the order of impression items from written impressions; the model's assembler uses it."""
     from petsum.data import load_pairs
-    from petsum.order import fit, save_order
+    from petsum.order import fit, ordered_items, save_order
+    from shared.modeling import read_manifest
 
-    learned, n_items = fit([ex.target for ex in load_pairs(data)], grams, ridge)
-    click.echo(f"learned the item order from {n_items} impression items; written to {save_order(model_dir, learned)}")
+    source = read_manifest(model_dir).get("source", "region")  # learn from the items this model writes
+    learned, n_items = fit(ordered_items(load_pairs(data), source), grams, ridge)
+    kind = "finding targets" if source == "finding" else "impression items"
+    click.echo(f"learned the item order from {n_items} {kind}; written to {save_order(model_dir, learned)}")
 
 
 def _model_path(model_dir: str | None) -> Path:

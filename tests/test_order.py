@@ -12,11 +12,19 @@ from click.testing import CliRunner
 
 from petsum.assemble import assemble
 from petsum.cli import main as petsum
-from petsum.order import ItemOrder, fit, reference_items
+from petsum.order import ItemOrder, finding_items, fit, ordered_items, reference_items
+from shared.schema import Example
 from tests.conftest import FIXTURES
 
 # A house that writes the lung cancer first, then the liver cyst, then the gallstone.
-HOUSE = ["1、右肺癌伴纵隔淋巴结转移。  2、肝囊肿。  3、胆囊结石。"] * 5 + ["1. 肺癌。2. 胆囊结石。"] * 3
+HOUSE = [reference_items(t) for t in ["1、右肺癌伴纵隔淋巴结转移。  2、肝囊肿。  3、胆囊结石。"] * 5 + ["1. 肺癌。2. 胆囊结石。"] * 3]
+# Findings in report order (chest, then abdomen) and an impression that numbers the abdomen first,
+# listing two of its findings in one item.
+REPORT = Example(
+    "1",
+    "右肺上叶见软组织结节，大小约2.0cm，放射性摄取增高，SUVmax8.5。纵隔未见肿大淋巴结。   肝脏见低密度灶，无放射性摄取。胆囊内见高密度结石影。",
+    "1、胆囊结石；肝囊肿。  2、右肺上叶高代谢结节，考虑肺癌。",
+)
 
 
 def test_reference_items_split_at_item_numbers_not_at_decimals():
@@ -31,8 +39,15 @@ def test_fit_learns_the_house_order_and_survives_json():
     assert sorted(items, key=order.position) == ["左肺上叶结节，考虑肺癌。", "肝囊肿。", "胆囊结石。"]
     again = ItemOrder.from_json(json.loads(json.dumps(order.to_json(), ensure_ascii=False)))
     assert [again.position(i) for i in items] == pytest.approx([order.position(i) for i in items], abs=1e-4)  # 6 decimals kept
-    with pytest.raises(ValueError, match="two or more numbered items"):
-        fit(["肝囊肿。"])
+    with pytest.raises(ValueError, match="two or more items"):
+        fit([["肝囊肿。"]])
+
+
+def test_finding_targets_stand_where_their_first_piece_stands_in_the_impression():
+    # what a finding model writes: one target per finding, not the impression's numbered items
+    assert finding_items(REPORT) == ["胆囊结石。", "肝囊肿。", "右肺上叶高代谢结节，考虑肺癌。"]
+    assert ordered_items([REPORT], "finding") == [finding_items(REPORT)]
+    assert ordered_items([REPORT]) == [["胆囊结石；肝囊肿。", "右肺上叶高代谢结节，考虑肺癌。"]]
 
 
 def test_the_assembler_numbers_items_by_the_learned_order():
@@ -51,6 +66,7 @@ def test_petsum_order_writes_the_order_the_summarizer_then_uses(pet_run: Path, t
     assert res.exit_code == 0, res.output
     after = json.loads((run / "ases.json").read_text(encoding="utf-8"))
     assert {k: v for k, v in after.items() if k != "item_order"} == before and len(after["item_order"]["weights"]) == 200
+    assert "impression items" in res.output  # a region model writes the impression's items
     from petsum.summarizer import Summarizer
 
     summarizer = Summarizer(run)
@@ -65,7 +81,22 @@ def test_bad_order_input_is_one_line(pet_run: Path, tmp_path: Path):
     run = tmp_path / "run"
     shutil.copytree(pet_run, run)
     res = CliRunner().invoke(petsum, ["order", "--data", str(csv), "--model", str(run)])
-    assert res.exit_code == 2 and res.output.startswith("error: no impression with two or more numbered items")
+    assert res.exit_code == 2 and res.output.startswith("error: no impression with two or more items")
     (run / "ases.json").write_text(json.dumps({**json.loads((run / "ases.json").read_text(encoding="utf-8")), "item_order": {"weights": {}}}))
     res = CliRunner().invoke(petsum, ["summarize", str(FIXTURES / ".." / ".." / "examples" / "report.txt"), "--model", str(run)])
     assert res.exit_code != 0 and "unreadable item_order" in res.output and "Traceback" not in res.output
+
+
+def test_petsum_order_learns_a_finding_model_from_its_finding_targets(pet_run: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(pet_run, run)
+    manifest = json.loads((run / "ases.json").read_text(encoding="utf-8"))
+    (run / "ases.json").write_text(json.dumps({**manifest, "source": "finding"}, ensure_ascii=False), encoding="utf-8")
+    res = CliRunner().invoke(petsum, ["order", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--grams", "200"])
+    assert res.exit_code == 0, res.output
+    from petsum.data import load_pairs
+
+    expected, n = fit(ordered_items(load_pairs(str(FIXTURES / "pet_toy.csv")), "finding"), n_grams=200)
+    assert f"from {n} finding targets" in res.output
+    stored = json.loads((run / "ases.json").read_text(encoding="utf-8"))["item_order"]
+    assert stored == expected.to_json()
