@@ -136,7 +136,9 @@ def order(data: str, model_dir: str, grams: int, ridge: float) -> None:
     from petsum.order import fit, ordered_items, save_order
     from shared.modeling import read_manifest
 
-    source = read_manifest(model_dir).get("source", "region")  # learn from the items this model writes
+    from petsum.summarizer import source_of
+
+    source = source_of(Path(model_dir), read_manifest(model_dir))  # learn from the items this model writes
     learned, n_items = fit(ordered_items(load_pairs(data), source), grams, ridge)
     kind = "finding targets" if source == "finding" else "impression items"
     click.echo(f"learned the item order from {n_items} {kind}; written to {save_order(model_dir, learned)}")

@@ -10,8 +10,10 @@ from 13.0 to 10.0 and the extra ratio from 19.1 to 16.9 at the same ROUGE-L (45.
 Numbers and sides are held to the same rule, since the findings are all the model reads: a
 clause that states a number its finding does not (a comparison date, `与2019-19-09 PET/CT检查比较`;
 a vertebra, `胸1111椎体`), or puts an organ on the side opposite to the only side its finding
-gives it (`左肾囊肿` for `右肾见囊性低密度影`), is invented. `trim` cuts such clauses; when nothing
-about the finding would be left, `guard` puts the report's words in place of the output.
+gives it (`左肾囊肿` for `右肾见囊性低密度影`), is invented. Numbers compare by value (`2cm` is
+`2.0cm`, `09` is `9`), a range in the finding gives every level in it (`腰3-5椎体` gives 4), and
+tracer and sequence names (`18F-FDG`, `T2WI`) are not numbers. `trim` cuts such clauses; when
+nothing about the finding would be left, `guard` puts the report's words in place of the output.
 """
 
 from __future__ import annotations
@@ -26,24 +28,40 @@ _PIECE = re.compile(r"(?<=[，,；;。])")  # split after a clause's punctuation
 # Measurements and comparisons: the impression states what a finding is, not its numbers.
 _MEASURE = re.compile(r"SUV|CT值|大小约|长径|短径|直径|最大|范围约|约\d|\d+(?:\.\d+)?\s*(?:cm|mm|HU)|较前|同前|与前")
 MAX_CLAUSES = 3  # an impression item is short: the organ and what is seen in it
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # ASCII digits: report text is normalized to them
+_RANGE = re.compile(r"(?<![0-9.])([0-9]{1,2})\s*[-~～至到]\s*([0-9]{1,2})(?![0-9.])")  # `3-5`, `T10-12`
+MAX_RANGE = 12  # a range of levels (`胸1-12`) spans at most the thoracic spine
+_NOT_A_NUMBER = re.compile(r"[0-9]+m?(?:F|Ga|Tc|C|N|Zr|Cu|I)(?![a-z])|T[12]WI")  # `18F`, `68Ga`, `99mTc`, `T2WI`
 
 # A side and the organ term it qualifies: `右肾`, `左侧锁骨区`, `右下肺` (up to two characters between,
-# none of them a separator or another side).
+# none of them a separator or another side). `左、右肾`, `左右肺`, `左侧及右侧肾上腺` name both sides, as `双` does.
 _SIDE = re.compile(r"(左|右)侧?")
+_BOTH = re.compile(r"左侧?[、及和与]?右侧?|右侧?[、及和与]?左侧?")
 _NOT_BETWEEN = set("，,；;。、及和与左右双 \n")
 _OPPOSITE = {"左": "右", "右": "左"}
 
 
+def _values(text: str) -> set[float]:
+    """The numbers `text` states, by value, with every whole number inside its ranges."""
+    text = _NOT_A_NUMBER.sub(" ", text)
+    values = {float(n) for n in _NUMBER.findall(text)}
+    for low, high in _RANGE.findall(text):
+        if 0 < int(high) - int(low) <= MAX_RANGE:
+            values.update(float(v) for v in range(int(low), int(high) + 1))
+    return values
+
+
 def invented_numbers(finding: str, text: str) -> set[str]:
-    """The numbers `text` states that `finding` does not, compared whole (`胸1` is not in `胸11`)."""
-    return set(_NUMBER.findall(text)) - set(_NUMBER.findall(finding))
+    """The numbers `text` states that `finding` does not, compared by value as whole numbers
+    (`胸1` is not in `胸11`; `2cm` is in `2.0cm`)."""
+    given = _values(finding)
+    return {n for n in _NUMBER.findall(_NOT_A_NUMBER.sub(" ", text)) if float(n) not in given}
 
 
 def sided_organs(text: str, lexicon: Lexicon | None = None) -> set[tuple[str, str]]:
-    """(side, organ) for each organ term `text` qualifies with 左 or 右."""
+    """(side, organ) for each organ term `text` qualifies with only 左 or only 右."""
     lex = lexicon or load_lexicon()
+    text = _BOTH.sub("双", text)
     out = set()
     for m in _SIDE.finditer(text):
         for gap in range(3):
@@ -85,13 +103,15 @@ def report_words(finding: str, lexicon: Lexicon | None = None) -> str:
 
 
 def guard(finding: str, output: str, lexicon: Lexicon | None = None) -> str | None:
-    """What stands in place of an ungrounded `output` (`report_words`); None when `output` may
-    stand: it is grounded, or the finding has no words to offer. An output is ungrounded when
-    it names only organs the finding does not, or when nothing about the finding is left of it
-    without its clauses that state numbers or sides the finding does not (`trim` cuts those)."""
+    """What stands in place of an ungrounded `output`: the finding in `report_words`, or, when
+    every clause of it is a measurement, the finding as written; None when `output` may stand.
+    An output is ungrounded when it names only organs the finding does not, or when nothing about
+    the finding is left of it without its clauses that state numbers or sides the finding does
+    not (`trim` cuts those)."""
     if grounded(finding, output, lexicon) and (not invented(finding, output, lexicon) or _kept(finding, output, lexicon)[1]):
         return None
-    return report_words(finding, lexicon) or None
+    words = report_words(finding, lexicon) or finding.strip()
+    return (words if words.endswith("。") else words + "。") if words else None
 
 
 def _kept(finding: str, output: str, lexicon: Lexicon | None = None) -> tuple[list[str], list[str]]:
@@ -110,8 +130,10 @@ def _kept(finding: str, output: str, lexicon: Lexicon | None = None) -> tuple[li
 def trim(finding: str, output: str, lexicon: Lexicon | None = None) -> str | None:
     """`output` without its clauses about organs `finding` does not name, as in `肝左叶高代谢灶，
     考虑胃癌可能性大` for a liver finding, and without its clauses that state numbers or sides the
-    finding does not; None when nothing is cut. A clause that names no organ stays, and so does an output
-    of which nothing about the finding would be left (`guard`'s job)."""
+    finding does not (`invented`); None when nothing is cut. A clause that names no organ and
+    invents nothing stays. An output of which nothing about the finding would be left is not
+    trimmed but replaced (`guard`'s job). Unlike the organ rule, the number and side rule also
+    applies to a finding that names no organ."""
     pieces, kept = _kept(finding, output, lexicon)
     if not kept or len(kept) == len(pieces):
         return None

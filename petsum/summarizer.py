@@ -167,13 +167,13 @@ class Summarizer:
             for question, res in zip(questions, calls):
                 text = self.adapter.join([s.text for s in res.segments])
                 words = guard(question, text) if self.guard else None
-                if words:  # the model wrote about another organ, or a number it was not given: the report's words instead
+                if words:  # the model wrote about another organ, or a number or side it was not given: the report's words instead
                     copied[i] += 1
                     outputs.append(words)
                     segments.append({"tag": "copy", "text": words})
                     continue
                 cut = trim(question, text) if self.guard and self.trim else None
-                if cut:  # some clauses were about another organ, or stated numbers it was not given: they go
+                if cut:  # some clauses were about another organ, or stated a number or side it was not given: they go
                     trimmed[i] += 1
                 outputs.append(cut or text)
                 segments += [{"tag": s.tag, "text": s.text} for s in res.segments]  # what the model wrote, cut or not
@@ -182,7 +182,7 @@ class Summarizer:
             if isinstance(summary, Summary):
                 summary.impression = assemble([(r.region, r.text) for r in summary.regions], item_order=self.item_order)
                 if copied[i]:
-                    summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ or stated a number the report does not")
+                    summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ, or a number or side the finding does not give")
                 if trimmed[i]:
-                    summary.warnings.append(f"{trimmed[i]} finding(s) with clauses about another organ or with numbers the report does not state removed")
+                    summary.warnings.append(f"{trimmed[i]} finding(s) with clauses about another organ, or with a number or side the finding does not give, removed")
         return out

@@ -37,6 +37,10 @@ def test_numbers_the_finding_does_not_state_are_cut_or_replaced():
     pancreas = "胰腺术后，胰腺体尾部见软组织密度影，放射性摄取增高，SUVmax5.6。"
     assert invented_numbers(pancreas, "与2019-09-08 PET/CT检查比较") == {"2019", "09", "08"}
     assert invented_numbers("SUVmax5.6。", "SUVmax5.6") == set() and invented_numbers("胸11椎体。", "胸1椎体") == {"1"}  # whole numbers
+    # by value, ranges in full, tracer and sequence names are not numbers
+    assert invented_numbers("大小约2cm。", "右肺上叶2.0cm结节") == set() and invented_numbers("2019年9月8日", "2019-09-08") == set()
+    assert invented_numbers("腰3-5椎体骨质破坏。", "腰4椎体骨质破坏") == set() and invented_numbers("腰3-5椎体。", "腰6椎体") == {"6"}
+    assert invented_numbers("肝脏见低密度影。", "18F-FDG代谢未见增高，T2WI高信号") == set()
     # a comparison date the findings never gave goes; the rest of the answer stays
     assert trim(pancreas, "胰腺癌术后，与2019-09-08 PET/CT检查比较；胰腺体尾部高代谢灶，考虑复发。") == "胰腺癌术后，胰腺体尾部高代谢灶，考虑复发。"
     assert guard(pancreas, "胰腺术后，与2019-19-09 PET/CT检查比较。") is None
@@ -49,14 +53,24 @@ def test_numbers_the_finding_does_not_state_are_cut_or_replaced():
 
 def test_a_side_the_finding_does_not_give_its_organ_is_cut_or_replaced():
     assert sided_organs("右肾见囊性低密度影，左侧锁骨区淋巴结，右下肺结节，左、右肾") == {("右", "肾"), ("左", "锁骨"), ("右", "肺")}
+    assert sided_organs("左、右肾") == set() and sided_organs("左右肺") == set()
     kidney = "右肾见类圆形低密度影，无放射性摄取。"
     assert invented_sides(kidney, "左肾囊肿。") == {("左", "肾")}
     assert invented_sides("双肾见低密度影。", "左肾囊肿。") == set()  # both sides: either may stand
     assert invented_sides("左肾及右肾见低密度影。", "左肾囊肿。") == set()
+    for both in ("左、右肾见低密度影。", "左右肾见低密度影。", "左侧及右侧肾见低密度影。"):  # written out, both sides are `双`
+        assert invented_sides(both, "左肾囊肿。") == set() and guard(both, "左肾囊肿。") is None
     assert guard(kidney, "左肾囊肿。") == report_words(kidney) == "右肾见类圆形低密度影。"
     lung = "右肺上叶见结节，放射性摄取增高，右肾见低密度影。"
     assert trim(lung, "右肺上叶高代谢结节，考虑恶性；左肾囊肿。") == "右肺上叶高代谢结节，考虑恶性。"
     assert trim(lung, "右肺上叶高代谢结节；右肾囊肿。") is None
+
+
+def test_a_finding_of_measurements_only_stands_as_written_for_an_invented_answer():
+    spine = "胸12椎体前方见长径约1.9cm结节，SUVmax:1.5。"
+    assert report_words(spine) == ""  # every clause is a measurement
+    assert guard(spine, "胸11椎体前方高代谢结节，考虑骨转移。") == spine  # true, if not fluent
+    assert guard(spine, "胸12椎体前方高代谢结节。") is None
 
 
 def test_report_words_keep_organ_and_lesion_clauses_without_measurements():
@@ -89,14 +103,14 @@ def test_the_summarizer_writes_an_ungrounded_finding_in_the_reports_words(tmp_pa
     by_region = {r.region: r for r in summary.regions}
     assert by_region["pelvis"].text == report_words(PROSTATE) and by_region["pelvis"].segments == [{"tag": "copy", "text": report_words(PROSTATE)}]
     assert "肝" not in summary.impression and "前列腺大小正常，内见点状钙化灶。" in summary.impression
-    assert summary.warnings == ["3 finding(s) in the report's own words: the model wrote about another organ or stated a number the report does not"]  # 2 pancreas, 1 prostate
+    assert summary.warnings == ["3 finding(s) in the report's own words: the model wrote about another organ, or a number or side the finding does not give"]  # 2 pancreas, 1 prostate
     assert all("钙化" not in w for w in summary.warnings)  # warnings reach logs: no report text
 
     summarizer.models.models["model"] = OneAnswer(summarizer.models.tokenizer, "前列腺钙化灶，肝内钙化灶。<STOP>")
     [summary] = summarizer.summarize([f"{NORMAL_HEAD}   {PROSTATE}"])
     assert summary.regions[-1].text == "前列腺灶。" and "肝" not in summary.impression  # (no 钙化 in the toy tokenizer)
     assert summary.regions[-1].segments[0]["text"].startswith("前列腺灶，肝内")  # what the model wrote stays visible
-    assert summary.warnings == ["1 finding(s) with clauses about another organ or with numbers the report does not state removed"]
+    assert summary.warnings == ["1 finding(s) with clauses about another organ, or with a number or side the finding does not give, removed"]
     summarizer.trim = False  # as `petsum evaluate --no-trim` measures it
     [kept] = summarizer.summarize([f"{NORMAL_HEAD}   {PROSTATE}"])
     assert "肝内" in kept.impression and kept.warnings == []

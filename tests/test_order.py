@@ -82,6 +82,11 @@ def test_bad_order_input_is_one_line(pet_run: Path, tmp_path: Path):
     shutil.copytree(pet_run, run)
     res = CliRunner().invoke(petsum, ["order", "--data", str(csv), "--model", str(run)])
     assert res.exit_code == 2 and res.output.startswith("error: no impression with two or more items")
+    manifest = json.loads((run / "ases.json").read_text(encoding="utf-8"))
+    (run / "ases.json").write_text(json.dumps({**manifest, "source": "findings"}), encoding="utf-8")  # a typo: no silent fallback
+    res = CliRunner().invoke(petsum, ["order", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run)])
+    assert res.exit_code != 0 and res.output.startswith("error: ") and "unknown source 'findings'" in res.output and "Traceback" not in res.output
+    (run / "ases.json").write_text(json.dumps(manifest), encoding="utf-8")
     (run / "ases.json").write_text(json.dumps({**json.loads((run / "ases.json").read_text(encoding="utf-8")), "item_order": {"weights": {}}}))
     res = CliRunner().invoke(petsum, ["summarize", str(FIXTURES / ".." / ".." / "examples" / "report.txt"), "--model", str(run)])
     assert res.exit_code != 0 and "unreadable item_order" in res.output and "Traceback" not in res.output
