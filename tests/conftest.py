@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PETSUM_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """`benchmarks/{name}.py` as a module (benchmarks are scripts, not a package), registered
+    under `name` so that its dataclasses and pickles resolve."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
 
 TINY = {
     "model.vocab_size": 400,

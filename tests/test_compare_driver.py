@@ -1,22 +1,18 @@
 """benchmarks/pet_compare.py: the row names of the sweeps and the `petsum train` command each
 row runs (the README's comparison tables are reproduced by this driver)."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def driver():
     sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("pet_compare", REPO / "benchmarks" / "pet_compare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("pet_compare")
 
 
 @pytest.mark.parametrize("name, spec", [

@@ -1,23 +1,12 @@
 """benchmarks/invented_facts.py: numbers and sides an impression states that its report does not give."""
 
-import importlib.util
-import sys
-
-from conftest import REPO
+from conftest import load_benchmark
 
 REPORT = "右肾见类圆形低密度影，无放射性摄取。胸11椎体骨质破坏，放射性摄取增高，SUVmax6.2。"
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("invented_facts", REPO / "benchmarks" / "invented_facts.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["invented_facts"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_counts_invented_numbers_and_sides_but_not_item_numbers():
-    facts = load()
+    facts = load_benchmark("invented_facts")
     texts = [
         "1、右肾囊肿。\n2、胸11椎体骨质破坏，考虑转移。",  # all given: item numbers do not count
         "1、左肾囊肿。\n2、与2019-09-08 PET/CT检查比较，胸1111椎体骨质破坏。",

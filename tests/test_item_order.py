@@ -1,23 +1,16 @@
 """benchmarks/item_order.py: the oracle and learned item orders the README's "What ROUGE-L
 misses" measures (numbered items move, the closing line stays last)."""
 
-import importlib.util
-import sys
-
 import pytest
 
-from conftest import REPO
+from conftest import load_benchmark
 
 IMPRESSION = "1、肝囊肿。\n2、胆囊结石。\n3、左肺上叶结节，考虑肺癌。\n余躯干PET/CT检查未见明显异常代谢征象。"
 
 
 @pytest.fixture(scope="module")
 def order():
-    spec = importlib.util.spec_from_file_location("item_order", REPO / "benchmarks" / "item_order.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["item_order"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("item_order")
 
 
 def test_the_oracle_puts_items_in_the_reference_order(order):

@@ -1,16 +1,11 @@
 """benchmarks/region_calls.py: per-region 'no anomaly' answers against the reference, the count
 behind the README's analysis of where missed organs come from."""
 
-import importlib.util
-
-from conftest import REPO
+from conftest import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("region_calls", REPO / "benchmarks" / "region_calls.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("region_calls")
 
 
 def test_counts_add_up_and_follow_the_normal_bias(pet_run, pet_csv):
