@@ -2,7 +2,7 @@
 
 import pytest
 
-from petsum.assemble import assemble, is_normal, items, scope, suspicion, without_repeats
+from petsum.assemble import assemble, is_normal, items, scope, suspicion, without_repeated_clauses, without_repeats
 
 
 def test_clinical_order_numbering_and_closing():
@@ -67,3 +67,10 @@ def test_a_stuttered_list_of_sites_names_each_site_once():
 def test_a_character_said_three_times_running_is_said_once():
     assert items("前前前前列腺增生，脾脏稍稍稍稍低密度影。") == ["前列腺增生，脾脏稍低密度影。"]
     assert items("右肺肺门淋巴结，SUVmax 111。") == ["右肺肺门淋巴结，SUVmax 111。"]  # doubles and digits are real text
+
+
+def test_a_clause_said_again_right_after_itself_is_said_once():
+    assert items("胰体部高代谢肿块，伴远端胰管扩张，伴远端胰管扩张，考虑恶性。") == ["胰体部高代谢肿块，伴远端胰管扩张，考虑恶性。"]
+    assert without_repeated_clauses("肝囊肿；肝囊肿；肝囊肿。") == "肝囊肿。"  # a run of three
+    assert without_repeated_clauses("双肺结节，双肺结节影。") == "双肺结节，双肺结节影。"  # not the same clause
+    assert without_repeated_clauses("肝囊肿，考虑良性；肾囊肿，考虑良性。") == "肝囊肿，考虑良性；肾囊肿，考虑良性。"  # not adjacent
