@@ -134,9 +134,8 @@ def order(data: str, model_dir: str, grams: int, ridge: float) -> None:
     """Learn the order of impression items from written impressions; the model's assembler uses it."""
     from petsum.data import load_pairs
     from petsum.order import fit, ordered_items, save_order
-    from shared.modeling import read_manifest
-
     from petsum.summarizer import source_of
+    from shared.modeling import read_manifest
 
     source = source_of(Path(model_dir), read_manifest(model_dir))  # learn from the items this model writes
     learned, n_items = fit(ordered_items(load_pairs(data), source), grams, ridge)

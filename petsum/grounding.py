@@ -19,6 +19,7 @@ nothing about the finding would be left, `guard` puts the report's words in plac
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from petsum.lexicon import Lexicon, load_lexicon
 from petsum.salient import informative
@@ -41,6 +42,20 @@ _NOT_BETWEEN = set("，,；;。、及和与左右双 \n")
 _OPPOSITE = {"左": "右", "右": "左"}
 
 
+@dataclass(frozen=True)
+class Given:
+    """What a finding gives an answer to say: its organs, its numbers by value, its sided organs."""
+
+    organs: set[str]
+    numbers: set[float]
+    sides: set[tuple[str, str]]
+
+
+def given(finding: str, lexicon: Lexicon | None = None) -> Given:
+    lex = lexicon or load_lexicon()
+    return Given(lex.organs_in(finding), _values(finding), sided_organs(finding, lex))
+
+
 def _values(text: str) -> set[float]:
     """The numbers `text` states, by value, with every whole number inside its ranges."""
     text = _NOT_A_NUMBER.sub(" ", text)
@@ -51,11 +66,18 @@ def _values(text: str) -> set[float]:
     return values
 
 
+def _new_numbers(numbers: set[float], text: str) -> set[str]:
+    return {n for n in _NUMBER.findall(_NOT_A_NUMBER.sub(" ", text)) if float(n) not in numbers}
+
+
+def _new_sides(sides: set[tuple[str, str]], text: str, lexicon: Lexicon | None = None) -> set[tuple[str, str]]:
+    return {(side, organ) for side, organ in sided_organs(text, lexicon) if (_OPPOSITE[side], organ) in sides and (side, organ) not in sides}
+
+
 def invented_numbers(finding: str, text: str) -> set[str]:
     """The numbers `text` states that `finding` does not, compared by value as whole numbers
     (`胸1` is not in `胸11`; `2cm` is in `2.0cm`)."""
-    given = _values(finding)
-    return {n for n in _NUMBER.findall(_NOT_A_NUMBER.sub(" ", text)) if float(n) not in given}
+    return _new_numbers(_values(finding), text)
 
 
 def sided_organs(text: str, lexicon: Lexicon | None = None) -> set[tuple[str, str]]:
@@ -77,19 +99,25 @@ def sided_organs(text: str, lexicon: Lexicon | None = None) -> set[tuple[str, st
 
 def invented_sides(finding: str, text: str, lexicon: Lexicon | None = None) -> set[tuple[str, str]]:
     """(side, organ) that `text` states where `finding` names that organ on the other side only."""
-    given = sided_organs(finding, lexicon)
-    return {(side, organ) for side, organ in sided_organs(text, lexicon) if (_OPPOSITE[side], organ) in given and (side, organ) not in given}
+    return _new_sides(sided_organs(finding, lexicon), text, lexicon)
 
 
 def invented(finding: str, text: str, lexicon: Lexicon | None = None) -> bool:
     """`text` states a number or a side that `finding` does not give it."""
-    return bool(invented_numbers(finding, text) or invented_sides(finding, text, lexicon))
+    return _invents(given(finding, lexicon), text, lexicon)
+
+
+def _invents(g: Given, text: str, lexicon: Lexicon | None = None) -> bool:
+    return bool(_new_numbers(g.numbers, text) or _new_sides(g.sides, text, lexicon))
 
 
 def grounded(finding: str, output: str, lexicon: Lexicon | None = None) -> bool:
     """False when `output` names organs and `finding` names organs, but none in common."""
     lex = lexicon or load_lexicon()
-    said, asked = lex.organs_in(output), lex.organs_in(finding)
+    return _grounded(lex.organs_in(finding), lex.organs_in(output))
+
+
+def _grounded(asked: set[str], said: set[str]) -> bool:
     return not (said and asked) or bool(said & asked)
 
 
@@ -102,39 +130,43 @@ def report_words(finding: str, lexicon: Lexicon | None = None) -> str:
     return "，".join(kept) + "。" if kept else ""
 
 
-def guard(finding: str, output: str, lexicon: Lexicon | None = None) -> str | None:
-    """What stands in place of an ungrounded `output`: the finding in `report_words`, or, when
-    every clause of it is a measurement, the finding as written; None when `output` may stand.
-    An output is ungrounded when it names only organs the finding does not, or when nothing about
-    the finding is left of it without its clauses that state numbers or sides the finding does
-    not (`trim` cuts those)."""
-    if grounded(finding, output, lexicon) and (not invented(finding, output, lexicon) or _kept(finding, output, lexicon)[1]):
-        return None
-    words = report_words(finding, lexicon) or finding.strip()
-    return (words if words.endswith("。") else words + "。") if words else None
+def ground(finding: str, output: str, lexicon: Lexicon | None = None, cut: bool = True) -> tuple[str, str | None]:
+    """(what stands for `output`, what the guard did: None, "copy" or "trim"), the finding's
+    organs, numbers and sides read once.
 
-
-def _kept(finding: str, output: str, lexicon: Lexicon | None = None) -> tuple[list[str], list[str]]:
-    """(the clauses of `output`, with their punctuation; those of them that may stay, or [] when
-    none of those is about the finding). A clause may stay when it states no number or side the
-    finding does not (`invented`) and names no organ, or one the finding names; with a finding
-    that names no organ, every clause with nothing invented is about it."""
+    "copy": `output` is ungrounded, and the finding in `report_words` (or, when every clause of it
+    is a measurement, the finding as written) stands instead. An output is ungrounded when it
+    names only organs the finding does not, or when nothing about the finding is left of it
+    without its clauses that state numbers or sides the finding does not.
+    "trim" (only with `cut`): `output` without its clauses about organs the finding does not name
+    (`肝左叶高代谢灶，考虑胃癌可能性大` → `肝左叶高代谢灶。` for a liver finding) and without its
+    clauses that invent a number or side. A clause may stay when it invents nothing and names no
+    organ, or one the finding names; with a finding that names no organ, the organ rule does not
+    apply but the number and side rule does."""
     lex = lexicon or load_lexicon()
-    asked = lex.organs_in(finding)
-    pieces = [(p, lex.organs_in(p)) for p in _PIECE.split(output) if p]
-    kept = [(p, organs) for p, organs in pieces if not invented(finding, p, lex) and (not asked or not organs or organs & asked)]
-    about = any(organs & asked for _, organs in kept) if asked else any(p.strip("，,；;。 ") for p, _ in kept)
-    return [p for p, _ in pieces], [p for p, _ in kept] if about else []
+    g = given(finding, lex)
+    pieces = [(p, lex.organs_in(p), _invents(g, p, lex)) for p in _PIECE.split(output) if p]
+    kept = [(p, organs) for p, organs, new in pieces if not new and (not g.organs or not organs or organs & g.organs)]
+    if not (any(organs & g.organs for _, organs in kept) if g.organs else any(p.strip("，,；;。 ") for p, _ in kept)):
+        kept = []  # nothing about the finding would be left
+    said = set().union(*(organs for _, organs, _ in pieces))
+    if not _grounded(g.organs, said) or (any(new for _, _, new in pieces) and not kept):
+        words = report_words(finding, lex) or finding.strip()
+        if words:
+            return (words if words.endswith("。") else words + "。"), "copy"
+    if cut and kept and len(kept) != len(pieces):
+        return "".join(p for p, _ in kept).rstrip("，,；;。 ") + "。", "trim"
+    return output, None
+
+
+def guard(finding: str, output: str, lexicon: Lexicon | None = None) -> str | None:
+    """What stands in place of an ungrounded `output` (`ground`'s "copy"); None when it may stand."""
+    text, action = ground(finding, output, lexicon, cut=False)
+    return text if action == "copy" else None
 
 
 def trim(finding: str, output: str, lexicon: Lexicon | None = None) -> str | None:
-    """`output` without its clauses about organs `finding` does not name, as in `肝左叶高代谢灶，
-    考虑胃癌可能性大` for a liver finding, and without its clauses that state numbers or sides the
-    finding does not (`invented`); None when nothing is cut. A clause that names no organ and
-    invents nothing stays. An output of which nothing about the finding would be left is not
-    trimmed but replaced (`guard`'s job). Unlike the organ rule, the number and side rule also
-    applies to a finding that names no organ."""
-    pieces, kept = _kept(finding, output, lexicon)
-    if not kept or len(kept) == len(pieces):
-        return None
-    return "".join(kept).rstrip("，,；;。 ") + "。"
+    """`output` with its clauses about other organs, or with invented numbers or sides, cut
+    (`ground`'s "trim"); None when nothing is cut, and when the output is to be replaced instead."""
+    text, action = ground(finding, output, lexicon)
+    return text if action == "trim" else None

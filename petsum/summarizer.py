@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
-from petsum.grounding import guard, trim
+from petsum.grounding import ground
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
 from petsum.report import normalize, split_sections
@@ -166,16 +166,15 @@ class Summarizer:
             outputs, segments = [], []
             for question, res in zip(questions, calls):
                 text = self.adapter.join([s.text for s in res.segments])
-                words = guard(question, text) if self.guard else None
-                if words:  # the model wrote about another organ, or a number or side it was not given: the report's words instead
+                said, action = ground(question, text, cut=self.trim) if self.guard else (text, None)
+                if action == "copy":  # the model wrote about another organ, or a number or side it was not given: the report's words instead
                     copied[i] += 1
-                    outputs.append(words)
-                    segments.append({"tag": "copy", "text": words})
+                    outputs.append(said)
+                    segments.append({"tag": "copy", "text": said})
                     continue
-                cut = trim(question, text) if self.guard and self.trim else None
-                if cut:  # some clauses were about another organ, or stated a number or side it was not given: they go
+                if action == "trim":  # some clauses were about another organ, or stated a number or side it was not given: they go
                     trimmed[i] += 1
-                outputs.append(cut or text)
+                outputs.append(said)
                 segments += [{"tag": s.tag, "text": s.text} for s in res.segments]  # what the model wrote, cut or not
             out[i].regions.append(RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
         for i, summary in enumerate(out):
