@@ -112,11 +112,14 @@ def suspicion(item: str) -> int:
     return next((rank for rank, cue in enumerate(_SUSPICION) if cue.search(item)), len(_SUSPICION))
 
 
-def assemble(outputs: list[tuple[str, str]], covered: set[str] | None = None, item_order: "ItemOrder | None" = None) -> str:
+def assemble(
+    outputs: list[tuple[str, str]], covered: set[str] | None = None, item_order: "ItemOrder | None" = None, closing: str | None = None,
+) -> str:
     """`outputs` is (region, generated text) per section; `covered` the regions the scan
     includes (default: those of `outputs`). Normal regions are not itemized; a finding that two
-    regions both produced is written once; items are numbered by `item_order`'s learned positions
-    (`petsum.order`) where given, else by `suspicion`, then region."""
+    regions both produced is written once; items are numbered in `item_order`'s learned order
+    (`petsum.order`) where given, else by `suspicion`, then region; `closing` (`petsum.closing`)
+    closes them where given, else the rule's line for the scanned field."""
     order = sorted(outputs, key=lambda o: REGIONS.index(o[0]) if o[0] in REGIONS else len(REGIONS))
     found: list[str] = []
     for _, text in order:
@@ -126,6 +129,6 @@ def assemble(outputs: list[tuple[str, str]], covered: set[str] | None = None, it
     field = scope(covered if covered is not None else {r for r, _ in outputs})
     if not found:
         return f"{field}PET/CT检查未见明显异常代谢征象。"
-    found.sort(key=item_order.position if item_order else suspicion)  # stable: clinical order within a rank
+    found = item_order.arrange(found) if item_order else sorted(found, key=suspicion)  # stable: clinical order within a rank
     lines = [f"{i}、{item}" for i, item in enumerate(found, 1)]
-    return "\n".join(lines + [f"余{field}PET/CT检查未见明显异常代谢征象。"])
+    return "\n".join(lines + [closing or f"余{field}PET/CT检查未见明显异常代谢征象。"])

@@ -128,19 +128,26 @@ def floor(kind: str, data: str, train_data: str | None, pred_path: str | None, a
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV of reports whose impressions (answer) show the order to learn: the training split.")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True), help="Model or run folder whose ases.json gets the order.")
 @click.option("--grams", type=click.IntRange(min=1), default=3000, show_default=True, help="Most frequent character uni/bigrams used as features.")
-@click.option("--ridge", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True)
+@click.option("--rank", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Width of the pair term (which item follows which); 0: a score per item only.")
+@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
 @friendly_errors
-def order(data: str, model_dir: str, grams: int, ridge: float) -> None:
-    """Learn the order of impression items from written impressions; the model's assembler uses it."""
+def order(data: str, model_dir: str, grams: int, rank: int, epochs: int) -> None:
+    """Learn how these impressions are written, their item order and closing line; the model's assembler uses both."""
+    from petsum import closing
     from petsum.data import load_pairs
-    from petsum.order import fit, ordered_items, save_order
+    from petsum.order import fit, ordered_items, save_to_manifest
     from petsum.summarizer import source_of
     from shared.modeling import read_manifest
 
     source = source_of(Path(model_dir), read_manifest(model_dir))  # learn from the items this model writes
-    learned, n_items = fit(ordered_items(load_pairs(data), source), grams, ridge)
+    reports = load_pairs(data)
+    learned, n_items = fit(ordered_items(reports, source), grams, rank, epochs)
+    line, n_closed = closing.fit(reports)
     kind = "finding targets" if source == "finding" else "impression items"
-    click.echo(f"learned the item order from {n_items} {kind}; written to {save_order(model_dir, learned)}")
+    path = save_to_manifest(model_dir, {"item_order": learned.to_json(), "closing_line": line.to_json() if line else None})
+    said = f"the closing line from {n_closed} impressions" if line else "no closing line (no impression has one: the rule's line stays)"
+    click.echo(f"learned the item order from {n_items} {kind} and {said}; written to {path}")
 
 
 def _model_path(model_dir: str | None) -> Path:

@@ -10,19 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
+from petsum.closing import ClosingLine
 from petsum.grounding import ground
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
+from petsum.order import ItemOrder
 from petsum.report import normalize, split_sections
 from petsum.salient import SOURCES, model_inputs
 from shared.textio import InputError
-
-if TYPE_CHECKING:
-    from petsum.order import ItemOrder
 
 MAX_REGION_CHARS = 2000  # a region's findings run to a few hundred characters; beyond this is noise
 MAX_REPORT_BYTES = 1_000_000  # a report is a few KB: a file this large is not one report
@@ -105,18 +103,17 @@ def source_of(model: Path, manifest: dict) -> str:
     return source
 
 
-def item_order_of(model: Path, manifest: dict) -> "ItemOrder | None":
-    """The learned item order in `manifest`, the model's `ases.json` (`petsum order`); None: the
-    rule's order."""
-    from petsum.order import ItemOrder
-
-    data = manifest.get("item_order")
+def learned(model: Path, manifest: dict, key: str, kind: "type[ItemOrder] | type[ClosingLine]") -> "ItemOrder | ClosingLine | None":
+    """What `petsum order` learned and stored in `manifest`, the model's `ases.json`, under `key`
+    (`"item_order"`, `"closing_line"`), read as `kind`; None where it stored nothing: the
+    assembler's rule."""
+    data = manifest.get(key)
     if data is None:
         return None
     try:
-        return ItemOrder.from_json(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise InputError(f"{model}: ases.json has an unreadable item_order ({type(e).__name__}); rewrite it with petsum order") from None
+        return kind.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a bad base64 table is a ValueError too
+        raise InputError(f"{model}: ases.json has an unreadable {key} ({type(e).__name__}); rewrite it with petsum order") from None
 
 
 class Summarizer:
@@ -132,7 +129,8 @@ class Summarizer:
         self.adapter = PetAdapter()
         manifest = read_manifest(self.path)
         self.source = source_of(self.path, manifest)
-        self.item_order = item_order_of(self.path, manifest)  # None: the assembler's rule
+        self.item_order = learned(self.path, manifest, "item_order", ItemOrder)  # None: the assembler's rule
+        self.closing = learned(self.path, manifest, "closing_line", ClosingLine)  # likewise
         self.guard = True  # `petsum.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise
 
@@ -151,6 +149,7 @@ class Summarizer:
 
         out: list[Summary | InputError] = []
         inputs: list[tuple[int, str, list[str]]] = []  # (report index, region, model inputs; [] for nothing to report)
+        closings: dict[int, str | None] = {}  # report index → its learned closing line
         for i, text in enumerate(texts):
             try:
                 sections, warnings = sections_of(text)
@@ -158,6 +157,7 @@ class Summarizer:
                 out.append(e)
                 continue
             out.append(Summary("", [], warnings))
+            closings[i] = self.closing.choose(sections) if self.closing else None
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
         results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate))
         copied, trimmed = [0] * len(texts), [0] * len(texts)
@@ -179,7 +179,7 @@ class Summarizer:
             out[i].regions.append(RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
         for i, summary in enumerate(out):
             if isinstance(summary, Summary):
-                summary.impression = assemble([(r.region, r.text) for r in summary.regions], item_order=self.item_order)
+                summary.impression = assemble([(r.region, r.text) for r in summary.regions], item_order=self.item_order, closing=closings[i])
                 if copied[i]:
                     summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ, or a number or side the finding does not give")
                 if trimmed[i]:

@@ -15,7 +15,7 @@ def order():
 
 def test_the_oracle_puts_items_in_the_reference_order(order):
     ref = "1、左肺上叶结节，肺癌可能。 2、肝囊肿。"
-    assert order.reorder(IMPRESSION, order.oracle_key(ref)).split("\n") == [
+    assert order.reorder(IMPRESSION, order.oracle_order(ref)).split("\n") == [
         "1、左肺上叶结节，考虑肺癌。", "2、肝囊肿。", "3、胆囊结石。",  # 胆囊结石 is not in the reference: last
         "余躯干PET/CT检查未见明显异常代谢征象。",
     ]
@@ -24,16 +24,16 @@ def test_the_oracle_puts_items_in_the_reference_order(order):
 def test_the_learned_order_reorders_and_keeps_a_single_item(order):
     from petsum.order import fit, reference_items
 
-    learned, _ = fit([reference_items("1、右肺癌伴纵隔淋巴结转移。  2、肝囊肿。  3、胆囊结石。")] * 5, n_grams=50, ridge=1.0)
-    key = lambda found: [learned.position(i) for i in found]  # noqa: E731
+    learned, _ = fit([reference_items("1、右肺癌伴纵隔淋巴结转移。  2、肝囊肿。  3、胆囊结石。")] * 5, n_grams=50, rank=4, epochs=30, lr=0.05)
+    key = learned.arrange
     assert order.reorder(IMPRESSION, key).split("\n")[:3] == ["1、左肺上叶结节，考虑肺癌。", "2、肝囊肿。", "3、胆囊结石。"]
     assert order.reorder("1、肝囊肿。\n余躯干PET/CT检查未见明显异常代谢征象。", key).startswith("1、肝囊肿。")
 
 
 def test_the_noisy_oracle_swaps_neighbours_only_as_often_as_asked(order):
     ref = "1、左肺上叶结节，肺癌可能。 2、肝囊肿。 3、胆囊结石。"
-    exact = order.reorder(IMPRESSION, order.oracle_key(ref))
-    assert order.reorder(IMPRESSION, order.noisy_key(ref, 0.0, seed=1)) == exact
-    swapped = order.reorder(IMPRESSION, order.noisy_key(ref, 1.0, seed=1)).split("\n")
+    exact = order.reorder(IMPRESSION, order.oracle_order(ref))
+    assert order.reorder(IMPRESSION, order.noisy_order(ref, 0.0, seed=1)) == exact
+    swapped = order.reorder(IMPRESSION, order.noisy_order(ref, 1.0, seed=1)).split("\n")
     # p=1: the first pair swaps, then the item now second swaps with the third
     assert swapped[:3] == ["1、肝囊肿。", "2、胆囊结石。", "3、左肺上叶结节，考虑肺癌。"]
