@@ -3,17 +3,18 @@
 reports, in one process.
 
     python benchmarks/serving_speed.py [--model petsum/models/default [OTHER ...]] [--data runs/compare/split/test.csv]
-        [--reports 200] [--backend auto] [--threads 2] [--no-repeat-ngram 4 0] [--normal-penalty 3 0]
+        [--reports 200] [--backend auto] [--threads 2] [--no-repeat-ngram 4 0] [--normal-penalty 3 0] [--consensus 12 0]
 
 Prints latency median / mean / p90 / max, and batch reports/s (model load excluded: the batch
-engine is built on the already loaded model), for each n-gram ban and "no anomaly" penalty given
-(default: the model's own), for each model given, one after the other in one process. Report
-text is never printed.
+engine is built on the already loaded model), for each n-gram ban, "no anomaly" penalty and
+number of consensus draws given (default: the model's own), for each model given, one after the
+other in one process. Report text is never printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-repeat-ngram", type=int, nargs="+", help="decode with each of these bans in turn")
     ap.add_argument("--normal-penalty", type=float, nargs="+", help="and each of these penalties on the 'no anomaly' answer")
+    ap.add_argument("--consensus", type=int, nargs="+", help="and each of these numbers of consensus draws (generate.consensus_samples)")
     args = ap.parse_args()
 
     import csv
@@ -75,11 +77,10 @@ def main() -> None:
 def measure(summarizer, name: str, reports: list[str], source: Path, args: argparse.Namespace) -> None:
     own = summarizer.models.generate
     print(f"model {name} ({summarizer.models.backend}, {args.threads} threads), {len(reports)} reports")
-    for ban in args.no_repeat_ngram or [None]:
-        for penalty in args.normal_penalty or [None]:
-            summarizer.models.generate = own
-            summarizer.tune(penalty, no_repeat_ngram_size=ban)
-            report_speed(summarizer, reports, source)
+    for ban, penalty, draws in itertools.product(args.no_repeat_ngram or [None], args.normal_penalty or [None], args.consensus or [None]):
+        summarizer.models.generate = own
+        summarizer.tune(penalty, no_repeat_ngram_size=ban, consensus_samples=draws)
+        report_speed(summarizer, reports, source)
 
 
 def report_speed(summarizer, reports: list[str], source: Path) -> None:
@@ -87,7 +88,8 @@ def report_speed(summarizer, reports: list[str], source: Path) -> None:
     lat = sorted(latencies(summarizer, reports))
     n, rate = batch_rate(summarizer, source)
     p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
-    print(f"  no_repeat_ngram_size {cfg.no_repeat_ngram_size}, first_token_bias {cfg.first_token_bias}, eos_bias {cfg.eos_bias}: "
+    print(f"  no_repeat_ngram_size {cfg.no_repeat_ngram_size}, first_token_bias {cfg.first_token_bias}, eos_bias {cfg.eos_bias}, "
+          f"consensus_samples {cfg.consensus_samples}: "
           f"latency median {statistics.median(lat):.3f} s, mean {statistics.mean(lat):.3f} s, p90 {p90:.3f} s, max {lat[-1]:.3f} s; "
           f"petsum batch {n} records, {rate:.2f} reports/s")
 

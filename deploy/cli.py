@@ -20,6 +20,16 @@ def export_command(default_model: Path) -> click.Command:
         """Export a model to ONNX for `--backend onnx` (onnxruntime, CPU or CUDA)."""
         from deploy.export import export_run
 
-        click.echo(json.dumps(export_run(Path(model_dir) if model_dir else default_model, out, int8), ensure_ascii=False))
+        manifest = export_run(Path(model_dir) if model_dir else default_model, out, int8)
+        click.echo(json.dumps({k: _brief(v) for k, v in manifest.items()}, ensure_ascii=False))
 
     return export
+
+
+def _brief(value: object) -> object:
+    """A manifest entry as the command prints it: learned tables (petsum's item order and closing
+    line: thousands of features, a megabyte of base64) are counted, not printed; the export's
+    ases.json holds them."""
+    if isinstance(value, dict) and "tables" in value:
+        return {k: v for k, v in value.items() if k not in ("tables", "features")} | {"features": len(value.get("features", [])), "tables": "(in ases.json)"}
+    return value

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deploy.export import FORMAT, ONNX_MANIFEST, past_names
-from shared.generate import LogitBias, ban_repeats
+from shared.generate import LogitBias, Sampling, ban_repeats
 
 if TYPE_CHECKING:
     from shared.generate import ModelSet
@@ -92,16 +92,18 @@ class OnnxSeq2Seq:
 
     def generate_tokens(
         self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        sampling: Sampling | None = None,
     ) -> list[list[int]]:
         if not sources:
             return []
         _, cross, mask = self.encode(sources)
-        if num_beams == 1:
-            return self._greedy(cross, mask, max_new_tokens, no_repeat, bias)
+        if num_beams == 1 or sampling:
+            return self._greedy(cross, mask, max_new_tokens, no_repeat, bias, sampling)
         return self._beam(cross, mask, max_new_tokens, num_beams, no_repeat, bias)
 
     def _greedy(
         self, cross: list[np.ndarray], mask: np.ndarray, limit: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        sampling: Sampling | None = None,
     ) -> list[list[int]]:
         n = mask.shape[0]
         out: list[list[int]] = [[] for _ in range(n)]
@@ -113,6 +115,8 @@ class OnnxSeq2Seq:
             if bias:
                 bias.apply(logits, i)
             ban_repeats(logits, ([self.start, *out[r]] for r in rows), no_repeat)
+            if sampling:
+                sampling.apply(logits, rows, i)
             tokens = logits.argmax(-1)
             for r, t in zip(rows, tokens):
                 out[r].append(int(t))

@@ -124,9 +124,13 @@ class CalculatorGenerator:
 
     def generate_tokens(
         self, sources: list[list[int]], max_new_tokens: int, num_beams: int = 1, no_repeat: int = 0, bias: LogitBias | None = None,
+        sampling: object = None,
     ) -> list[list[int]]:
         """Each source's tokens through EOS (forced ones included); greedy whatever `num_beams`.
-        `no_repeat` and `bias` act as in `TorchGenerator`; forced tokens pass."""
+        `no_repeat` and `bias` act as in `TorchGenerator`; forced tokens pass. It does not draw:
+        `sampling` (`generate.consensus_samples`) is refused."""
+        if sampling is not None:
+            raise ValueError("calculator decoding does not draw samples: set generate.consensus_samples to 0")
         if not sources:
             return []
         rows = [_Row() for _ in sources]

@@ -20,6 +20,14 @@ def main() -> None:
     """Summarize Chinese PET/CT findings into an impression with AS-ES trained models."""
 
 
+def _consensus_option(fn):
+    return click.option(
+        "--consensus", type=click.IntRange(min=0), metavar="N",
+        help="Draws per finding besides the greedy answer, the answer then the one that agrees most with the others, instead of "
+        "the model's generate.consensus_samples (0: the greedy answer alone, several times faster).",
+    )(fn)
+
+
 def _gamma_option(fn):
     return click.option("--gamma", type=click.FloatRange(min=0), help="Normal-region samples per report (default: 1.0).")(fn)
 
@@ -157,11 +165,12 @@ def _model_path(model_dir: str | None) -> Path:
     return path
 
 
-def _summarizer(model_dir: str | None, backend: str, device: str, batch_size: int | None = None):
+def _summarizer(model_dir: str | None, backend: str, device: str, batch_size: int | None = None, consensus: int | None = None):
     from deploy.backend import device_warning
     from petsum.summarizer import Summarizer
 
     summarizer = Summarizer(_model_path(model_dir), backend, batch_size, device)
+    summarizer.tune(consensus_samples=consensus)
     if note := device_warning(summarizer.models, device):
         click.echo(f"warning: {note}", err=True)
     return summarizer
@@ -171,15 +180,16 @@ def _summarizer(model_dir: str | None, backend: str, device: str, batch_size: in
 @click.argument("report", type=click.Path(allow_dash=True, dir_okay=False))
 @serving_options
 @click.option("--json", "as_json", is_flag=True, help="Print the impression with its regions and segments as JSON.")
+@_consensus_option
 @friendly_errors
-def summarize(report: str, model_dir: str | None, backend: str, device: str, as_json: bool) -> None:
+def summarize(report: str, model_dir: str | None, backend: str, device: str, as_json: bool, consensus: int | None) -> None:
     """Print the impression for one report's findings (REPORT is a file, or - for stdin)."""
     from petsum.summarizer import MAX_REPORT_BYTES, read_report
     from shared.textio import read_bytes
 
     name = "stdin" if report == "-" else report
     data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1) if report == "-" else read_bytes(report, MAX_REPORT_BYTES + 1)
-    summarizer = _summarizer(model_dir, backend, device)
+    summarizer = _summarizer(model_dir, backend, device, consensus=consensus)
     summary = summarizer.summarize([read_report(data, name)])[0]
     if isinstance(summary, Exception):
         fail(f"{name}: {summary}")
@@ -202,9 +212,10 @@ def summarize(report: str, model_dir: str | None, backend: str, device: str, as_
 @click.option("--address", help="Ray cluster to join (--engine ray; default: start a local Ray instance).")
 @click.option("--num-workers", type=click.IntRange(min=1), help="Ray workers, each with its own copy of the model (default: 2).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs per Ray worker; > 0 runs the workers on CUDA (default: 0).")
+@_consensus_option
 @friendly_errors
 def batch(source: str, out: str, column: str, id_column: str, batch_size: int, resume: bool, model_dir: str | None, backend: str, device: str,
-          engine: str, address: str | None, num_workers: int | None, gpus_per_worker: float | None) -> None:
+          engine: str, address: str | None, num_workers: int | None, gpus_per_worker: float | None, consensus: int | None) -> None:
     """Summarize a folder of .txt reports, a .csv or a .jsonl into OUT (exit 3 if any record failed)."""
     from petsum.batch import EXIT_PARTIAL, local_engine, run_batch, summary_table
     from shared.cli import console
@@ -213,13 +224,13 @@ def batch(source: str, out: str, column: str, id_column: str, batch_size: int, r
         from petsum.ray_batch import RaySettings, check_model, ray_engine, require_ray
 
         require_ray()
-        settings = RaySettings(address, num_workers or 2, gpus_per_worker or 0.0, str(_model_path(model_dir).resolve()), backend, device, batch_size)
+        settings = RaySettings(address, num_workers or 2, gpus_per_worker or 0.0, str(_model_path(model_dir).resolve()), backend, device, batch_size, consensus)
         check_model(settings)
         chunks_engine = ray_engine(settings)
     elif address or num_workers or gpus_per_worker is not None:
         fail("--address, --num-workers and --gpus-per-worker need --engine ray")
     else:
-        chunks_engine = local_engine(_summarizer(model_dir, backend, device, batch_size))
+        chunks_engine = local_engine(_summarizer(model_dir, backend, device, batch_size, consensus))
     log = console()
     stats = run_batch(chunks_engine, Path(source), Path(out), log, column=column,
                       id_column=id_column, batch_size=batch_size, resume=resume)
@@ -240,14 +251,15 @@ def batch(source: str, out: str, column: str, id_column: str, batch_size: int, r
               help="Try another penalty on the 'no anomaly' answer than the model's (generate.first_token_bias; 0: none).")
 @click.option("--eos-bias", type=float, metavar="LOGITS",
               help="Try another bias on the end-of-sequence token than the model's (generate.eos_bias; negative: longer impressions; 0: none).")
+@_consensus_option
 @click.option("--no-guard", is_flag=True, help="Keep outputs about organs their finding does not name (petsum.grounding): the model alone.")
 @click.option("--no-trim", is_flag=True, help="Keep the clauses of an output about organs its finding does not name (petsum.grounding.trim).")
 @click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write each prediction with its reference (JSONL).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @friendly_errors
 def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit: int | None, heldout: bool, words: bool, batch_size: int,
-             no_repeat_ngram: int | None, normal_penalty: float | None, eos_bias: float | None, no_guard: bool, no_trim: bool, pred_path: str | None,
-             as_json: bool) -> None:
+             no_repeat_ngram: int | None, normal_penalty: float | None, eos_bias: float | None, consensus: int | None, no_guard: bool, no_trim: bool,
+             pred_path: str | None, as_json: bool) -> None:
     """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing and extra ratios."""
     from petsum.data import load_pairs
     from petsum.evaluate import evaluate_reports, heldout as held, metrics_table
@@ -258,7 +270,7 @@ def evaluate(data: str, model_dir: str | None, backend: str, device: str, limit:
 
     if words and not available():
         fail("--words needs jieba: pip install jieba")
-    summarizer = _summarizer(model_dir, backend, device, batch_size)
+    summarizer = _summarizer(model_dir, backend, device, batch_size, consensus)
     summarizer.tune(normal_penalty, no_repeat_ngram_size=no_repeat_ngram, eos_bias=eos_bias)
     summarizer.guard, summarizer.trim = not no_guard, not no_trim
     reports = held(load_pairs(data), summarizer.path) if heldout else load_pairs(data)

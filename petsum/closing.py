@@ -7,8 +7,9 @@ The assembler's rule names the scanned field from the regions the report covers 
 `腹部` for a scan that also covers the chest), and the choice follows who wrote the report, which
 the findings' own template words tell. `fit` learns it as a multinomial logistic regression from
 the findings' character bi- and trigrams and the report's regions to the closing line, over the
-`n_lines` most frequent lines. On validation it picks the reference's line in 608 of 700 reports
-that have one, where the rule matches 466 (README, "The closing line").
+`n_lines` most frequent lines. On validation it picks the reference's line in 607 of the 700
+reports that have one, where the rule's line matches 466 (README, "The order's pair term, the
+closing line and consensus decoding").
 
 A line is only chosen where the scan covers what it names: one that names the brain only for a
 report with a brain section. The fit lives in the model's `ases.json` (`"closing_line"`), beside

@@ -38,6 +38,7 @@ class RaySettings:
     backend: str
     device: str
     batch_size: int
+    consensus: int | None = None  # generate.consensus_samples; None: the model's
 
 
 def require_ray() -> None:
@@ -54,7 +55,7 @@ def check_model(settings: RaySettings) -> None:
     before Ray starts, not a worker dying with a traceback in Ray's logs."""
     from petsum.summarizer import Summarizer
 
-    Summarizer(settings.model, settings.backend, settings.batch_size, "cpu")
+    Summarizer(settings.model, settings.backend, settings.batch_size, "cpu").tune(consensus_samples=settings.consensus)
 
 
 class ChunkSummarizer:
@@ -62,7 +63,7 @@ class ChunkSummarizer:
     engine's code. Rows carry JSON text, not columns, so ids stay strings and null fields need
     no Arrow type inference."""
 
-    def __init__(self, model: str, backend: str, device: str, batch_size: int, threads: int) -> None:
+    def __init__(self, model: str, backend: str, device: str, batch_size: int, threads: int, consensus: int | None = None) -> None:
         from petsum.summarizer import Summarizer
 
         if threads:
@@ -70,6 +71,7 @@ class ChunkSummarizer:
 
             torch.set_num_threads(threads)  # Ray's workers share the node's cores
         self.summarizer = Summarizer(model, backend, batch_size, device, threads)
+        self.summarizer.tune(consensus_samples=consensus)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         out = []
@@ -156,7 +158,7 @@ def _summarize_window(window: list[list[Record]], settings: RaySettings, threads
             batch_size=1,  # one row is one chunk: workers summarize exactly the local engine's batches
             compute=ray.data.ActorPoolStrategy(size=workers),
             fn_constructor_kwargs={"model": settings.model, "backend": settings.backend, "device": _device(settings),
-                                   "batch_size": settings.batch_size, "threads": threads},
+                                   "batch_size": settings.batch_size, "threads": threads, "consensus": settings.consensus},
             num_cpus=1,
             num_gpus=settings.gpus_per_worker or None,
             batch_format="numpy",

@@ -138,11 +138,28 @@ class Summarizer:
         """Decode with other `generate` settings than the model's own (None: keep the model's), to
         try them on validation reports before a model sets them; `normal_penalty` is `normal_bias`
         as `first_token_bias`. Validated like a config file: `ConfigError` names a bad field."""
-        from shared.config import validated_update
+        from shared.config import ConfigError, validated_update
 
         if normal_penalty is not None:
             generate["first_token_bias"] = normal_bias(normal_penalty)
-        self.models.generate = validated_update(self.models.generate, {k: v for k, v in generate.items() if v is not None})
+        tuned = validated_update(self.models.generate, {k: v for k, v in generate.items() if v is not None})
+        if tuned.consensus_samples and self.models.method != "direct":
+            raise ConfigError(f"consensus decoding (--consensus, generate.consensus_samples) is for direct models; {self.path} is a {self.models.method} run")
+        self.models.generate = tuned
+
+    def choose(self, question: str, candidates: list[str]) -> int:
+        """Which of a finding's candidate answers (greedy first, then draws; `generate.consensus_samples`)
+        to write: each as the grounding guard would write it; a finding that greedy decoding calls
+        normal stays normal (the normal penalty decides that, not a vote); else the consensus of the
+        abnormal ones. Voting on what the guard makes of each answer, not on the raw text, keeps the
+        vote from electing a wording that the guard then replaces (fewer organs missed on validation)."""
+        from shared.generate import consensus
+
+        said = [ground(question, text, cut=self.trim)[0] for text in candidates] if self.guard else candidates
+        if is_normal(said[0]):
+            return 0
+        abnormal = [k for k, text in enumerate(said) if not is_normal(text)]
+        return abnormal[consensus([said[k] for k in abnormal])]
 
     def summarize(self, texts: list[str]) -> list[Summary | InputError]:
         from shared.generate import generate
@@ -159,7 +176,7 @@ class Summarizer:
             out.append(Summary("", [], warnings))
             closings[i] = self.closing.choose(sections) if self.closing else None
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
-        results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate))
+        results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate, self.choose))
         copied, trimmed = [0] * len(texts), [0] * len(texts)
         for i, region, questions in inputs:
             calls = [next(results) for _ in questions]  # none: a region that reports nothing is normal unasked

@@ -110,6 +110,13 @@ class GenerateConfig(_Strict):
         0.0, allow_inf_nan=False,
         description="a bias added to the end-of-sequence logit at every step (negative: longer segments; 0: off)",
     )
+    consensus_samples: int = Field(
+        0, ge=0,
+        description="draws per input besides the greedy answer; the answer is then the candidate that agrees most with the "
+        "others (minimum-Bayes-risk decoding by ROUGE-L); 0: the greedy answer alone. Direct models only",
+    )
+    sample_epsilon: float = Field(0.02, gt=0, lt=1, description="a draw takes only tokens of at least this probability (epsilon sampling)")
+    sample_seed: int = Field(0, ge=0, description="the draws are a function of this seed and the input alone")
 
     @field_validator("first_token_bias")
     @classmethod

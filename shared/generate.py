@@ -8,8 +8,9 @@ ASM, starting with the ESM; a direct model answers in one round.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 import numpy as np
 
@@ -27,10 +28,11 @@ if TYPE_CHECKING:
 class TokenGenerator(Protocol):
     """What the iterative loop needs from a model, whatever runs it (torch, onnxruntime): a batch of
     encoded sources in, each source's generated token ids out, without the decoder start token and
-    through EOS when one was produced."""
+    through EOS when one was produced; with `sampling` (and one beam), each row's draw instead."""
 
     def generate_tokens(
         self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        sampling: Sampling | None = None,
     ) -> list[list[int]]: ...
 
 
@@ -85,6 +87,57 @@ class LogitBias:
             scores[:, token] += bias
 
 
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer on uint64s: a counter in, 64 well-mixed bits out (wraps mod 2**64)."""
+    with np.errstate(over="ignore"):
+        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def gumbel_noise(keys: np.ndarray, step: int, tokens: np.ndarray) -> np.ndarray:
+    """Gumbel(0, 1) noise as a function of (row key, step, token) alone: a counter-based draw, so
+    it needs no generator state and costs only the tokens that can be drawn."""
+    bits = _mix(keys.astype(np.uint64) ^ _mix((np.uint64(step) << np.uint64(32)) | tokens.astype(np.uint64)))
+    uniform = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # in (0, 1)
+    return -np.log(-np.log(uniform))
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Draw tokens instead of taking the best, the same draws in every decoding loop (torch
+    `generate` through `_sampling_processor`, onnxruntime greedy): at each step the tokens with
+    probability ≥ `epsilon` (epsilon sampling; the best always stays) get Gumbel noise keyed by
+    (`keys[row]`, step, token), and the best of them is taken, which draws from their renormalized
+    probabilities. A row's draws depend on its key alone, never on the batch it is in, so a draw is
+    reproducible, and torch and onnxruntime draw alike wherever their logits agree to rounding."""
+
+    keys: tuple[int, ...]  # per row of the batch
+    epsilon: float = 0.02
+
+    def apply(self, scores: np.ndarray, rows: Iterable[int], step: int) -> None:
+        """In place: `scores` (float32, the batch rows `rows` in order, after biases and bans)
+        become -inf but for the drawable tokens' noisy log-probabilities, whose argmax is the draw."""
+        top = scores.max(axis=1, keepdims=True)
+        logp = scores - top - np.log(np.exp(scores - top).sum(axis=1, keepdims=True))
+        keep = logp >= np.float32(np.log(self.epsilon))
+        keep[np.arange(len(scores)), logp.argmax(axis=1)] = True
+        r, t = np.nonzero(keep)
+        keys = np.array([self.keys[row] for row in rows], dtype=np.uint64)
+        scores[:] = -np.inf
+        scores[r, t] = logp[r, t] + gumbel_noise(keys[r], step, t)
+
+
+def sample_key(source: list[int], sample: int, seed: int) -> int:
+    """A stable key (`Sampling.keys`) for the `sample`-th draw from an encoded source."""
+    digest = hashlib.sha256(f"{seed}:{sample}:{','.join(map(str, source))}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
 def logit_bias(tokenizer: "PreTrainedTokenizerBase", cfg: GenerateConfig) -> LogitBias | None:
     """A run's `first_token_bias` and `eos_bias` as token ids; None when it has neither."""
     every = {tokenizer.eos_token_id: cfg.eos_bias} if cfg.eos_bias else {}
@@ -105,6 +158,21 @@ def _bias_processor(bias: LogitBias):
             return scores
 
     return BiasLogits()
+
+
+def _sampling_processor(sampling: Sampling):
+    """A Hugging Face logits processor applying `sampling` last, after its own bans and our biases,
+    so that greedy search takes the draw."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class SampleLogits(LogitsProcessor):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+            noisy = scores.float().cpu().numpy().copy()
+            sampling.apply(noisy, range(noisy.shape[0]), input_ids.shape[-1] - 1)
+            return torch.from_numpy(noisy).to(scores.device, scores.dtype)
+
+    return SampleLogits()
 
 
 @dataclass
@@ -137,12 +205,13 @@ class TorchGenerator:
 
     def generate_tokens(
         self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        sampling: Sampling | None = None,
     ) -> list[list[int]]:
         import torch
         from transformers import LogitsProcessorList
 
         ids, mask = pad(sources, self.pad_id)
-        processors = LogitsProcessorList([_bias_processor(bias)] if bias else [])
+        processors = LogitsProcessorList(([_bias_processor(bias)] if bias else []) + ([_sampling_processor(sampling)] if sampling else []))
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(self.model.device),
@@ -166,9 +235,11 @@ def generate_batch(
     sources: list[list[int]],
     cfg: GenerateConfig,
     max_new_tokens: int | None = None,
+    keys: list[int] | None = None,
 ) -> tuple[list[str], list[int], list[bool]]:
     """Decode a batch of encoded sources: (texts, generated token counts, whether each ended
-    with EOS rather than running into the token limit)."""
+    with EOS rather than running into the token limit). With `keys` (one per source, `sample_key`),
+    each source's draw (`Sampling`) instead of its greedy or beam answer."""
     texts: list[str] = [""] * len(sources)
     counts: list[int] = [0] * len(sources)
     ended: list[bool] = [False] * len(sources)
@@ -179,7 +250,11 @@ def generate_batch(
     for b in range(0, len(order), cfg.batch_size):
         idx = order[b : b + cfg.batch_size]
         batch = [sources[i] for i in idx]
-        rows = gen.generate_tokens(batch, limit, cfg.num_beams, cfg.no_repeat_ngram_size, bias)
+        if keys is None:
+            rows = gen.generate_tokens(batch, limit, cfg.num_beams, cfg.no_repeat_ngram_size, bias)
+        else:
+            sampling = Sampling(tuple(keys[i] for i in idx), cfg.sample_epsilon)
+            rows = gen.generate_tokens(batch, limit, 1, cfg.no_repeat_ngram_size, bias, sampling=sampling)
         decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
         for toks, text, i in zip(rows, decoded, idx):
             texts[i], counts[i] = text.strip(), len(toks)
@@ -187,19 +262,48 @@ def generate_batch(
     return texts, counts, ended
 
 
+def consensus(texts: list[str]) -> int:
+    """The index of the text that agrees most with the others: the highest sum of ROUGE-L F1
+    over `units` against each other text (minimum Bayes risk); ties go to the earliest."""
+    from shared.metrics import rouge_l, units
+
+    toks = [units(t) for t in texts]
+    agreement = [sum(rouge_l(a, b) for j, b in enumerate(toks) if j != i) for i, a in enumerate(toks)]
+    return max(range(len(texts)), key=lambda i: (agreement[i], -i))
+
+
 def generate(
-    models: ModelSet, questions: list[str], adapter: "TaskAdapter", cfg: GenerateConfig
+    models: ModelSet, questions: list[str], adapter: "TaskAdapter", cfg: GenerateConfig,
+    choose: Callable[[str, list[str]], int] | None = None,
 ) -> list[GenerationResult]:
+    """With `cfg.consensus_samples` (direct models), each question's answer is the candidate,
+    among its greedy answer (first) and its draws, that `choose(question, texts)` picks; by default
+    `consensus`. A task passes its own `choose` to vote with what it will make of each text. A
+    greedy answer that is one of `cfg.first_token_bias`'s texts stands without draws."""
     tok = models.tokenizer
     results = [GenerationResult() for _ in questions]
     if not questions:
         return results
     q_ids = tok(questions, add_special_tokens=False)["input_ids"]
+    if cfg.consensus_samples and models.method != "direct":
+        raise ValueError(f"generate.consensus_samples is for direct models; this is a {models.method} run")
 
     if models.method == "direct":
         sources = [encode_source(q, [], models.max_source_len, tok.eos_token_id) for q in q_ids]
         budget = min(cfg.max_new_tokens * cfg.max_iters, cfg.max_total_tokens)
         texts, counts, ended = generate_batch(models.models["model"], tok, sources, cfg, budget)
+        if cfg.consensus_samples:
+            # A greedy answer that is a biased fixed answer (PET's `未见明显异常。`) is the bias's
+            # decision, not a wording to vote on: it gets no draws.
+            vote = [i for i, text in enumerate(texts) if _read_segment(adapter, text)[1] not in cfg.first_token_bias]
+            n = cfg.consensus_samples  # all draws in one call: longer batches of equal-length rows
+            keys = [sample_key(sources[i], k, cfg.sample_seed) for i in vote for k in range(n)]
+            drawn = generate_batch(models.models["model"], tok, [sources[i] for i in vote for _ in range(n)], cfg, budget, keys)
+            pick = choose or (lambda _question, candidates: consensus(candidates))
+            for v, i in enumerate(vote):
+                candidates = [(texts[i], counts[i], ended[i])] + [(drawn[0][j], drawn[1][j], drawn[2][j]) for j in range(v * n, (v + 1) * n)]
+                texts[i], _, ended[i] = candidates[pick(questions[i], [_read_segment(adapter, c[0])[1] for c in candidates])]
+                counts[i] += sum(c[1] for c in candidates[1:])  # every token generated for this answer
         for res, text, n, done in zip(results, texts, counts, ended):
             final, clean = _read_segment(adapter, text)
             res.segments = [Segment(None, clean)] if clean else []

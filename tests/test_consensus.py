@@ -1,0 +1,122 @@
+"""Consensus decoding (`generate.consensus_samples`): reproducible draws, the same in torch and
+onnxruntime, and the answer that agrees most with the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import ConfigError, GenerateConfig, validated_update
+from shared.generate import LogitBias, Sampling, TorchGenerator, consensus, sample_key
+from tinymodels import one_torch_thread, tiny_tokenizer
+
+SOURCES = [[5, 6, 7, 8, 9, 10, 11, 1], [12, 13, 1], [14, 15, 16, 17, 1], [20, 1], [1]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[object, Path]:
+    """A tiny T5 whose next-token distributions are spread (small weights), and its export."""
+    pytest.importorskip("onnxruntime")
+    from deploy.export import export_run
+    from shared.config import ModelConfig
+    from shared.modeling import build_model, save_checkpoint
+
+    tok = tiny_tokenizer()
+    model = build_model(ModelConfig(d_model=32, d_ff=64, num_layers=2, num_heads=2), tok, 11).eval()
+    root = tmp_path_factory.mktemp("draws")
+    save_checkpoint(model, tok, root / "model", {"method": "direct", "role": "model"})
+    export_run(root / "model", root / "export")
+    return model, root / "export" / "model"
+
+
+def _sampling(sources: list[list[int]], sample: int, epsilon: float = 0.02) -> Sampling:
+    return Sampling(tuple(sample_key(s, sample, 0) for s in sources), epsilon)
+
+
+def test_draws_are_reproducible_differ_by_key_and_match_in_both_backends(tiny):
+    from deploy.runtime import OnnxSeq2Seq
+
+    model, export = tiny
+    tok = tiny_tokenizer()
+    torch_gen, onnx_gen = TorchGenerator(model, tok.pad_token_id, tok.eos_token_id), OnnxSeq2Seq(export)
+    greedy = torch_gen.generate_tokens(SOURCES, 10, 1, 2)
+    draws = [torch_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, k)) for k in range(4)]
+    assert draws[0] == torch_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, 0))  # the same key draws the same
+    assert len({tuple(map(tuple, d)) for d in draws}) == 4 and any(d != greedy for d in draws)  # other keys, other draws
+    for k, d in enumerate(draws):
+        assert onnx_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, k)) == d, k
+    # a row draws the same alone as in a batch: its key, not its place, seeds it
+    assert [torch_gen.generate_tokens([s], 10, 1, 2, sampling=_sampling([s], 1))[0] for s in SOURCES] == draws[1]
+    # biases and bans act before the draw: a banned-for-ever end token is never drawn
+    never = torch_gen.generate_tokens(SOURCES, 10, 1, 0, LogitBias(every={tok.eos_token_id: -1e4}), sampling=_sampling(SOURCES, 2))
+    assert all(tok.eos_token_id not in row and len(row) == 10 for row in never)
+    # epsilon near 1 keeps only the best token: the draw is the greedy answer
+    assert torch_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, 3, 0.999)) == greedy
+
+
+def test_consensus_picks_the_answer_that_agrees_most_and_ties_go_first():
+    assert consensus(["右肺结节", "肝囊肿，考虑良性", "肝囊肿，良性可能", "肝囊肿，考虑良性"]) == 1
+    assert consensus(["肝囊肿", "胆囊结石"]) == 0  # no agreement at all: the first (the greedy answer)
+    assert consensus(["肝囊肿"]) == 0
+
+
+def test_generate_with_consensus_returns_one_of_its_candidates(tiny):
+    from petsum.adapter import PetAdapter
+    from shared.generate import ModelSet, generate
+
+    model, _ = tiny
+    tok = tiny_tokenizer()
+    questions = ["肝脏见低密度灶", "右肺上叶结节", "胆囊结石"]
+    cfg = GenerateConfig(max_new_tokens=8, max_total_tokens=8, no_repeat_ngram_size=2)
+    models = ModelSet("direct", tok, {"model": model}, generate=cfg)
+    greedy = generate(models, questions, PetAdapter(), cfg)
+    seen: list[list[str]] = []
+
+    def last(question: str, candidates: list[str]) -> int:
+        seen.append(candidates)
+        return len(candidates) - 1
+
+    voted = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), last)
+    assert [len(c) for c in seen] == [4, 4, 4]  # the greedy answer and three draws, per question
+    assert [c[0] for c in seen] == [" ".join(s.text for s in r.segments) for r in greedy]  # the greedy answer first
+    assert [" ".join(s.text for s in r.segments) for r in voted] == [c[-1] for c in seen]
+    assert all(r.generated_tokens >= g.generated_tokens for r, g in zip(voted, greedy))  # every draw's tokens counted
+    usm = ModelSet("usm", tok, {"model": model}, generate=cfg)
+    with pytest.raises(ValueError, match="direct models"):
+        generate(usm, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 2}))
+
+
+def test_bad_consensus_settings_are_refused():
+    with pytest.raises(ConfigError, match="consensus_samples"):
+        validated_update(GenerateConfig(), {"consensus_samples": -1})
+    with pytest.raises(ConfigError, match="sample_epsilon"):
+        validated_update(GenerateConfig(), {"sample_epsilon": 1.5})
+
+
+def test_petsum_consensus_option_on_a_direct_model_and_a_one_line_refusal_elsewhere(pet_run: Path, tmp_path: Path):
+    import json
+
+    from click.testing import CliRunner
+
+    from petsum.cli import main as petsum
+    from tests.conftest import FIXTURES, REPO, tiny_sets
+
+    run = tmp_path / "direct"
+    args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(run), "--method", "direct", "--source", "finding", *tiny_sets(**{"train.max_steps": 3})]
+    assert (res := CliRunner().invoke(petsum, args)).exit_code == 0, res.output
+    report = str(REPO / "examples" / "report.txt")
+    once = CliRunner().invoke(petsum, ["summarize", report, "--model", str(run), "--consensus", "3", "--json"])
+    again = CliRunner().invoke(petsum, ["summarize", report, "--model", str(run), "--consensus", "3", "--json"])
+    assert once.exit_code == 0, once.output
+    assert json.loads(once.stdout)["impression"] == json.loads(again.stdout)["impression"]  # draws are seeded: the same answer
+    res = CliRunner().invoke(petsum, ["evaluate", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--consensus", "2", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["n"] > 0, res.output
+    res = CliRunner().invoke(petsum, ["summarize", report, "--model", str(pet_run), "--consensus", "2"])  # a USM run
+    assert res.exit_code != 0 and res.output.startswith("error: ") and "direct models" in res.output and "Traceback" not in res.output
