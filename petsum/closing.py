@@ -11,8 +11,8 @@ the findings' character bi- and trigrams and the report's regions to the closing
 reports that have one, where the rule's line matches 466 (README, "The order's pair term, the
 closing line and consensus decoding").
 
-A line is only chosen where the scan covers what it names: one that names the brain only for a
-report with a brain section. The fit lives in the model's `ases.json` (`"closing_line"`), beside
+A line that names the brain is only chosen for a report with a brain section (the other fields a
+line names, 躯干, 腹部, are the house's habit and are not checked against the regions). The fit lives in the model's `ases.json` (`"closing_line"`), beside
 the item order, so it travels with the model into an ONNX export; `petsum order` writes both.
 """
 
@@ -45,6 +45,12 @@ def features(sections: list[tuple[str, str]]) -> set[str]:
     return {text[i : i + n] for n in (2, 3) for i in range(len(text) - n + 1)} | {f"<{region}>" for region, _ in sections}
 
 
+def most_common(counts: Counter, n: int) -> list[str]:
+    """The `n` most frequent keys, ties broken by the key: the same on every run (`Counter`'s own
+    order follows insertion, which follows set iteration, which follows PYTHONHASHSEED)."""
+    return [key for key, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
 def covers(line: str, regions: set[str]) -> bool:
     """Whether a scan of `regions` covers what the closing line names: the brain, if it names it."""
     return "脑" not in line or "brain" in regions
@@ -60,7 +66,7 @@ class ClosingLine:
     def choose(self, sections: list[tuple[str, str]]) -> str | None:
         """The most probable line for a report of these (region, findings) sections among those
         its scan covers; None when it covers none of them."""
-        rows = [self.features[f] for f in features(sections) if f in self.features]
+        rows = sorted(self.features[f] for f in features(sections) if f in self.features)  # a fixed sum order
         scores = self.bias + self.weights[rows].sum(0)
         regions = {region for region, _ in sections}
         allowed = [k for k, line in enumerate(self.lines) if covers(line, regions)]
@@ -89,14 +95,14 @@ def fit(reports: list["Example"], n_lines: int = 20, n_features: int = 5000, epo
     import torch
 
     labelled = [(r.question, line) for r in reports if (line := closing_line(r.target))]
-    lines = [line for line, _ in Counter(line for _, line in labelled).most_common(n_lines)]
+    lines = most_common(Counter(line for _, line in labelled), n_lines)
     index = {line: k for k, line in enumerate(lines)}
     rows = [(features(split_sections(q)), index[line]) for q, line in labelled if line in index]
     if not lines:
         return None, 0
-    vocab = {f: i for i, (f, _) in enumerate(Counter(f for fs, _ in rows for f in fs).most_common(n_features))}
+    vocab = {f: i for i, f in enumerate(most_common(Counter(f for fs, _ in rows for f in fs), n_features))}
     pad = len(vocab)
-    data = [([vocab[f] for f in fs if f in vocab] or [pad], y) for fs, y in rows]
+    data = [(sorted(vocab[f] for f in fs if f in vocab) or [pad], y) for fs, y in rows]
     torch.manual_seed(seed)
     table = torch.nn.EmbeddingBag(pad + 1, len(lines), mode="sum", padding_idx=pad)
     torch.nn.init.zeros_(table.weight)

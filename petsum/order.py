@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from petsum.assemble import suspicion
+from petsum.closing import most_common
 from petsum.metrics import ITEM_NUMBER
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class ItemOrder:
     beam: int = 5
 
     def _rows(self, item: str) -> list[int]:
-        found = [self.features[g] for g in grams(item) if g in self.features]
+        found = sorted(self.features[g] for g in grams(item) if g in self.features)  # a fixed sum order
         rank = self.features.get(_rank_feature(suspicion(item)))
         return found + ([rank] if rank is not None else [])
 
@@ -131,7 +132,10 @@ class ItemOrder:
         if tables.size != n + rank + 2 * n * rank:
             raise ValueError(f"item_order: {tables.size} numbers in its tables, expected {n + rank + 2 * n * rank}")
         after, before = tables[n + rank :].reshape(2, n, rank)
-        return cls(features, tables[:n], after, before, tables[n : n + rank], int(data.get("beam", 5)))
+        beam = int(data.get("beam", 5))
+        if beam < 1:
+            raise ValueError(f"item_order: beam {beam}, expected at least 1")
+        return cls(features, tables[:n], after, before, tables[n : n + rank], beam)
 
 
 def _from_positions(data: dict) -> ItemOrder:
@@ -158,7 +162,7 @@ def fit(ordered: list[list[str]], n_grams: int = 3000, rank: int = 32, epochs: i
     lists = [found for found in ordered if len(found) > 1]
     if not lists:
         raise ValueError("no impression with two or more items to learn an order from")
-    vocab = [g for g, _ in Counter(g for found in lists for t in found for g in grams(t)).most_common(n_grams)]
+    vocab = most_common(Counter(g for found in lists for t in found for g in grams(t)), n_grams)
     features = {g: i for i, g in enumerate(vocab + [_rank_feature(r) for r in range(N_RANKS)])}
     order = ItemOrder(features, np.zeros(len(features)), np.zeros((len(features), rank)), np.zeros((len(features), rank)), np.zeros(rank))
     data = [[order._rows(t) for t in found] for found in lists]
@@ -208,6 +212,6 @@ def save_to_manifest(model: str | Path, entries: dict) -> Path:
 
     path = Path(model) / MANIFEST
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({k: v for k, v in {**read_manifest(model), **entries}.items() if v is not None}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps({k: v for k, v in {**read_manifest(model), **entries}.items() if entries.get(k, v) is not None}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path

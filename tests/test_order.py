@@ -66,8 +66,19 @@ def test_an_order_written_by_earlier_versions_still_reads_as_the_same_order():
     assert order.arrange(items) == sorted(items, key=positions.get)
     with pytest.raises(ValueError, match="ranks"):
         ItemOrder.from_json({**stored, "ranks": [0.0]})
+    fitted = fit(HOUSE, n_grams=50, rank=2, epochs=1)[0].to_json()
     with pytest.raises(ValueError, match="numbers in its tables"):
-        ItemOrder.from_json({**fit(HOUSE, n_grams=50, rank=2, epochs=1)[0].to_json(), "rank": 3})
+        ItemOrder.from_json({**fitted, "rank": 3})
+    with pytest.raises(ValueError, match="beam 0"):  # else arrange would fail mid-summary
+        ItemOrder.from_json({**fitted, "beam": 0})
+
+
+def test_features_are_the_same_on_every_run():
+    from collections import Counter
+
+    from petsum.closing import most_common
+
+    assert most_common(Counter({"b": 1, "a": 1, "c": 2}), 2) == ["c", "a"]  # ties by the key, not by insertion
 
 
 def test_finding_targets_stand_where_their_first_piece_stands_in_the_impression():
