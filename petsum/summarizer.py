@@ -147,19 +147,14 @@ class Summarizer:
             raise ConfigError(f"consensus decoding (--consensus, generate.consensus_samples) is for direct models; {self.path} is a {self.models.method} run")
         self.models.generate = tuned
 
-    def choose(self, question: str, candidates: list[str]) -> int:
-        """Which of a finding's candidate answers (greedy first, then draws; `generate.consensus_samples`)
-        to write: each as the grounding guard would write it; a finding that greedy decoding calls
-        normal stays normal (the normal penalty decides that, not a vote); else the consensus of the
-        abnormal ones. Voting on what the guard makes of each answer, not on the raw text, keeps the
-        vote from electing a wording that the guard then replaces (fewer organs missed on validation)."""
-        from shared.generate import consensus
-
-        said = [ground(question, text, cut=self.trim)[0] for text in candidates] if self.guard else candidates
-        if is_normal(said[0]):
-            return 0
-        abnormal = [k for k, text in enumerate(said) if not is_normal(text)]
-        return abnormal[consensus([said[k] for k in abnormal])]
+    def vote(self, question: str, text: str) -> str | None:
+        """How a finding's candidate answer votes in consensus decoding (`generate.consensus_samples`):
+        as the grounding guard would write it, or not at all when that is normal. A finding whose
+        greedy answer is normal stays normal without draws (the normal penalty decides that, not a
+        vote). Voting on what the guard makes of each answer, not on the raw text, keeps the vote
+        from electing a wording that the guard then replaces (fewer organs missed on validation)."""
+        said = ground(question, text, cut=self.trim)[0] if self.guard else text
+        return None if is_normal(said) else said
 
     def summarize(self, texts: list[str]) -> list[Summary | InputError]:
         from shared.generate import generate
@@ -176,7 +171,7 @@ class Summarizer:
             out.append(Summary("", [], warnings))
             closings[i] = self.closing.choose(sections) if self.closing else None
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
-        results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate, self.choose))
+        results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate, self.vote))
         copied, trimmed = [0] * len(texts), [0] * len(texts)
         for i, region, questions in inputs:
             calls = [next(results) for _ in questions]  # none: a region that reports nothing is normal unasked

@@ -274,12 +274,13 @@ def consensus(texts: list[str]) -> int:
 
 def generate(
     models: ModelSet, questions: list[str], adapter: "TaskAdapter", cfg: GenerateConfig,
-    choose: Callable[[str, list[str]], int] | None = None,
+    vote: Callable[[str, str], str | None] | None = None,
 ) -> list[GenerationResult]:
-    """With `cfg.consensus_samples` (direct models), each question's answer is the candidate,
-    among its greedy answer (first) and its draws, that `choose(question, texts)` picks; by default
-    `consensus`. A task passes its own `choose` to vote with what it will make of each text. A
-    greedy answer that is one of `cfg.first_token_bias`'s texts stands without draws."""
+    """With `cfg.consensus_samples` (direct models), each question's answer is, among its greedy
+    answer (first) and its draws, the one whose vote agrees most with the others' (`consensus`).
+    `vote(question, text)` is what a task will make of a text, or None for a text that does not
+    take part; a greedy answer that does not take part stands, and gets no draws. Default: every
+    text votes as it is."""
     tok = models.tokenizer
     results = [GenerationResult() for _ in questions]
     if not questions:
@@ -293,17 +294,18 @@ def generate(
         budget = min(cfg.max_new_tokens * cfg.max_iters, cfg.max_total_tokens)
         texts, counts, ended = generate_batch(models.models["model"], tok, sources, cfg, budget)
         if cfg.consensus_samples:
-            # A greedy answer that is a biased fixed answer (PET's `未见明显异常。`) is the bias's
-            # decision, not a wording to vote on: it gets no draws.
-            vote = [i for i, text in enumerate(texts) if _read_segment(adapter, text)[1] not in cfg.first_token_bias]
+            as_voted = vote or (lambda _question, text: text)
+            greedy = [as_voted(q, _read_segment(adapter, t)[1]) for q, t in zip(questions, texts)]
+            open_ = [i for i, v in enumerate(greedy) if v is not None]  # the others stand as greedy decoding wrote them
             n = cfg.consensus_samples  # all draws in one call: longer batches of equal-length rows
-            keys = [sample_key(sources[i], k, cfg.sample_seed) for i in vote for k in range(n)]
-            drawn = generate_batch(models.models["model"], tok, [sources[i] for i in vote for _ in range(n)], cfg, budget, keys)
-            pick = choose or (lambda _question, candidates: consensus(candidates))
-            for v, i in enumerate(vote):
+            keys = [sample_key(sources[i], k, cfg.sample_seed) for i in open_ for k in range(n)]
+            drawn = generate_batch(models.models["model"], tok, [sources[i] for i in open_ for _ in range(n)], cfg, budget, keys)
+            for v, i in enumerate(open_):
                 candidates = [(texts[i], counts[i], ended[i])] + [(drawn[0][j], drawn[1][j], drawn[2][j]) for j in range(v * n, (v + 1) * n)]
-                texts[i], _, ended[i] = candidates[pick(questions[i], [_read_segment(adapter, c[0])[1] for c in candidates])]
-                counts[i] += sum(c[1] for c in candidates[1:])  # every token generated for this answer
+                votes = [greedy[i]] + [as_voted(questions[i], _read_segment(adapter, c[0])[1]) for c in candidates[1:]]
+                eligible = [k for k, text in enumerate(votes) if text is not None]
+                texts[i], _, ended[i] = candidates[eligible[consensus([votes[k] for k in eligible])]]
+                counts[i] += sum(c[1] for c in candidates[1:])  # every token generated for this answer, draws included
         for res, text, n, done in zip(results, texts, counts, ended):
             final, clean = _read_segment(adapter, text)
             res.segments = [Segment(None, clean)] if clean else []

@@ -67,7 +67,7 @@ def test_consensus_picks_the_answer_that_agrees_most_and_ties_go_first():
     assert consensus(["肝囊肿"]) == 0
 
 
-def test_generate_with_consensus_returns_one_of_its_candidates(tiny):
+def test_generate_with_consensus_returns_the_candidate_that_agrees_most(tiny):
     from petsum.adapter import PetAdapter
     from shared.generate import ModelSet, generate
 
@@ -76,18 +76,22 @@ def test_generate_with_consensus_returns_one_of_its_candidates(tiny):
     questions = ["肝脏见低密度灶", "右肺上叶结节", "胆囊结石"]
     cfg = GenerateConfig(max_new_tokens=8, max_total_tokens=8, no_repeat_ngram_size=2)
     models = ModelSet("direct", tok, {"model": model}, generate=cfg)
+    text = lambda r: " ".join(s.text for s in r.segments)  # noqa: E731
     greedy = generate(models, questions, PetAdapter(), cfg)
-    seen: list[list[str]] = []
+    seen: dict[str, list[str]] = {q: [] for q in questions}
 
-    def last(question: str, candidates: list[str]) -> int:
-        seen.append(candidates)
-        return len(candidates) - 1
+    def vote(question: str, candidate: str) -> str:
+        seen[question].append(candidate)
+        return candidate
 
-    voted = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), last)
-    assert [len(c) for c in seen] == [4, 4, 4]  # the greedy answer and three draws, per question
-    assert [c[0] for c in seen] == [" ".join(s.text for s in r.segments) for r in greedy]  # the greedy answer first
-    assert [" ".join(s.text for s in r.segments) for r in voted] == [c[-1] for c in seen]
+    voted = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), vote)
+    assert [len(seen[q]) for q in questions] == [4, 4, 4]  # the greedy answer and three draws, per question
+    assert [seen[q][0] for q in questions] == [text(r) for r in greedy]  # the greedy answer first
+    assert [text(r) for r in voted] == [seen[q][consensus(seen[q])] for q in questions]
     assert all(r.generated_tokens >= g.generated_tokens for r, g in zip(voted, greedy))  # every draw's tokens counted
+    # a greedy answer that does not vote stands, and gets no draws
+    standing = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), lambda q, t: None)
+    assert [(text(r), r.generated_tokens) for r in standing] == [(text(r), r.generated_tokens) for r in greedy]
     usm = ModelSet("usm", tok, {"model": model}, generate=cfg)
     with pytest.raises(ValueError, match="direct models"):
         generate(usm, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 2}))
