@@ -12,13 +12,13 @@ reports that have one, where the rule's line matches 466 (README, "The order's p
 closing line and consensus decoding").
 
 A line that names the brain is only chosen for a report with a brain section (the other fields a
-line names, 躯干, 腹部, are the house's habit and are not checked against the regions). The fit lives in the model's `ases.json` (`"closing_line"`), beside
-the item order, so it travels with the model into an ONNX export; `petsum order` writes both.
+line names, 躯干, 腹部, are the house's habit and are not checked against the regions). The fit
+lives in the model's `ases.json` (`"closing_line"`), beside the item order, so it travels with the
+model into an ONNX export; `petsum order` writes both.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from petsum.fitted import most_common, pack, unpack
 from petsum.report import impression_items, split_sections
 
 if TYPE_CHECKING:
@@ -43,12 +44,6 @@ def features(sections: list[tuple[str, str]]) -> set[str]:
     trigrams, and one feature per region."""
     text = "".join(body for _, body in sections)
     return {text[i : i + n] for n in (2, 3) for i in range(len(text) - n + 1)} | {f"<{region}>" for region, _ in sections}
-
-
-def most_common(counts: Counter, n: int) -> list[str]:
-    """The `n` most frequent keys, ties broken by the key: the same on every run (`Counter`'s own
-    order follows insertion, which follows set iteration, which follows PYTHONHASHSEED)."""
-    return [key for key, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
 def covers(line: str, regions: set[str]) -> bool:
@@ -73,15 +68,14 @@ class ClosingLine:
         return self.lines[max(allowed, key=lambda k: scores[k])] if allowed else None
 
     def to_json(self) -> dict:
-        tables = np.concatenate([self.weights.ravel(), self.bias]).astype("<f4")  # float32, base64: one line in ases.json
-        return {"lines": list(self.lines), "features": list(self.features), "tables": base64.b64encode(tables.tobytes()).decode("ascii")}
+        return {"lines": list(self.lines), "features": list(self.features), "tables": pack(self.weights, self.bias)}
 
     @classmethod
     def from_json(cls, data: dict) -> "ClosingLine":
         lines, feats = tuple(str(x) for x in data["lines"]), {str(f): i for i, f in enumerate(data["features"])}
-        tables = np.frombuffer(base64.b64decode(data["tables"], validate=True), dtype="<f4").astype(np.float64)
-        if not lines or tables.size != (len(feats) + 1) * len(lines):
-            raise ValueError(f"closing_line: {tables.size} numbers in its tables for {len(feats)} features and {len(lines)} lines")
+        if not lines:
+            raise ValueError("closing_line: no lines")
+        tables = unpack(data["tables"], (len(feats) + 1) * len(lines), "closing_line")
         return cls(lines, feats, tables[: -len(lines)].reshape(len(feats), len(lines)), tables[-len(lines) :])
 
 
@@ -96,10 +90,10 @@ def fit(reports: list["Example"], n_lines: int = 20, n_features: int = 5000, epo
 
     labelled = [(r.question, line) for r in reports if (line := closing_line(r.target))]
     lines = most_common(Counter(line for _, line in labelled), n_lines)
-    index = {line: k for k, line in enumerate(lines)}
-    rows = [(features(split_sections(q)), index[line]) for q, line in labelled if line in index]
     if not lines:
         return None, 0
+    index = {line: k for k, line in enumerate(lines)}
+    rows = [(features(split_sections(q)), index[line]) for q, line in labelled if line in index]
     vocab = {f: i for i, f in enumerate(most_common(Counter(f for fs, _ in rows for f in fs), n_features))}
     pad = len(vocab)
     data = [(sorted(vocab[f] for f in fs if f in vocab) or [pad], y) for fs, y in rows]

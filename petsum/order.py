@@ -27,7 +27,6 @@ ONNX export; `petsum order` writes it there.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from petsum.assemble import suspicion
-from petsum.closing import most_common
+from petsum.fitted import most_common, pack, unpack
 from petsum.metrics import ITEM_NUMBER
 
 if TYPE_CHECKING:
@@ -117,10 +116,8 @@ class ItemOrder:
         return [items[j] for j in beams[0][1]]
 
     def to_json(self) -> dict:
-        # The tables as one base64 string of float32s (first, start, after, before): about 1 MB, where
-        # JSON numbers, one per line in the indented ases.json, would be three times that.
-        tables = np.concatenate([self.first, self.start, self.after.ravel(), self.before.ravel()]).astype("<f4")
-        return {"features": list(self.features), "rank": len(self.start), "beam": self.beam, "tables": base64.b64encode(tables.tobytes()).decode("ascii")}
+        return {"features": list(self.features), "rank": len(self.start), "beam": self.beam,
+                "tables": pack(self.first, self.start, self.after, self.before)}
 
     @classmethod
     def from_json(cls, data: dict) -> "ItemOrder":
@@ -128,9 +125,7 @@ class ItemOrder:
             return _from_positions(data)
         features = {str(g): i for i, g in enumerate(data["features"])}
         n, rank = len(features), int(data["rank"])
-        tables = np.frombuffer(base64.b64decode(data["tables"], validate=True), dtype="<f4").astype(np.float64)
-        if tables.size != n + rank + 2 * n * rank:
-            raise ValueError(f"item_order: {tables.size} numbers in its tables, expected {n + rank + 2 * n * rank}")
+        tables = unpack(data["tables"], n + rank + 2 * n * rank, "item_order")
         after, before = tables[n + rank :].reshape(2, n, rank)
         beam = int(data.get("beam", 5))
         if beam < 1:

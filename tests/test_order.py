@@ -76,7 +76,7 @@ def test_an_order_written_by_earlier_versions_still_reads_as_the_same_order():
 def test_features_are_the_same_on_every_run():
     from collections import Counter
 
-    from petsum.closing import most_common
+    from petsum.fitted import most_common
 
     assert most_common(Counter({"b": 1, "a": 1, "c": 2}), 2) == ["c", "a"]  # ties by the key, not by insertion
 
