@@ -10,7 +10,10 @@ A noisy oracle says how good an order has to be: the reference's order with each
 items then swapped with probability `--swap` (seeded, so the row is reproducible).
 
 Run on the impressions of a model without an order of its own, so "as written" is the rule's
-order. Only the numbered items move; the closing line stays last. BLEU, ROUGE and MR/ER are petsum's. Report text is never printed.
+order. The learned orders here read the items' words only: an `--out` file does not say which
+finding each item was written from, so the context features a finding model's order also has
+(`petsum.order.context`) are measured end to end instead, by `petsum evaluate` of a model that
+carries them. Only the numbered items move; the closing line stays last. BLEU, ROUGE and MR/ER are petsum's. Report text is never printed.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from petsum.lexicon import REGIONS
 
 if TYPE_CHECKING:
-    from petsum.order import ItemOrder
+    from petsum.order import ItemOrder, Source
 
 # `未见明显异常。`, and the whole-field form some reports number as an item (`脑部PET/CT检查未见明显异常
 # 代谢征象。`): the closing line already says it, so as an item it only repeats it.
@@ -114,21 +114,31 @@ def suspicion(item: str) -> int:
 
 def assemble(
     outputs: list[tuple[str, str]], covered: set[str] | None = None, item_order: "ItemOrder | None" = None, closing: str | None = None,
+    sources: "list[Source] | None" = None,
 ) -> str:
-    """`outputs` is (region, generated text) per section; `covered` the regions the scan
-    includes (default: those of `outputs`). Normal regions are not itemized; a finding that two
-    regions both produced is written once; items are numbered in `item_order`'s learned order
-    (`petsum.order`) where given, else by `suspicion`, then region; `closing` (`petsum.closing`)
-    closes them where given, else the rule's line for the scanned field."""
-    order = sorted(outputs, key=lambda o: REGIONS.index(o[0]) if o[0] in REGIONS else len(REGIONS))
+    """`outputs` is (region, generated text) per section, or per model call; `covered` the
+    regions the scan includes (default: those of `outputs`); `sources`, where given, what each
+    output was written from (`petsum.order.Source`), which the learned order reads. Normal
+    regions are not itemized; a finding that two regions both produced is written once; items
+    are numbered in `item_order`'s learned order (`petsum.order`) where given, else by
+    `suspicion`, then region; `closing` (`petsum.closing`) closes them where given, else the
+    rule's line for the scanned field."""
+    if sources is not None and len(sources) != len(outputs):
+        raise ValueError(f"{len(outputs)} outputs but {len(sources)} sources")
+    region_first = sorted(range(len(outputs)), key=lambda k: REGIONS.index(outputs[k][0]) if outputs[k][0] in REGIONS else len(REGIONS))
     found: list[str] = []
-    for _, text in order:
-        for item in items(text):  # item by item: `未见明显异常。肝囊肿。` still reports the cyst
+    came_from: list[int] = []  # the output each item is from
+    for k in region_first:
+        for item in items(outputs[k][1]):  # item by item: `未见明显异常。肝囊肿。` still reports the cyst
             if item not in found and not _normal_item(item):
                 found.append(item)
+                came_from.append(k)
     field = scope(covered if covered is not None else {r for r, _ in outputs})
     if not found:
         return f"{field}PET/CT检查未见明显异常代谢征象。"
-    found = item_order.arrange(found) if item_order else sorted(found, key=suspicion)  # stable: clinical order within a rank
+    if item_order:
+        found = item_order.arrange(found, [sources[k] for k in came_from] if sources is not None else None)
+    else:
+        found = sorted(found, key=suspicion)  # stable: clinical order within a rank
     lines = [f"{i}、{item}" for i, item in enumerate(found, 1)]
     return "\n".join(lines + [closing or f"余{field}PET/CT检查未见明显异常代谢征象。"])

@@ -144,13 +144,14 @@ def order(data: str, model_dir: str, grams: int, rank: int, epochs: int) -> None
     """Learn how these impressions are written, their item order and closing line; the model's assembler uses both."""
     from petsum import closing
     from petsum.data import load_pairs
-    from petsum.order import fit, ordered_items, save_to_manifest
+    from petsum.order import fit, ordered_entries, save_to_manifest
     from petsum.summarizer import source_of
     from shared.modeling import read_manifest
 
     source = source_of(Path(model_dir), read_manifest(model_dir))  # learn from the items this model writes
     reports = load_pairs(data)
-    learned, n_items = fit(ordered_items(reports, source), grams, rank, epochs)
+    items, sources = ordered_entries(reports, source)  # a finding model's items also say what they were written from
+    learned, n_items = fit(items, grams, rank, epochs, sources=sources)
     line, n_closed = closing.fit(reports)
     kind = "finding targets" if source == "finding" else "impression items"
     path = save_to_manifest(model_dir, {"item_order": learned.to_json(), "closing_line": line.to_json() if line else None})

@@ -16,6 +16,14 @@ lungs together. On the shipped model's validation answers it is worth ROUGE-L +0
 per item fitted the same way (52.1 against 51.5), and +0.5 over the ridge regression of position
 that came before it (51.6).
 
+An item's words are not all the list knows of it. Where the assembler says what each item was
+written from (a `Source`: the region, the finding text, its place in the report), the item also
+has `context` features: its region, the place of its finding among the list's findings in the
+report, and how its finding's SUVmax ranks among theirs. Radiologists mostly write the report
+head to foot, and the impression follows it where importance does not say otherwise; the item
+with the hottest lesion often leads. On greedy validation answers these add ROUGE-L +0.55 (51.98
+to 52.53: region alone +0.23, place +0.38, SUVmax +0.07; the finding's own bigrams lowered it).
+
 The items it learns from are the texts the model was trained to write (`ordered_items`): for a
 model of finding instances, each finding's target (`petsum.findings`) placed where its first
 piece stands in the impression, rather than the impression's own numbered items, which often
@@ -28,10 +36,11 @@ ONNX export; `petsum order` writes it there.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -45,29 +54,82 @@ if TYPE_CHECKING:
 N_RANKS = 3  # suspicion ranks: malignancy, raised uptake, the rest
 
 
+@dataclass(frozen=True)
+class Source:
+    """What an impression item was written from: the report's region, the text the model read
+    (a finding, or a region's findings), and that text's place among the report's model inputs."""
+
+    region: str
+    text: str
+    index: int
+
+
+_SUV = re.compile(r"SUV\s*max\s*[:：为约]?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+MAX_PLACE = 6  # the seventh finding on shares one place feature: few lists are longer
+
+
+def suv_max(text: str) -> float | None:
+    """The highest SUVmax that `text` gives; None where it gives none."""
+    values = [float(m.group(1)) for m in _SUV.finditer(text)]
+    return max(values) if values else None
+
+
+def context(sources: list[Source]) -> list[list[str]]:
+    """Per item of one list, its features beyond its words: its region; the place of its source
+    among the list's sources in report order, and whether it is the last; the rank of its
+    source's SUVmax among theirs (hottest first) and the value in bins of 2, or that it has none.
+    Written `<…>`, so they cannot clash with a character n-gram."""
+    n = len(sources)
+    place = {k: p for p, k in enumerate(sorted(range(n), key=lambda k: sources[k].index))}  # stable: ties keep the list's order
+    suvs = [suv_max(s.text) for s in sources]
+    hottest = {k: r for r, k in enumerate(sorted((k for k in range(n) if suvs[k] is not None), key=lambda k: -suvs[k]))}  # type: ignore[operator]
+    out = []
+    for k, source in enumerate(sources):
+        said = [f"<region {source.region}>", f"<place {min(place[k], MAX_PLACE)}>", f"<last {int(place[k] == n - 1)}>"]
+        value = suvs[k]
+        said += ["<suv none>"] if value is None else [f"<suv rank {min(hottest[k], 4)}>", f"<suv bin {min(int(value // 2), 8)}>"]
+        out.append(said)
+    return out
+
+
 def reference_items(text: str) -> list[str]:
     """A written impression's numbered items; the whole text when it numbers none."""
     return [p.strip() for p in ITEM_NUMBER.split(text) if p.strip()]
 
 
-def finding_items(report: Example) -> list[str]:
+def finding_entries(report: Example) -> list[tuple[str, Source]]:
     """The targets of a report's finding instances (`petsum.instances.finding_instances`) in
-    the order of the impression: each where its first piece stands."""
+    the order of the impression, each where its first piece stands, with the finding it is the
+    target of."""
     from petsum.findings import align_findings, finding_target, findings, pieces
     from petsum.report import impression_items, split_sections
 
-    units = [f for _, text in split_sections(report.question) for f in findings(text)]
+    units = [(region, f) for region, text in split_sections(report.question) for f in findings(text)]
     items, _closing = impression_items(report.target)
     where = {p: k for k, p in reversed(list(enumerate(p for item in items for p in pieces(item))))}  # first place
-    aligned, _dropped = align_findings(units, items)
-    placed = sorted((min(where[p] for p in found), finding_target(found)) for found in aligned if found)
-    return [text for _, text in placed]
+    aligned, _dropped = align_findings([f for _, f in units], items)
+    placed = sorted((min(where[p] for p in found), finding_target(found), k) for k, found in enumerate(aligned) if found)
+    return [(text, Source(*units[k], k)) for _, text, k in placed]
+
+
+def finding_items(report: Example) -> list[str]:
+    """`finding_entries` without their findings."""
+    return [text for text, _ in finding_entries(report)]
 
 
 def ordered_items(reports: list[Example], source: str = "region") -> list[list[str]]:
     """Per report, the items a model of `source` instances writes, in the order its impression
     has them: finding targets for `finding`, the numbered items otherwise."""
     return [finding_items(r) if source == "finding" else reference_items(r.target) for r in reports]
+
+
+def ordered_entries(reports: list[Example], source: str = "region") -> tuple[list[list[str]], list[list[Source]] | None]:
+    """`ordered_items` and, for `finding`, the `Source` of each item (what `fit` learns context
+    from); None otherwise: which section a written numbered item came from is not known."""
+    if source != "finding":
+        return ordered_items(reports, source), None
+    entries = [finding_entries(r) for r in reports]
+    return [[t for t, _ in e] for e in entries], [[s for _, s in e] for e in entries]
 
 
 def grams(text: str) -> set[str]:
@@ -89,16 +151,20 @@ class ItemOrder:
     start: np.ndarray  # (rank,)
     beam: int = 5
 
-    def _rows(self, item: str) -> list[int]:
+    def _rows(self, item: str, said: Sequence[str] = ()) -> list[int]:
         found = sorted(self.features[g] for g in grams(item) if g in self.features)  # a fixed sum order
-        rank = self.features.get(_rank_feature(suspicion(item)))
-        return found + ([rank] if rank is not None else [])
+        extra = [self.features[f] for f in (_rank_feature(suspicion(item)), *said) if f in self.features]  # an order fitted without context has none
+        return found + extra
 
-    def arrange(self, items: list[str]) -> list[str]:
-        """`items` in the learned order; ties keep the given order."""
+    def arrange(self, items: list[str], sources: list[Source] | None = None) -> list[str]:
+        """`items` in the learned order, read with their `sources` where known (an order fitted
+        without context features ignores them); ties keep the given order."""
         if len(items) < 2:
             return list(items)
-        rows = [self._rows(item) for item in items]
+        if sources is not None and len(sources) != len(items):
+            raise ValueError(f"{len(items)} items but {len(sources)} sources")
+        said = context(sources) if sources else [[] for _ in items]
+        rows = [self._rows(item, s) for item, s in zip(items, said)]
         first = np.array([self.first[r].sum() for r in rows])
         width = self.after.shape[1]
         after = np.array([self.after[r].mean(0) if r else np.zeros(width) for r in rows])
@@ -145,22 +211,31 @@ def _from_positions(data: dict) -> ItemOrder:
     return ItemOrder(features, first, np.zeros((len(features), 0)), np.zeros((len(features), 0)), np.zeros(0))
 
 
-def fit(ordered: list[list[str]], n_grams: int = 3000, rank: int = 32, epochs: int = 8, lr: float = 0.01, seed: int = 0) -> tuple[ItemOrder, int]:
+def fit(
+    ordered: list[list[str]], n_grams: int = 3000, rank: int = 32, epochs: int = 8, lr: float = 0.01, seed: int = 0,
+    sources: list[list[Source]] | None = None,
+) -> tuple[ItemOrder, int]:
     """(the order, the number of items it was fitted on), from lists of items in their written
-    order (`ordered_items`); lists of one item say nothing about order and are skipped. The
-    `n_grams` most frequent uni/bigrams and the suspicion ranks are the features; `rank` 0 leaves
-    only the score per item. Adam on the next-item softmax, lists in a seeded order."""
+    order (`ordered_items`) and, where given, each item's `Source` (`ordered_entries`); lists
+    of one item say nothing about order and are skipped. The `n_grams` most frequent uni/bigrams,
+    the suspicion ranks and the `context` features seen are the features; `rank` 0 leaves only
+    the score per item. Adam on the next-item softmax, lists in a seeded order."""
     import random
 
     import torch
 
-    lists = [found for found in ordered if len(found) > 1]
-    if not lists:
+    if sources is not None and [len(s) for s in sources] != [len(found) for found in ordered]:
+        raise ValueError("fit: sources must give one Source per item")
+    said_of = [context(s) for s in sources] if sources is not None else [[[] for _ in found] for found in ordered]
+    pairs = [(found, said) for found, said in zip(ordered, said_of) if len(found) > 1]
+    if not pairs:
         raise ValueError("no impression with two or more items to learn an order from")
-    vocab = most_common(Counter(g for found in lists for t in found for g in grams(t)), n_grams)
-    features = {g: i for i, g in enumerate(vocab + [_rank_feature(r) for r in range(N_RANKS)])}
+    vocab = most_common(Counter(g for found, _ in pairs for t in found for g in grams(t)), n_grams)
+    said = sorted({f for _, per in pairs for item in per for f in item})
+    features = {g: i for i, g in enumerate(vocab + [_rank_feature(r) for r in range(N_RANKS)] + said)}
     order = ItemOrder(features, np.zeros(len(features)), np.zeros((len(features), rank)), np.zeros((len(features), rank)), np.zeros(rank))
-    data = [[order._rows(t) for t in found] for found in lists]
+    lists = [found for found, _ in pairs]
+    data = [[order._rows(t, s) for t, s in zip(found, per)] for found, per in pairs]
     torch.manual_seed(seed)
     pad = len(features)
     first = torch.nn.EmbeddingBag(pad + 1, 1, mode="sum", padding_idx=pad)

@@ -17,7 +17,7 @@ from petsum.closing import ClosingLine
 from petsum.grounding import ground
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
-from petsum.order import ItemOrder
+from petsum.order import ItemOrder, Source
 from petsum.report import normalize, split_sections
 from petsum.salient import SOURCES, model_inputs
 from shared.textio import InputError
@@ -173,12 +173,16 @@ class Summarizer:
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
         results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate, self.vote))
         copied, trimmed = [0] * len(texts), [0] * len(texts)
+        said_by: dict[int, list[tuple[str, str]]] = {i: [] for i in closings}  # report → (region, answer) per model call
+        sources: dict[int, list[Source]] = {i: [] for i in closings}  # what each answer was written from: the order reads it
         for i, region, questions in inputs:
             calls = [next(results) for _ in questions]  # none: a region that reports nothing is normal unasked
             outputs, segments = [], []
             for question, res in zip(questions, calls):
+                sources[i].append(Source(region, question, len(sources[i])))
                 text = self.adapter.join([s.text for s in res.segments])
                 said, action = ground(question, text, cut=self.trim) if self.guard else (text, None)
+                said_by[i].append((region, said))
                 if action == "copy":  # the model wrote about another organ, or a number or side it was not given: the report's words instead
                     copied[i] += 1
                     outputs.append(said)
@@ -191,7 +195,8 @@ class Summarizer:
             out[i].regions.append(RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
         for i, summary in enumerate(out):
             if isinstance(summary, Summary):
-                summary.impression = assemble([(r.region, r.text) for r in summary.regions], item_order=self.item_order, closing=closings[i])
+                covered = {r.region for r in summary.regions}
+                summary.impression = assemble(said_by[i], covered, self.item_order, closings[i], sources[i])
                 if copied[i]:
                     summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ, or a number or side the finding does not give")
                 if trimmed[i]:

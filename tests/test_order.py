@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from petsum.assemble import assemble
 from petsum.cli import main as petsum
-from petsum.order import ItemOrder, finding_items, fit, ordered_items, reference_items
+from petsum.order import ItemOrder, Source, context, finding_entries, finding_items, fit, ordered_entries, ordered_items, reference_items, suv_max
 from shared.schema import Example
 from tests.conftest import FIXTURES
 
@@ -88,6 +88,65 @@ def test_finding_targets_stand_where_their_first_piece_stands_in_the_impression(
     assert ordered_items([REPORT]) == [["胆囊结石；肝囊肿。", "右肺上叶高代谢结节，考虑肺癌。"]]
 
 
+def test_context_says_region_place_in_the_report_and_suv_rank():
+    sources = [Source("abdomen", "胰头部肿块，放射性摄取增高，SUVmax：12.5。", 3), Source("chest", "右肺结节，SUVmax:2.1，SUV max 4.0。", 0),
+               Source("abdomen", "肝囊肿。", 2)]
+    assert [suv_max(s.text) for s in sources] == [12.5, 4.0, None]
+    assert context(sources) == [
+        ["<region abdomen>", "<place 2>", "<last 1>", "<suv rank 0>", "<suv bin 6>"],
+        ["<region chest>", "<place 0>", "<last 0>", "<suv rank 1>", "<suv bin 2>"],
+        ["<region abdomen>", "<place 1>", "<last 0>", "<suv none>"],
+    ]
+
+
+def test_finding_entries_name_the_finding_each_target_is_from():
+    entries = finding_entries(REPORT)
+    assert [t for t, _ in entries] == finding_items(REPORT)
+    assert [(s.region, s.index) for _, s in entries] == [("abdomen", 2), ("abdomen", 1), ("chest", 0)]
+    assert entries[2][1].text.startswith("右肺上叶见软组织结节") and "SUVmax8.5" in entries[2][1].text
+    items, sources = ordered_entries([REPORT], "finding")
+    assert items == [finding_items(REPORT)] and sources == [[s for _, s in entries]]
+    assert ordered_entries([REPORT]) == (ordered_items([REPORT]), None)  # which section a numbered item is from is not known
+
+
+def test_an_order_with_context_learns_what_the_words_do_not_say():
+    # The same two items, and a house that writes first whichever finding has the hotter lesion:
+    # the words cannot tell the lists apart, the SUVmax rank can.
+    def source(region: str, suv: float, k: int) -> Source:
+        return Source(region, f"见结节，SUVmax:{suv}。", k)
+
+    lists = [(["肝结节。", "肺结节。"], [source("abdomen", 9.0, 1), source("chest", 3.0, 0)]),
+             (["肺结节。", "肝结节。"], [source("chest", 8.0, 0), source("abdomen", 2.0, 1)])] * 30
+    items, sources = [i for i, _ in lists], [s for _, s in lists]
+    with_context, n = fit(items, n_grams=20, rank=4, epochs=40, lr=0.05, sources=sources)
+    words_only, _ = fit(items, n_grams=20, rank=4, epochs=40, lr=0.05)
+    assert n == 120 and "<suv rank 0>" in with_context.features and "<suv rank 0>" not in words_only.features
+    hot_liver = [source("chest", 2.5, 0), source("abdomen", 7.0, 1)]
+    hot_lung = [source("chest", 7.0, 0), source("abdomen", 2.5, 1)]
+    assert with_context.arrange(["肺结节。", "肝结节。"], hot_liver) == ["肝结节。", "肺结节。"]
+    assert with_context.arrange(["肺结节。", "肝结节。"], hot_lung) == ["肺结节。", "肝结节。"]
+    assert words_only.arrange(["肺结节。", "肝结节。"], hot_liver) == words_only.arrange(["肺结节。", "肝结节。"], hot_lung)  # context it was not fitted on is ignored
+    again = ItemOrder.from_json(json.loads(json.dumps(with_context.to_json(), ensure_ascii=False)))
+    assert again.arrange(["肺结节。", "肝结节。"], hot_liver) == ["肝结节。", "肺结节。"]
+    with pytest.raises(ValueError, match="one Source per item"):
+        fit(items, sources=sources[:-1])
+    with pytest.raises(ValueError, match="2 items but 1 sources"):
+        with_context.arrange(["肺结节。", "肝结节。"], hot_liver[:1])
+
+
+def test_the_assembler_gives_the_order_each_item_source():
+    lists = [(["肝结节。", "肺结节。"], [Source("abdomen", "SUVmax:9.0。", 1), Source("chest", "SUVmax:3.0。", 0)]),
+             (["肺结节。", "肝结节。"], [Source("chest", "SUVmax:8.0。", 0), Source("abdomen", "SUVmax:2.0。", 1)])] * 30
+    order, _ = fit([i for i, _ in lists], n_grams=20, rank=4, epochs=40, lr=0.05, sources=[s for _, s in lists])
+    outputs = [("chest", "肺结节。"), ("abdomen", "未见明显异常。"), ("abdomen", "肝结节。")]  # per call; the normal one is no item
+    sources = [Source("chest", "SUVmax:2.0。", 0), Source("abdomen", "脾脏未见异常。", 1), Source("abdomen", "SUVmax:6.0。", 2)]
+    assert assemble(outputs, {"chest", "abdomen"}, order, None, sources).split("\n")[:2] == ["1、肝结节。", "2、肺结节。"]
+    hot_lung = [Source("chest", "SUVmax:6.0。", 0), sources[1], Source("abdomen", "SUVmax:2.0。", 2)]
+    assert assemble(outputs, {"chest", "abdomen"}, order, None, hot_lung).split("\n")[:2] == ["1、肺结节。", "2、肝结节。"]
+    with pytest.raises(ValueError, match="3 outputs but 2 sources"):
+        assemble(outputs, None, order, None, sources[:2])
+
+
 def test_the_assembler_numbers_items_by_the_learned_order():
     outputs = [("chest", "左肺上叶结节，考虑肺癌。"), ("abdomen", "胆囊结石。肝囊肿。")]
     order, _ = fit(HOUSE, n_grams=50, rank=4, epochs=30, lr=0.05)
@@ -139,7 +198,8 @@ def test_petsum_order_learns_a_finding_model_from_its_finding_targets(pet_run: P
     assert res.exit_code == 0, res.output
     from petsum.data import load_pairs
 
-    expected, n = fit(ordered_items(load_pairs(str(FIXTURES / "pet_toy.csv")), "finding"), n_grams=200)
+    items, sources = ordered_entries(load_pairs(str(FIXTURES / "pet_toy.csv")), "finding")
+    expected, n = fit(items, n_grams=200, sources=sources)
     assert f"from {n} finding targets" in res.output
     stored = json.loads((run / "ases.json").read_text(encoding="utf-8"))["item_order"]
-    assert stored == expected.to_json()
+    assert stored == expected.to_json() and any(f.startswith("<region ") for f in stored["features"])  # a finding model's order reads context
