@@ -1,4 +1,4 @@
-"""The whole-report impression from per-region outputs, written as radiologists write it:
+"""The whole-report impression from per-region (or per-call) outputs, written as radiologists write it:
 abnormal items numbered most suspicious first (malignancy, then raised uptake, then the rest),
 in clinical (head-to-foot) order within each rank, then the closing line that says the rest of
 the scanned field is unremarkable."""
@@ -130,7 +130,9 @@ def assemble(
     came_from: list[int] = []  # the output each item is from
     for k in region_first:
         for item in items(outputs[k][1]):  # item by item: `未见明显异常。肝囊肿。` still reports the cyst
-            if item not in found and not _normal_item(item):
+            if ADVICE.match(item) and found and outputs[came_from[-1]][0] == outputs[k][0]:
+                found[-1] += item  # an answer that opens with advice: it belongs to its region's finding before, as within one answer
+            elif item not in found and not _normal_item(item):
                 found.append(item)
                 came_from.append(k)
     field = scope(covered if covered is not None else {r for r, _ in outputs})

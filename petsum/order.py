@@ -69,25 +69,29 @@ MAX_PLACE = 6  # the seventh finding on shares one place feature: few lists are 
 
 
 def suv_max(text: str) -> float | None:
-    """The highest SUVmax that `text` gives; None where it gives none."""
+    """The highest SUVmax that `text` gives as `SUVmax:N` (or `：`, `为`, `约` before the number);
+    None otherwise. Rarer forms (`SUVmax=5.3`, `SUVmax约为3.5`: about 1% of the corpus's
+    mentions) read as none, alike in training and in use."""
     values = [float(m.group(1)) for m in _SUV.finditer(text)]
     return max(values) if values else None
 
 
 def context(sources: list[Source]) -> list[list[str]]:
     """Per item of one list, its features beyond its words: its region; the place of its source
-    among the list's sources in report order, and whether it is the last; the rank of its
-    source's SUVmax among theirs (hottest first) and the value in bins of 2, or that it has none.
-    Written `<…>`, so they cannot clash with a character n-gram."""
-    n = len(sources)
-    place = {k: p for p, k in enumerate(sorted(range(n), key=lambda k: sources[k].index))}  # stable: ties keep the list's order
-    suvs = [suv_max(s.text) for s in sources]
-    hottest = {k: r for r, k in enumerate(sorted((k for k in range(n) if suvs[k] is not None), key=lambda k: -suvs[k]))}  # type: ignore[operator]
+    among the list's distinct sources in report order, and whether it is the last; the rank of
+    its source's SUVmax among theirs (hottest first) and the value in bins of 2, or that it has
+    none. Items written from one source (a finding the model answered in two sentences) share
+    its place and rank. Written `<…>`, so they cannot clash with a character n-gram."""
+    distinct = sorted({s.index: s for s in sources}.items())  # report order
+    place = {index: p for p, (index, _) in enumerate(distinct)}
+    suvs = {index: suv_max(s.text) for index, s in distinct}
+    hot = sorted((i for i, v in suvs.items() if v is not None), key=lambda i: -suvs[i])  # type: ignore[operator]
+    hottest = {index: r for r, index in enumerate(hot)}  # stable: ties keep report order
     out = []
-    for k, source in enumerate(sources):
-        said = [f"<region {source.region}>", f"<place {min(place[k], MAX_PLACE)}>", f"<last {int(place[k] == n - 1)}>"]
-        value = suvs[k]
-        said += ["<suv none>"] if value is None else [f"<suv rank {min(hottest[k], 4)}>", f"<suv bin {min(int(value // 2), 8)}>"]
+    for source in sources:
+        p, value = place[source.index], suvs[source.index]
+        said = [f"<region {source.region}>", f"<place {min(p, MAX_PLACE)}>", f"<last {int(p == len(distinct) - 1)}>"]
+        said += ["<suv none>"] if value is None else [f"<suv rank {min(hottest[source.index], 4)}>", f"<suv bin {min(int(value // 2), 8)}>"]
         out.append(said)
     return out
 

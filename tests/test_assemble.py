@@ -74,3 +74,11 @@ def test_a_clause_said_again_right_after_itself_is_said_once():
     assert without_repeated_clauses("肝囊肿；肝囊肿；肝囊肿。") == "肝囊肿。"  # a run of three
     assert without_repeated_clauses("双肺结节，双肺结节影。") == "双肺结节，双肺结节影。"  # not the same clause
     assert without_repeated_clauses("肝囊肿，考虑良性；肾囊肿，考虑良性。") == "肝囊肿，考虑良性；肾囊肿，考虑良性。"  # not adjacent
+
+
+def test_an_answer_that_opens_with_advice_stays_with_its_regions_finding():
+    # one output per model call: advice is the region's finding's, as when one answer says both
+    per_call = assemble([("chest", "右肺结节。"), ("chest", "建议随访。"), ("abdomen", "肝囊肿。")])
+    assert per_call == assemble([("chest", "右肺结节。建议随访。"), ("abdomen", "肝囊肿。")])
+    assert per_call.splitlines()[:2] == ["1、右肺结节。建议随访。", "2、肝囊肿。"]
+    assert assemble([("chest", "右肺结节。"), ("abdomen", "建议随访。")]).splitlines()[:2] == ["1、右肺结节。", "2、建议随访。"]  # another region's: its own item

@@ -99,6 +99,13 @@ def test_context_says_region_place_in_the_report_and_suv_rank():
     ]
 
 
+def test_items_of_one_finding_share_its_place_and_suv_rank():
+    lung, liver = Source("chest", "右肺结节，SUVmax:6.0。", 0), Source("abdomen", "肝脏结节，SUVmax:3.0。", 4)
+    said = context([lung, lung, liver])  # the lung finding answered in two sentences
+    assert said[0] == said[1] == ["<region chest>", "<place 0>", "<last 0>", "<suv rank 0>", "<suv bin 3>"]
+    assert said[2] == ["<region abdomen>", "<place 1>", "<last 1>", "<suv rank 1>", "<suv bin 1>"]
+
+
 def test_finding_entries_name_the_finding_each_target_is_from():
     entries = finding_entries(REPORT)
     assert [t for t, _ in entries] == finding_items(REPORT)
