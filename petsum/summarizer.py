@@ -1,8 +1,9 @@
 """Reports in, impressions out: the one code path behind `summarize`, `batch` and `evaluate`.
 
-A report is normalized and split into anatomical sections; every section of every report in
-the batch is one input to the batched AS-ES generator; the per-region outputs are assembled
-into the impression. Bad reports come back as `InputError`s in their place, never raised.
+A report is normalized and split into anatomical sections; every model input of every report
+in the batch (a section, or each of its findings) goes to the batched AS-ES generator; the
+answers, each with the `Source` it was written from, are assembled into the impression (each
+region's answers joined stay in `RegionSummary.text`). Bad reports come back as `InputError`s in their place, never raised.
 """
 
 from __future__ import annotations
