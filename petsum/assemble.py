@@ -139,8 +139,21 @@ def assemble(
     if not found:
         return f"{field}PET/CT检查未见明显异常代谢征象。"
     if item_order:
-        found = item_order.arrange(found, [sources[k] for k in came_from] if sources is not None else None)
+        ordered = item_order.arrange(found, [sources[k] for k in came_from] if sources is not None else None)
     else:
-        found = sorted(found, key=suspicion)  # stable: clinical order within a rank
-    lines = [f"{i}、{item}" for i, item in enumerate(found, 1)]
+        ordered = sorted(found, key=suspicion)  # stable: clinical order within a rank
+    region_of = {item: outputs[k][0] for item, k in zip(found, came_from)}  # items are distinct
+    lines = [f"{i}、{item}" for i, item in enumerate(grouped(ordered, [region_of[t] for t in ordered]), 1)]
     return "\n".join(lines + [closing or f"余{field}PET/CT检查未见明显异常代谢征象。"])
+
+
+def grouped(ordered: list[str], regions: list[str]) -> list[str]:
+    """Adjacent items of one region as one numbered item, `；` between them, as radiologists
+    write an organ system's findings (cPET validation impressions: 1.7 pieces per numbered item)."""
+    out: list[str] = []
+    for k, item in enumerate(ordered):
+        if k and regions[k] == regions[k - 1]:
+            out[-1] = re.sub(r"[。；]$", "", out[-1]) + "；" + item
+        else:
+            out.append(item)
+    return out

@@ -10,7 +10,8 @@ first-order model of which item comes next: the score of item j after item i is
 and bigrams and its `suspicion` rank, summed) and `after`/`before` are low-rank vectors per
 feature (averaged over the item's features); before the first item, `start` stands for `after`.
 It is trained to put the next written item first among those left (softmax over them), and
-`arrange` writes the list by a small beam search. The pair term is what a score per item cannot
+`arrange` writes the list by a beam search, keeping the final beam the others agree with most
+(`ItemOrder._choose`). The pair term is what a score per item cannot
 say: that a duct dilatation follows the pancreatic mass it goes with, that a house lists the
 lungs together. On the shipped model's validation answers it is worth ROUGE-L +0.6 over a score
 per item fitted the same way (52.1 against 51.5), and +0.5 over the ridge regression of position
@@ -153,7 +154,8 @@ class ItemOrder:
     after: np.ndarray  # (features, rank)
     before: np.ndarray  # (features, rank)
     start: np.ndarray  # (rank,)
-    beam: int = 5
+    beam: int = 16
+    temperature: float = 2.0  # of the beams' agreement vote (`_choose`); 0: the most probable beam
 
     def _rows(self, item: str, said: Sequence[str] = ()) -> list[int]:
         found = sorted(self.features[g] for g in grams(item) if g in self.features)  # a fixed sum order
@@ -183,10 +185,25 @@ class ItemOrder:
                 logp = row - row.max() - np.log(np.exp(row - row.max()).sum())
                 options += [(total + float(lp), placed + [j]) for j, lp in zip(left, logp)]
             beams = sorted(options, key=lambda o: -o[0])[: self.beam]  # stable: ties keep the given order
-        return [items[j] for j in beams[0][1]]
+        return [items[j] for j in self._choose(beams, [len(t) for t in items])]
+
+    def _choose(self, beams: list[tuple[float, list[int]]], weights: list[int]) -> list[int]:
+        """The final beam that agrees most with the others (minimum Bayes risk): the highest
+        expected common subsequence of items, weighted by their length in characters, under the
+        beams' probabilities tempered by `temperature`. ROUGE-L rewards long runs of the
+        reference's order, which the single most probable order need not give; on greedy
+        validation answers this is worth ROUGE-L +0.2 over the top beam (52.83 to 53.06, beam 16,
+        temperature 2; beams 16 to 32 and temperatures 1 to 2 all gave +0.15 to +0.23)."""
+        if not self.temperature or len(beams) == 1:
+            return beams[0][1]
+        logp = np.array([total for total, _ in beams]) / self.temperature
+        p = np.exp(logp - logp.max())
+        p /= p.sum()
+        gain = [sum(q * _common(a, b, weights) for q, (_, b) in zip(p, beams)) for _, a in beams]
+        return beams[int(np.argmax(gain))][1]  # the first of equals: the more probable
 
     def to_json(self) -> dict:
-        return {"features": list(self.features), "rank": len(self.start), "beam": self.beam,
+        return {"features": list(self.features), "rank": len(self.start), "beam": self.beam, "temperature": self.temperature,
                 "tables": pack(self.first, self.start, self.after, self.before)}
 
     @classmethod
@@ -197,10 +214,12 @@ class ItemOrder:
         n, rank = len(features), int(data["rank"])
         tables = unpack(data["tables"], n + rank + 2 * n * rank, "item_order")
         after, before = tables[n + rank :].reshape(2, n, rank)
-        beam = int(data.get("beam", 5))
+        beam, temperature = int(data.get("beam", 5)), float(data.get("temperature", 0.0))  # an order fitted before the vote: its top beam of 5
         if beam < 1:
             raise ValueError(f"item_order: beam {beam}, expected at least 1")
-        return cls(features, tables[:n], after, before, tables[n : n + rank], beam)
+        if not temperature >= 0:
+            raise ValueError(f"item_order: temperature {temperature}, expected 0 or more")
+        return cls(features, tables[:n], after, before, tables[n : n + rank], beam, temperature)
 
 
 def _from_positions(data: dict) -> ItemOrder:
@@ -212,7 +231,17 @@ def _from_positions(data: dict) -> ItemOrder:
         raise ValueError(f"item_order: {len(ranks)} ranks, expected {N_RANKS}")
     features = {str(g): i for i, g in enumerate([*data["weights"], *map(_rank_feature, range(N_RANKS))])}
     first = np.array([-float(w) for w in data["weights"].values()] + [-r for r in ranks])
-    return ItemOrder(features, first, np.zeros((len(features), 0)), np.zeros((len(features), 0)), np.zeros(0))
+    return ItemOrder(features, first, np.zeros((len(features), 0)), np.zeros((len(features), 0)), np.zeros(0), beam=5, temperature=0.0)
+
+
+def _common(a: list[int], b: list[int], weights: list[int]) -> float:
+    """The heaviest common subsequence of two orders of the same items (`weights` per item)."""
+    row = [0.0] * (len(b) + 1)
+    for x in a:
+        diag, row[0] = 0.0, 0.0
+        for j, y in enumerate(b):
+            diag, row[j + 1] = row[j + 1], diag + weights[x] if x == y else max(row[j + 1], row[j])
+    return row[-1]
 
 
 def fit(

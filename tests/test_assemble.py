@@ -2,7 +2,7 @@
 
 import pytest
 
-from petsum.assemble import assemble, is_normal, items, scope, suspicion, without_repeated_clauses, without_repeats
+from petsum.assemble import assemble, grouped, is_normal, items, scope, suspicion, without_repeated_clauses, without_repeats
 
 
 def test_clinical_order_numbering_and_closing():
@@ -29,8 +29,16 @@ def test_normal_items_are_left_out_item_by_item():
 
 def test_advice_stays_with_its_finding_and_duplicates_are_written_once():
     got = assemble([("chest", "右肺结节。建议随访。纵隔淋巴结转移"), ("abdomen", "纵隔淋巴结转移。")])
-    assert got.splitlines()[:2] == ["1、纵隔淋巴结转移。", "2、右肺结节。建议随访。"]
-    assert len(got.splitlines()) == 3
+    assert got.splitlines() == ["1、纵隔淋巴结转移；右肺结节。建议随访。", "余躯干PET/CT检查未见明显异常代谢征象。"]
+
+
+def test_adjacent_items_of_one_region_share_a_number():
+    assert grouped(["肝囊肿。", "胆囊结石。", "右肺结节。"], ["abdomen", "abdomen", "chest"]) == ["肝囊肿；胆囊结石。", "右肺结节。"]
+    assert grouped(["肝囊肿。", "右肺结节。", "胆囊结石。"], ["abdomen", "chest", "abdomen"]) == ["肝囊肿。", "右肺结节。", "胆囊结石。"]
+    assert grouped(["肺门淋巴结；", "纵隔淋巴结。"], ["lymph", "lymph"]) == ["肺门淋巴结；纵隔淋巴结。"]  # one separator
+    got = assemble([("abdomen", "胰头区高代谢肿块，考虑恶性。肝囊肿。"), ("chest", "右肺上叶结节，代谢增高。")])
+    assert got.splitlines()[:2] == ["1、胰头区高代谢肿块，考虑恶性。", "2、右肺上叶结节，代谢增高。"]  # ranked apart: not grouped
+    assert got.splitlines()[2] == "3、肝囊肿。"
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from petsum.assemble import assemble
 from petsum.cli import main as petsum
-from petsum.order import ItemOrder, Source, context, finding_entries, finding_items, fit, ordered_entries, ordered_items, reference_items, suv_max
+from petsum.order import ItemOrder, _common, Source, context, finding_entries, finding_items, fit, ordered_entries, ordered_items, reference_items, suv_max
 from shared.schema import Example
 from tests.conftest import FIXTURES
 
@@ -71,6 +73,22 @@ def test_an_order_written_by_earlier_versions_still_reads_as_the_same_order():
         ItemOrder.from_json({**fitted, "rank": 3})
     with pytest.raises(ValueError, match="beam 0"):  # else arrange would fail mid-summary
         ItemOrder.from_json({**fitted, "beam": 0})
+    with pytest.raises(ValueError, match="temperature -1"):
+        ItemOrder.from_json({**fitted, "temperature": -1})
+    before_the_vote = {k: v for k, v in fitted.items() if k != "temperature"} | {"beam": 5}  # an order fitted before the vote
+    again = ItemOrder.from_json(before_the_vote)
+    assert (again.beam, again.temperature) == (5, 0.0) and ItemOrder.from_json(fitted).temperature == 2.0
+
+
+def test_the_order_written_is_the_beam_that_agrees_most_with_the_others():
+    # The most probable order puts item 3 first; every other beam starts 0, 1, 2. Voting by the
+    # items they share in the same order picks the one the others agree with, not the top one.
+    beams = [(-1.0, [3, 0, 1, 2]), (-1.1, [0, 1, 2, 3]), (-1.2, [0, 1, 3, 2]), (-1.3, [0, 3, 1, 2]), (-1.4, [1, 0, 2, 3])]
+    voting = ItemOrder({}, np.zeros(0), np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0), beam=5, temperature=2.0)
+    assert voting._choose(beams, [1, 1, 1, 1]) == [0, 1, 2, 3]
+    assert replace(voting, temperature=0.0)._choose(beams, [1, 1, 1, 1]) == [3, 0, 1, 2]  # no vote: the top beam
+    assert _common([0, 1, 2], [2, 0, 1], [1, 1, 1]) == 2 and _common([0, 1, 2], [2, 0, 1], [1, 1, 40]) == 40  # items weigh their length
+    assert voting._choose(beams[:1], [1, 1, 1, 1]) == [3, 0, 1, 2]
 
 
 def test_features_are_the_same_on_every_run():
@@ -157,9 +175,9 @@ def test_the_assembler_gives_the_order_each_item_source():
 def test_the_assembler_numbers_items_by_the_learned_order():
     outputs = [("chest", "左肺上叶结节，考虑肺癌。"), ("abdomen", "胆囊结石。肝囊肿。")]
     order, _ = fit(HOUSE, n_grams=50, rank=4, epochs=30, lr=0.05)
-    by_rule = assemble(outputs).split("\n")[:3]
-    assert by_rule == ["1、左肺上叶结节，考虑肺癌。", "2、胆囊结石。", "3、肝囊肿。"]  # suspicion, then as written
-    assert assemble(outputs, item_order=order).split("\n")[:3] == ["1、左肺上叶结节，考虑肺癌。", "2、肝囊肿。", "3、胆囊结石。"]
+    by_rule = assemble(outputs).split("\n")[:2]
+    assert by_rule == ["1、左肺上叶结节，考虑肺癌。", "2、胆囊结石；肝囊肿。"]  # suspicion, then as written; one region, one number
+    assert assemble(outputs, item_order=order).split("\n")[:2] == ["1、左肺上叶结节，考虑肺癌。", "2、肝囊肿；胆囊结石。"]
 
 
 def test_petsum_order_writes_the_order_the_summarizer_then_uses(pet_run: Path, tmp_path: Path):
