@@ -159,6 +159,18 @@ def order(data: str, model_dir: str, grams: int, rank: int, epochs: int) -> None
     click.echo(f"learned the item order from {n_items} {kind} and {said}; written to {path}")
 
 
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the averaged model.")
+@friendly_errors
+def average(models: tuple[str, ...], out: str) -> None:
+    """Average the weights of checkpoints fine-tuned from one start (a model soup); the first gives the other files."""
+    from shared.average import average_checkpoints
+
+    path = average_checkpoints([Path(m) for m in models], Path(out))
+    click.echo(f"averaged {len(models)} checkpoints into {path}; validate it before use (petsum evaluate --data val.csv --model {path})")
+
+
 def _model_path(model_dir: str | None) -> Path:
     path = Path(model_dir) if model_dir else DEFAULT_MODEL
     if not path.exists():
