@@ -120,8 +120,8 @@ def assemble(
     regions the scan includes (default: those of `outputs`); `sources`, where given, what each
     output was written from (`petsum.order.Source`), which the learned order reads. Normal
     regions are not itemized; a finding that two regions both produced is written once; items
-    are numbered in `item_order`'s learned order (`petsum.order`) where given, else by
-    `suspicion`, then region; `closing` (`petsum.closing`) closes them where given, else the
+    are put in `item_order`'s learned order (`petsum.order`) where given, else by
+    `suspicion`, then region, and numbered, adjacent items of one region under one number (`grouped`); `closing` (`petsum.closing`) closes them where given, else the
     rule's line for the scanned field."""
     if sources is not None and len(sources) != len(outputs):
         raise ValueError(f"{len(outputs)} outputs but {len(sources)} sources")

@@ -43,12 +43,18 @@ def test_average_writes_the_mean_of_the_weights_as_a_plain_folder(tmp_path: Path
     assert (tmp_path / "soup" / "tokenizer.json").is_file() and not (tmp_path / "soup.tmp").exists()
 
 
-@pytest.mark.parametrize("case", ["one", "other architecture", "out exists", "not a checkpoint"])
+def _corrupt(tmp_path: Path) -> Path:
+    path = _saved(tmp_path, "corrupt", 1)
+    (path / "model.safetensors").write_bytes((path / "model.safetensors").read_bytes()[:100])  # a truncated copy
+    return path
+
+
+@pytest.mark.parametrize("case", ["one", "other architecture", "out exists", "not a checkpoint", "named twice", "corrupt"])
 def test_bad_average_input_is_one_line(tmp_path: Path, case: str):
     a = _saved(tmp_path, "a", 0)
-    other = {"one": [], "other architecture": [str(_saved(tmp_path, "wide", 1, d_model=48))], "out exists": [str(a)],
-             "not a checkpoint": [str(tmp_path)]}[case]
+    other = {"one": [], "other architecture": [str(_saved(tmp_path, "wide", 1, d_model=48))], "out exists": [str(_saved(tmp_path, "b", 1))],
+             "not a checkpoint": [str(tmp_path)], "named twice": [str(tmp_path / "." / "a")], "corrupt": [str(_corrupt(tmp_path))]}[case]
     out = a if case == "out exists" else tmp_path / "soup"
     res = CliRunner().invoke(petsum, ["average", str(a), *other, "--out", str(out)])
     assert res.exit_code == 2 and res.output.startswith("error: ") and len(res.output.strip().splitlines()) == 1, res.output
-    assert not (tmp_path / "soup").exists()
+    assert not (tmp_path / "soup").exists() and not (tmp_path / "soup.tmp").exists()
