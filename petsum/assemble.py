@@ -139,11 +139,11 @@ def assemble(
     if not found:
         return f"{field}PET/CT检查未见明显异常代谢征象。"
     if item_order:
-        ordered = item_order.arrange(found, [sources[k] for k in came_from] if sources is not None else None)
+        order = item_order.permutation(found, [sources[k] for k in came_from] if sources is not None else None)
     else:
-        ordered = sorted(found, key=suspicion)  # stable: clinical order within a rank
-    region_of = {item: outputs[k][0] for item, k in zip(found, came_from)}  # items are distinct
-    lines = [f"{i}、{item}" for i, item in enumerate(grouped(ordered, [region_of[t] for t in ordered]), 1)]
+        order = sorted(range(len(found)), key=lambda j: suspicion(found[j]))  # stable: clinical order within a rank
+    numbered = grouped([found[j] for j in order], [outputs[came_from[j]][0] for j in order])
+    lines = [f"{i}、{item}" for i, item in enumerate(numbered, 1)]
     return "\n".join(lines + [closing or f"余{field}PET/CT检查未见明显异常代谢征象。"])
 
 

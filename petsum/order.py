@@ -125,14 +125,14 @@ def finding_items(report: Example) -> list[str]:
 def ordered_items(reports: list[Example], source: str = "region") -> list[list[str]]:
     """Per report, the items a model of `source` instances writes, in the order its impression
     has them: finding targets for `finding`, the numbered items otherwise."""
-    return [finding_items(r) if source == "finding" else reference_items(r.target) for r in reports]
+    return ordered_entries(reports, source)[0]
 
 
 def ordered_entries(reports: list[Example], source: str = "region") -> tuple[list[list[str]], list[list[Source]] | None]:
     """`ordered_items` and, for `finding`, the `Source` of each item (what `fit` learns context
     from); None otherwise: which section a written numbered item came from is not known."""
     if source != "finding":
-        return ordered_items(reports, source), None
+        return [reference_items(r.target) for r in reports], None
     entries = [finding_entries(r) for r in reports]
     return [[t for t, _ in e] for e in entries], [[s for _, s in e] for e in entries]
 
@@ -163,10 +163,14 @@ class ItemOrder:
         return found + extra
 
     def arrange(self, items: list[str], sources: list[Source] | None = None) -> list[str]:
-        """`items` in the learned order, read with their `sources` where known (an order fitted
-        without context features ignores them); ties keep the given order."""
+        """`items` in the learned order (`permutation`)."""
+        return [items[j] for j in self.permutation(items, sources)]
+
+    def permutation(self, items: list[str], sources: list[Source] | None = None) -> list[int]:
+        """The indices of `items` in the learned order, read with their `sources` where known (an
+        order fitted without context features ignores them); ties keep the given order."""
         if len(items) < 2:
-            return list(items)
+            return list(range(len(items)))
         if sources is not None and len(sources) != len(items):
             raise ValueError(f"{len(items)} items but {len(sources)} sources")
         said = context(sources) if sources else [[] for _ in items]
@@ -185,7 +189,7 @@ class ItemOrder:
                 logp = row - row.max() - np.log(np.exp(row - row.max()).sum())
                 options += [(total + float(lp), placed + [j]) for j, lp in zip(left, logp)]
             beams = sorted(options, key=lambda o: -o[0])[: self.beam]  # stable: ties keep the given order
-        return [items[j] for j in self._choose(beams, [len(t) for t in items])]
+        return self._choose(beams, [len(t) for t in items])
 
     def _choose(self, beams: list[tuple[float, list[int]]], weights: list[int]) -> list[int]:
         """The final beam that agrees most with the others (minimum Bayes risk): the highest
