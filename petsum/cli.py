@@ -141,8 +141,8 @@ def floor(kind: str, data: str, train_data: str | None, pred_path: str | None, a
 @click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
 @friendly_errors
 def order(data: str, model_dir: str, grams: int, rank: int, epochs: int) -> None:
-    """Learn how these impressions are written, their item order and closing line; the model's assembler uses both."""
-    from petsum import closing
+    """Learn how these impressions are written: their item order, closing line and comparison opening line; the model's assembler uses them."""
+    from petsum import closing, opening
     from petsum.data import load_pairs
     from petsum.order import fit, ordered_entries, save_to_manifest
     from petsum.summarizer import source_of
@@ -153,10 +153,13 @@ def order(data: str, model_dir: str, grams: int, rank: int, epochs: int) -> None
     items, sources = ordered_entries(reports, source)  # a finding model's items also say what they were written from
     learned, n_items = fit(items, grams, rank, epochs, sources=sources)
     line, n_closed = closing.fit(reports)
+    first, n_opened = opening.fit(reports)
     kind = "finding targets" if source == "finding" else "impression items"
-    path = save_to_manifest(model_dir, {"item_order": learned.to_json(), "closing_line": line.to_json() if line else None})
+    path = save_to_manifest(model_dir, {"item_order": learned.to_json(), "closing_line": line.to_json() if line else None,
+                                        "opening_line": first.to_json() if first else None})
     said = f"the closing line from {n_closed} impressions" if line else "no closing line (no impression has one: the rule's line stays)"
-    click.echo(f"learned the item order from {n_items} {kind} and {said}; written to {path}")
+    said += f", the opening line from {n_opened} that compare with an earlier exam" if first else ", no opening line (no impression opens with a comparison)"
+    click.echo(f"learned the item order from {n_items} {kind}, {said}; written to {path}")
 
 
 @main.command()

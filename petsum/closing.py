@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from petsum.fitted import most_common, pack, unpack
+from petsum.fitted import class_scores, fit_softmax, most_common, pack, unpack
 from petsum.report import impression_items, split_sections
 
 if TYPE_CHECKING:
@@ -61,8 +61,7 @@ class ClosingLine:
     def choose(self, sections: list[tuple[str, str]]) -> str | None:
         """The most probable line for a report of these (region, findings) sections among those
         its scan covers; None when it covers none of them."""
-        rows = sorted(self.features[f] for f in features(sections) if f in self.features)  # a fixed sum order
-        scores = self.bias + self.weights[rows].sum(0)
+        scores = class_scores(self.features, self.weights, self.bias, features(sections))
         regions = {region for region, _ in sections}
         allowed = [k for k, line in enumerate(self.lines) if covers(line, regions)]
         return self.lines[max(allowed, key=lambda k: scores[k])] if allowed else None
@@ -82,36 +81,12 @@ class ClosingLine:
 def fit(reports: list["Example"], n_lines: int = 20, n_features: int = 5000, epochs: int = 5, lr: float = 0.01, seed: int = 0) -> tuple[ClosingLine | None, int]:
     """(the fit, the number of reports it was fitted on): the reports whose impression closes
     with one of the `n_lines` most frequent lines; (None, 0) when no impression has a closing line
-    (the assembler's rule then writes it). Adam on the softmax, a little L2, reports in a seeded
-    order."""
-    import random
-
-    import torch
-
+    (the assembler's rule then writes it)."""
     labelled = [(r.question, line) for r in reports if (line := closing_line(r.target))]
     lines = most_common(Counter(line for _, line in labelled), n_lines)
     if not lines:
         return None, 0
     index = {line: k for k, line in enumerate(lines)}
     rows = [(features(split_sections(q)), index[line]) for q, line in labelled if line in index]
-    vocab = {f: i for i, f in enumerate(most_common(Counter(f for fs, _ in rows for f in fs), n_features))}
-    pad = len(vocab)
-    data = [(sorted(vocab[f] for f in fs if f in vocab) or [pad], y) for fs, y in rows]
-    torch.manual_seed(seed)
-    table = torch.nn.EmbeddingBag(pad + 1, len(lines), mode="sum", padding_idx=pad)
-    torch.nn.init.zeros_(table.weight)
-    bias = torch.nn.Parameter(torch.zeros(len(lines)))
-    opt = torch.optim.Adam([table.weight, bias], lr=lr)
-    rng = random.Random(seed)
-    for _ in range(epochs):
-        rng.shuffle(data)
-        for b in range(0, len(data), 128):
-            batch = data[b : b + 128]
-            width = max(len(x) for x, _ in batch)
-            x = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
-            loss = torch.nn.functional.cross_entropy(table(x) + bias, torch.tensor([y for _, y in batch]))
-            opt.zero_grad()
-            (loss + 1e-5 * table.weight.pow(2).sum()).backward()
-            opt.step()
-    fitted = ClosingLine(tuple(lines), vocab, table.weight.detach()[:pad].double().numpy(), bias.detach().double().numpy())
-    return fitted, len(data)
+    vocab, weights, bias = fit_softmax(rows, len(lines), n_features, epochs, lr, seed)
+    return ClosingLine(tuple(lines), vocab, weights, bias), len(rows)

@@ -27,3 +27,42 @@ def unpack(data: str, size: int, what: str) -> np.ndarray:
     if tables.size != size:
         raise ValueError(f"{what}: {tables.size} numbers in its tables, expected {size}")
     return tables
+
+
+def fit_softmax(
+    rows: list[tuple[set[str], int]], n_classes: int, n_features: int, epochs: int, lr: float, seed: int
+) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+    """(feature → row, weights (features, classes), bias (classes,)) of a multinomial logistic
+    regression from sets of string features to class indices: the `n_features` most frequent
+    features, Adam on the softmax with a little L2, rows in a seeded order, batches of 128."""
+    import random
+
+    import torch
+
+    vocab = {f: i for i, f in enumerate(most_common(Counter(f for fs, _ in rows for f in fs), n_features))}
+    pad = len(vocab)
+    data = [(sorted(vocab[f] for f in fs if f in vocab) or [pad], y) for fs, y in rows]
+    torch.manual_seed(seed)
+    table = torch.nn.EmbeddingBag(pad + 1, n_classes, mode="sum", padding_idx=pad)
+    torch.nn.init.zeros_(table.weight)
+    bias = torch.nn.Parameter(torch.zeros(n_classes))
+    opt = torch.optim.Adam([table.weight, bias], lr=lr)
+    rng = random.Random(seed)
+    for _ in range(epochs):
+        rng.shuffle(data)
+        for b in range(0, len(data), 128):
+            batch = data[b : b + 128]
+            width = max(len(x) for x, _ in batch)
+            x = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
+            loss = torch.nn.functional.cross_entropy(table(x) + bias, torch.tensor([y for _, y in batch]))
+            opt.zero_grad()
+            (loss + 1e-5 * table.weight.pow(2).sum()).backward()
+            opt.step()
+    return vocab, table.weight.detach()[:pad].double().numpy(), bias.detach().double().numpy()
+
+
+def class_scores(vocab: dict[str, int], weights: np.ndarray, bias: np.ndarray, feats: set[str]) -> np.ndarray:
+    """The fit's logits for one set of features (unknown features ignored, rows summed in a fixed
+    order so that a run gives the same floats every time)."""
+    rows = sorted(vocab[f] for f in feats if f in vocab)
+    return bias + weights[rows].sum(0)

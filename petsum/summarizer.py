@@ -15,6 +15,7 @@ from pathlib import Path
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
 from petsum.closing import ClosingLine
+from petsum.opening import OpeningLine
 from petsum.grounding import ground
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
@@ -104,10 +105,10 @@ def source_of(model: Path, manifest: dict) -> str:
     return source
 
 
-def learned(model: Path, manifest: dict, key: str, kind: "type[ItemOrder] | type[ClosingLine]") -> "ItemOrder | ClosingLine | None":
+def learned(model: Path, manifest: dict, key: str, kind: "type[ItemOrder] | type[ClosingLine] | type[OpeningLine]") -> "ItemOrder | ClosingLine | OpeningLine | None":
     """What `petsum order` learned and stored in `manifest`, the model's `ases.json`, under `key`
-    (`"item_order"`, `"closing_line"`), read as `kind`; None where it stored nothing: the
-    assembler's rule."""
+    (`"item_order"`, `"closing_line"`, `"opening_line"`), read as `kind`; None where it stored
+    nothing: the assembler's rule (no opening line for the last)."""
     data = manifest.get(key)
     if data is None:
         return None
@@ -132,6 +133,7 @@ class Summarizer:
         self.source = source_of(self.path, manifest)
         self.item_order = learned(self.path, manifest, "item_order", ItemOrder)  # None: the assembler's rule
         self.closing = learned(self.path, manifest, "closing_line", ClosingLine)  # likewise
+        self.opening = learned(self.path, manifest, "opening_line", OpeningLine)  # None: no opening line
         self.guard = True  # `petsum.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise
 
@@ -163,6 +165,7 @@ class Summarizer:
         out: list[Summary | InputError] = []
         inputs: list[tuple[int, str, list[str]]] = []  # (report index, region, model inputs; [] for nothing to report)
         closings: dict[int, str | None] = {}  # report index → its learned closing line
+        openings: dict[int, str | None] = {}  # and its opening line, if any
         for i, text in enumerate(texts):
             try:
                 sections, warnings = sections_of(text)
@@ -171,6 +174,7 @@ class Summarizer:
                 continue
             out.append(Summary("", [], warnings))
             closings[i] = self.closing.choose(sections) if self.closing else None
+            openings[i] = self.opening.choose(sections) if self.opening else None
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
         results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate, self.vote))
         copied, trimmed = [0] * len(texts), [0] * len(texts)
@@ -197,7 +201,7 @@ class Summarizer:
         for i, summary in enumerate(out):
             if isinstance(summary, Summary):
                 covered = {r.region for r in summary.regions}
-                summary.impression = assemble(said_by[i], covered, self.item_order, closings[i], sources[i])
+                summary.impression = assemble(said_by[i], covered, self.item_order, closings[i], sources[i], openings[i])
                 if copied[i]:
                     summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ, or a number or side the finding does not give")
                 if trimmed[i]:

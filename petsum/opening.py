@@ -1,0 +1,96 @@
+"""The opening line of a follow-up exam's impression: `与前次PET/CT检查比较：`.
+
+One cPET training impression in seven opens by naming the exam it compares with
+(`与2015-11-12 PET/CT检查比较：`, `与2014-11-18显像相比：`) before its numbered items. The findings
+say when there was one (`较前增大`, `新增`, `同前相仿`), but not its date, and the wording follows
+who wrote the report. `fit` learns the wording as a multinomial logistic regression from the
+findings' character bi- and trigrams and the report's regions (`petsum.closing.features`) to the
+`n_lines` most frequent comparison lines, dates removed, or to none.
+
+The line is written only for findings that compare with an earlier exam (`CUE`), and only when
+the fit finds a line more likely than none; the date it cannot know becomes `前次` (the previous
+one), so the line claims no more than the findings do. Clinical-history openings (`胰腺癌术后：`)
+are not written: the findings rarely state the history, and a wrong one would be an invented fact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from petsum.closing import features
+from petsum.fitted import class_scores, fit_softmax, most_common, pack, unpack
+from petsum.report import normalize, split_sections
+
+if TYPE_CHECKING:
+    from shared.schema import Example
+
+CUE = re.compile(r"较前|前次|前片|新发|新增|同前|好转")  # the findings compare with an earlier exam
+_HEAD = re.compile(r"^\s*(.{1,80}?)[：:]\s*(?=1\s*[、.．])", re.S)  # text before item 1, ending in a colon
+_COMPARISON = re.compile(r"与(.*?)(相比较|比较|相比|对比)")
+_DATE = re.compile(r"\d{2,4}\s*[-./年]\s*\d{1,2}\s*[-./月]\s*\d{1,2}日?")
+NONE = ""  # the class of impressions that open with no comparison line
+
+
+def opening_line(impression: str) -> str | None:
+    """The comparison an impression opens with, whitespace and date removed (`与PET/CT检查比较`);
+    None when it opens with its items, or with a head that compares with nothing."""
+    head = _HEAD.match(normalize(impression))
+    found = _COMPARISON.search(re.sub(r"\s+", "", head.group(1))) if head else None
+    return f"与{_DATE.sub('', found.group(1))}{found.group(2)}" if found else None
+
+
+def written(line: str) -> str:
+    """How a learned line is written: the previous exam for the date (`与前次PET/CT检查比较：`)."""
+    return re.sub(r"^与(我院)?", r"与\1前次", line) + "："
+
+
+@dataclass(frozen=True)
+class OpeningLine:
+    lines: tuple[str, ...]  # the comparison lines, NONE first
+    features: dict[str, int]  # feature → row of `weights`
+    weights: np.ndarray  # (features, lines)
+    bias: np.ndarray  # (lines,)
+
+    def choose(self, sections: list[tuple[str, str]]) -> str | None:
+        """The opening line to write for a report of these (region, findings) sections, or None:
+        the most probable comparison line where the findings compare (`CUE`) and the fit finds
+        some comparison line more likely than none."""
+        if not any(CUE.search(body) for _, body in sections):
+            return None
+        logits = class_scores(self.features, self.weights, self.bias, features(sections))
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        if p[0] >= 0.5:
+            return None
+        return written(self.lines[1 + int(np.argmax(p[1:]))])
+
+    def to_json(self) -> dict:
+        return {"lines": list(self.lines), "features": list(self.features), "tables": pack(self.weights, self.bias)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "OpeningLine":
+        lines, feats = tuple(str(x) for x in data["lines"]), {str(f): i for i, f in enumerate(data["features"])}
+        if len(lines) < 2 or lines[0] != NONE:
+            raise ValueError("opening_line: the lines must be none first, then at least one comparison")
+        tables = unpack(data["tables"], (len(feats) + 1) * len(lines), "opening_line")
+        return cls(lines, feats, tables[: -len(lines)].reshape(len(feats), len(lines)), tables[-len(lines) :])
+
+
+def fit(reports: list["Example"], n_lines: int = 12, n_features: int = 5000, epochs: int = 5, lr: float = 0.01, seed: int = 0) -> tuple[OpeningLine | None, int]:
+    """(the fit, the number of impressions with one of its comparison lines): a row per report
+    whose impression opens with none of them or with one of the `n_lines` most frequent (a rarer
+    one is neither: it is left out); (None, 0) when no impression opens with a comparison (the
+    assembler then writes none)."""
+    labels = [opening_line(r.target) or NONE for r in reports]
+    lines = [NONE] + most_common(Counter(line for line in labels if line), n_lines)
+    if len(lines) == 1:
+        return None, 0
+    index = {line: k for k, line in enumerate(lines)}
+    rows = [(features(split_sections(r.question)), index[line]) for r, line in zip(reports, labels) if line in index]
+    vocab, weights, bias = fit_softmax(rows, len(lines), n_features, epochs, lr, seed)
+    return OpeningLine(tuple(lines), vocab, weights, bias), sum(1 for _, y in rows if y)
