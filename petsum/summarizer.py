@@ -15,10 +15,11 @@ from pathlib import Path
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
 from petsum.closing import ClosingLine
-from petsum.opening import OpeningLine
 from petsum.grounding import ground
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
+from petsum.metrics import chars
+from petsum.opening import OpeningLine
 from petsum.order import ItemOrder, Source
 from petsum.report import normalize, split_sections
 from petsum.salient import SOURCES, model_inputs
@@ -155,9 +156,11 @@ class Summarizer:
         as the grounding guard would write it, or not at all when that is normal. A finding whose
         greedy answer is normal stays normal without draws (the normal penalty decides that, not a
         vote). Voting on what the guard makes of each answer, not on the raw text, keeps the vote
-        from electing a wording that the guard then replaces (fewer organs missed on validation)."""
+        from electing a wording that the guard then replaces (fewer organs missed on validation).
+        The vote is in the metrics' units (`petsum.metrics.chars`: characters and numbers, no
+        punctuation), so that answers agree on what they say, not on where their commas are."""
         said = ground(question, text, cut=self.trim)[0] if self.guard else text
-        return None if is_normal(said) else said
+        return None if is_normal(said) else " ".join(chars(said))
 
     def summarize(self, texts: list[str]) -> list[Summary | InputError]:
         from shared.generate import generate

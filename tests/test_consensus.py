@@ -124,3 +124,17 @@ def test_petsum_consensus_option_on_a_direct_model_and_a_one_line_refusal_elsewh
     assert res.exit_code == 0 and json.loads(res.stdout)["n"] > 0, res.output
     res = CliRunner().invoke(petsum, ["summarize", report, "--model", str(pet_run), "--consensus", "2"])  # a USM run
     assert res.exit_code != 0 and res.output.startswith("error: ") and "direct models" in res.output and "Traceback" not in res.output
+
+
+def test_petsum_votes_on_what_an_answer_says_not_on_its_punctuation():
+    from petsum.cli import DEFAULT_MODEL
+    from petsum.summarizer import Summarizer
+
+    summarizer = Summarizer(DEFAULT_MODEL)
+    finding = "右肺上叶见结节，放射性摄取增高，SUVmax5.2。"
+    comma, semicolon = summarizer.vote(finding, "右肺上叶高代谢结节，SUVmax 5.2，考虑转移。"), summarizer.vote(finding, "右肺上叶高代谢结节；SUVmax 5.2；考虑转移")
+    assert comma == semicolon and "5.2" in comma.split() and "，" not in comma
+    assert summarizer.vote(finding, "未见明显异常。") is None  # a normal answer does not vote
+    # three answers, two of which say the same with other commas: the content's majority wins
+    votes = [summarizer.vote(finding, t) for t in ("右肺上叶结节，考虑转移。", "右肺上叶结节考虑转移。", "右肺上叶结节，，，，考虑炎性。")]
+    assert consensus(votes) in (0, 1)
