@@ -36,11 +36,12 @@ _OUR_ITEM = re.compile(r"^\d+、")  # the assembler writes one numbered item per
 def reorder(impression: str, arrange: Callable[[list[str]], list[str]]) -> str:
     """The impression with its numbered items put in `arrange`'s order and renumbered."""
     lines = impression.split("\n")
+    first = next((k for k, line in enumerate(lines) if _OUR_ITEM.match(line)), len(lines))
     found = [_OUR_ITEM.sub("", line) for line in lines if _OUR_ITEM.match(line)]
-    rest = [line for line in lines if not _OUR_ITEM.match(line)]
+    rest = [line for line in lines[first:] if not _OUR_ITEM.match(line)]
     if len(found) > 1:
         found = arrange(found)
-    return "\n".join([f"{k}、{item}" for k, item in enumerate(found, 1)] + rest)
+    return "\n".join(lines[:first] + [f"{k}、{item}" for k, item in enumerate(found, 1)] + rest)  # an opening line stays first
 
 
 def oracle_order(reference: str) -> Callable[[list[str]], list[str]]:

@@ -27,9 +27,9 @@ def export_command(default_model: Path) -> click.Command:
 
 
 def _brief(value: object) -> object:
-    """A manifest entry as the command prints it: learned tables (petsum's item order and closing
-    line: thousands of features, a megabyte of base64) are counted, not printed; the export's
-    ases.json holds them."""
+    """A manifest entry as the command prints it: learned tables (petsum's item order, closing and
+    opening lines: thousands of features, a megabyte of base64) are counted, not printed; the
+    export's ases.json holds them."""
     if isinstance(value, dict) and "tables" in value:
         return {k: v for k, v in value.items() if k not in ("tables", "features")} | {"features": len(value.get("features", [])), "tables": "(in ases.json)"}
     return value

@@ -122,7 +122,7 @@ def assemble(
     regions are not itemized; a finding that two regions both produced is written once; items
     are put in `item_order`'s learned order (`petsum.order`) where given, else by
     `suspicion`, then region, and numbered, adjacent items of one region under one number (`grouped`); `closing` (`petsum.closing`) closes them where given, else the
-    rule's line for the scanned field; `opening` (`petsum.opening`), where given, is the first line."""
+    rule's line for the scanned field; `opening` (`petsum.opening`), where given, opens the items."""
     if sources is not None and len(sources) != len(outputs):
         raise ValueError(f"{len(outputs)} outputs but {len(sources)} sources")
     region_first = sorted(range(len(outputs)), key=lambda k: REGIONS.index(outputs[k][0]) if outputs[k][0] in REGIONS else len(REGIONS))
@@ -136,16 +136,15 @@ def assemble(
                 found.append(item)
                 came_from.append(k)
     field = scope(covered if covered is not None else {r for r, _ in outputs})
-    head = [opening] if opening else []
-    if not found:
-        return "\n".join(head + [f"{field}PET/CT检查未见明显异常代谢征象。"])
+    if not found:  # no items, no opening line (the fit learned it from impressions with items)
+        return f"{field}PET/CT检查未见明显异常代谢征象。"
     if item_order:
         order = item_order.permutation(found, [sources[k] for k in came_from] if sources is not None else None)
     else:
         order = sorted(range(len(found)), key=lambda j: suspicion(found[j]))  # stable: clinical order within a rank
     numbered = grouped([found[j] for j in order], [outputs[came_from[j]][0] for j in order])
     lines = [f"{i}、{item}" for i, item in enumerate(numbered, 1)]
-    return "\n".join(head + lines + [closing or f"余{field}PET/CT检查未见明显异常代谢征象。"])
+    return "\n".join(([opening] if opening else []) + lines + [closing or f"余{field}PET/CT检查未见明显异常代谢征象。"])
 
 
 def grouped(ordered: list[str], regions: list[str]) -> list[str]:

@@ -5,11 +5,12 @@ One cPET training impression in seven opens by naming the exam it compares with
 say when there was one (`较前增大`, `新增`, `同前相仿`), but not its date, and the wording follows
 who wrote the report. `fit` learns the wording as a multinomial logistic regression from the
 findings' character bi- and trigrams and the report's regions (`petsum.closing.features`) to the
-`n_lines` most frequent comparison lines, dates removed, or to none.
+`n_lines` most frequent comparison lines, or to none.
 
 The line is written only for findings that compare with an earlier exam (`CUE`), and only when
-the fit finds a line more likely than none; the date it cannot know becomes `前次` (the previous
-one), so the line claims no more than the findings do. Clinical-history openings (`胰腺癌术后：`)
+the fit finds a comparison (all its lines together) more likely than none; the date, which the
+findings never give, is `前次` (the previous exam) in the lines it learns, so the line claims no
+more than the findings do. Clinical-history openings (`胰腺癌术后：`)
 are not written: the findings rarely state the history, and a wrong one would be an invented fact.
 """
 
@@ -29,24 +30,25 @@ from petsum.report import normalize, split_sections
 if TYPE_CHECKING:
     from shared.schema import Example
 
-CUE = re.compile(r"较前|前次|前片|新发|新增|同前|好转")  # the findings compare with an earlier exam
-_HEAD = re.compile(r"^\s*(.{1,80}?)[：:]\s*(?=1\s*[、.．])", re.S)  # text before item 1, ending in a colon
-_COMPARISON = re.compile(r"与(.*?)(相比较|比较|相比|对比)")
-_DATE = re.compile(r"\d{2,4}\s*[-./年]\s*\d{1,2}\s*[-./月]\s*\d{1,2}日?")
+CUE = re.compile(r"较前(?!列腺)|前次|前片|新发|新增|同前(?!列腺)|好转")  # the findings compare with an earlier exam
+_ITEM = r"\d{1,2}\s*[、.．](?!\d)"  # an item number, `1、`, not `1.6`
+_HEAD = re.compile(rf"^\s*(?!{_ITEM})([^\n]{{1,80}}?)[：:]\s*(?=1\s*[、.．](?!\d))")  # the text before item 1, ending in a colon
+_DATE = re.compile(r"(?:19|20)\d{2}(?:\s*[-./年]\s*\d{1,2}(?:\s*[-./月]\s*\d{1,2}\s*日?|\s*月)?|\d{4})")  # 2015-11-12, 2015年11月, 20151112
+_COMPARISON = re.compile(r"与([^与，,。；;：:]*?)(相比较|比较|相比|对比)")  # one clause: `与2015-11-12 PET/CT检查比较`
+_EXAM = re.compile(r"前次|检查|显像|PET|CT|片")  # what a line compares with: an exam, not `与对侧相比`
 NONE = ""  # the class of impressions that open with no comparison line
 
 
 def opening_line(impression: str) -> str | None:
-    """The comparison an impression opens with, whitespace and date removed (`与PET/CT检查比较`);
-    None when it opens with its items, or with a head that compares with nothing."""
+    """The comparison an impression opens with, its date written `前次` (the previous exam) and
+    whitespace removed (`与前次PET/CT检查比较`); None when it opens with its items, or with a head
+    that compares with no earlier exam (a clinical history, `与对侧相比`)."""
     head = _HEAD.match(normalize(impression))
-    found = _COMPARISON.search(re.sub(r"\s+", "", head.group(1))) if head else None
-    return f"与{_DATE.sub('', found.group(1))}{found.group(2)}" if found else None
-
-
-def written(line: str) -> str:
-    """How a learned line is written: the previous exam for the date (`与前次PET/CT检查比较：`)."""
-    return re.sub(r"^与(我院)?", r"与\1前次", line) + "："
+    found = _COMPARISON.search(_DATE.sub("前次", head.group(1))) if head else None
+    if not found or not _EXAM.search(found.group(1)):
+        return None
+    line = re.sub(r"(?<=[A-Za-z0-9])\s+(?=[A-Za-z0-9])", " ", f"与{found.group(1)}{found.group(2)}")  # `18F-FDG PET/CT` keeps its space
+    return re.sub(r"(?<![A-Za-z0-9])\s+|\s+(?![A-Za-z0-9])", "", line)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class OpeningLine:
         p /= p.sum()
         if p[0] >= 0.5:
             return None
-        return written(self.lines[1 + int(np.argmax(p[1:]))])
+        return self.lines[1 + int(np.argmax(p[1:]))] + "："
 
     def to_json(self) -> dict:
         return {"lines": list(self.lines), "features": list(self.features), "tables": pack(self.weights, self.bias)}

@@ -135,6 +135,3 @@ def test_petsum_votes_on_what_an_answer_says_not_on_its_punctuation():
     comma, semicolon = summarizer.vote(finding, "右肺上叶高代谢结节，SUVmax 5.2，考虑转移。"), summarizer.vote(finding, "右肺上叶高代谢结节；SUVmax 5.2；考虑转移")
     assert comma == semicolon and "5.2" in comma.split() and "，" not in comma
     assert summarizer.vote(finding, "未见明显异常。") is None  # a normal answer does not vote
-    # three answers, two of which say the same with other commas: the content's majority wins
-    votes = [summarizer.vote(finding, t) for t in ("右肺上叶结节，考虑转移。", "右肺上叶结节考虑转移。", "右肺上叶结节，，，，考虑炎性。")]
-    assert consensus(votes) in (0, 1)

@@ -51,7 +51,7 @@ def test_shipped_decoding_is_the_one_the_card_describes():
     summarizer = Summarizer(DEFAULT_MODEL)
     generate = summarizer.models.generate
     assert summarizer.source == "finding" and summarizer.item_order is not None and summarizer.closing is not None  # petsum order
-    assert summarizer.opening is not None and summarizer.opening.lines[1] == "与PET/CT检查比较"  # and the opening line
+    assert summarizer.opening is not None and summarizer.opening.lines[1] == "与前次PET/CT检查比较"  # and the opening line
     assert summarizer.item_order.after.shape[1] == 32  # the order's pair term
     assert (summarizer.item_order.beam, summarizer.item_order.temperature) == (16, 2.0)  # and its beams' vote
     assert {"<region chest>", "<place 0>", "<suv rank 0>"} <= set(summarizer.item_order.features)  # and its context features

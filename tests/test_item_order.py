@@ -37,3 +37,9 @@ def test_the_noisy_oracle_swaps_neighbours_only_as_often_as_asked(order):
     swapped = order.reorder(IMPRESSION, order.noisy_order(ref, 1.0, seed=1)).split("\n")
     # p=1: the first pair swaps, then the item now second swaps with the third
     assert swapped[:3] == ["1、肝囊肿。", "2、胆囊结石。", "3、左肺上叶结节，考虑肺癌。"]
+
+
+def test_reorder_keeps_an_opening_line_first(order):
+    impression = "与前次PET/CT检查比较：\n1、肝囊肿。\n2、左肺上叶结节，较前增大。\n余躯干PET/CT检查未见明显异常代谢征象。"
+    assert order.reorder(impression, lambda items: items[::-1]).split("\n") == [
+        "与前次PET/CT检查比较：", "1、左肺上叶结节，较前增大。", "2、肝囊肿。", "余躯干PET/CT检查未见明显异常代谢征象。"]

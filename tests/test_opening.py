@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from petsum.assemble import assemble
 from petsum.cli import main as petsum
-from petsum.opening import OpeningLine, fit, opening_line, written
+from petsum.opening import OpeningLine, fit, opening_line
 from petsum.report import split_sections
 from shared.schema import Example
 from tests.conftest import REPO
@@ -35,25 +35,30 @@ def house() -> list[Example]:
     return reports + [Example("d", CHEST + ABDOMEN, f"胃癌术后：  1、右肺上叶结节。  {CLOSE}")]
 
 
-def test_opening_line_is_the_comparison_without_its_date():
-    assert opening_line("与2015-11-12 PET/CT检查比较：  1、胰头部高代谢。") == "与PET/CT检查比较"
-    assert opening_line("胰腺癌术后，与2014年6月26日显像相比:\n1.胰头部高代谢。") == "与显像相比"  # the history is not kept
+def test_opening_line_is_the_comparison_with_the_previous_exam_for_its_date():
+    assert opening_line("与2015-11-12 PET/CT检查比较：  1、胰头部高代谢。") == "与前次PET/CT检查比较"
+    assert opening_line("胰腺癌术后，与2014年6月26日显像相比:\n1.胰头部高代谢。") == "与前次显像相比"  # the history is not kept
+    assert opening_line("与我院20140102检查比较：1、肝囊肿。") == "与我院前次检查比较"
+    assert opening_line("与2015-11-2 18F-FDG PET/CT显像比较：  1、肝囊肿。") == "与前次18F-FDG PET/CT显像比较"  # the date, not the tracer's 18
+    assert opening_line("胰腺癌与胃癌术后，与前片比较：  1、肝囊肿。") == "与前片比较"  # no date: as written
     assert opening_line("胰腺癌术后：  1、胰头部高代谢。") is None
-    assert opening_line("1、胰头部高代谢。  2、与前片比较：肝囊肿增大。") is None  # not an opening: inside the items
-    assert written("与PET/CT检查比较") == "与前次PET/CT检查比较：" and written("与我院检查比较") == "与我院前次检查比较："
+    assert opening_line("与对侧相比：  1、左侧腮腺高代谢。") is None  # compares with no earlier exam
+    # inside item 1, not an opening: `SUVmax：1.6` is no item 1
+    assert opening_line("1、左侧腮腺摄取增高，与2015-11-12 PET/CT检查比较，SUVmax：1.6。") is None
+    assert opening_line("1、胰头部高代谢。  2、与前片比较：肝囊肿增大。") is None
 
 
 def test_fit_learns_who_writes_which_comparison_and_survives_json():
     line, n = fit(house(), epochs=30, lr=0.05)
-    assert n == 24 and line.lines == ("", "与PET/CT检查比较", "与显像相比")
+    assert n == 24 and line.lines == ("", "与前次PET/CT检查比较", "与前次显像相比")
     assert line.choose(split_sections(FOLLOW_UP + ABDOMEN)) == "与前次PET/CT检查比较："
     assert line.choose(split_sections(SEEN + ABDOMEN)) == "与前次显像相比："
     again = OpeningLine.from_json(json.loads(json.dumps(line.to_json(), ensure_ascii=False)))
     assert again.weights == pytest.approx(line.weights, abs=1e-6) and again.choose(split_sections(SEEN + ABDOMEN)) == "与前次显像相比："
     with pytest.raises(ValueError, match="numbers in its tables"):
-        OpeningLine.from_json({**line.to_json(), "lines": ["", "与显像相比"]})
+        OpeningLine.from_json({**line.to_json(), "lines": ["", "与前次显像相比"]})
     with pytest.raises(ValueError, match="none first"):
-        OpeningLine.from_json({**line.to_json(), "lines": ["与显像相比", "", "与PET/CT检查比较"]})
+        OpeningLine.from_json({**line.to_json(), "lines": ["与前次显像相比", "", "与前次PET/CT检查比较"]})
     assert fit([r for r in house() if r.id.startswith("c")]) == (None, 0)
 
 
@@ -71,7 +76,7 @@ def test_the_assembler_opens_with_the_line_where_given():
     outputs = [("chest", "右肺上叶结节，较前增大。"), ("abdomen", "未见明显异常。")]
     assert assemble(outputs, opening="与前次显像相比：").split("\n") == ["与前次显像相比：", "1、右肺上叶结节，较前增大。", CLOSE]
     assert assemble(outputs).split("\n")[0] == "1、右肺上叶结节，较前增大。"
-    assert assemble([("chest", "未见明显异常。")], opening="与前次显像相比：").split("\n") == ["与前次显像相比：", "躯干PET/CT检查未见明显异常代谢征象。"]
+    assert assemble([("chest", "未见明显异常。")], opening="与前次显像相比：") == "躯干PET/CT检查未见明显异常代谢征象。"  # nothing to open
 
 
 def test_petsum_order_writes_the_opening_line_the_summarizer_then_uses(pet_run: Path, tmp_path: Path):
@@ -83,7 +88,7 @@ def test_petsum_order_writes_the_opening_line_the_summarizer_then_uses(pet_run: 
     assert res.exit_code == 0, res.output
     assert "the opening line from 24 that compare with an earlier exam" in res.output
     stored = json.loads((run / "ases.json").read_text(encoding="utf-8"))
-    assert stored["opening_line"]["lines"][0] == "" and len(stored["opening_line"]["lines"]) == 3
+    assert stored["opening_line"]["lines"] == ["", "与前次PET/CT检查比较", "与前次显像相比"]
     from petsum.summarizer import Summarizer
 
     assert Summarizer(pet_run).opening is None
