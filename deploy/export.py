@@ -20,7 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.modeling import MANIFEST, is_checkpoint, load_model, load_tokenizer, read_manifest
+from shared.modeling import CHECKPOINT_FACTS, MANIFEST, is_checkpoint, load_model, load_tokenizer, read_manifest
 from shared.pipeline import decoding_settings
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
         roles = {"model": src}
         # The checkpoint's task facts (e.g. mwp's "calculator") and decoding travel with it; its
         # training facts (role, step, validation scores) describe the checkpoint, not the export.
-        facts = {k: v for k, v in manifest.items() if k not in ("role", "step", "val_loss", "val_bleu", "checkpoint")}
+        facts = {k: v for k, v in manifest.items() if k != "role" and k not in CHECKPOINT_FACTS}
         manifest = {**facts, "method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512),
                     "generate": decoding_settings(src).model_dump()}
     else:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from petsum.fitted import class_scores, fit_softmax, most_common, pack, unpack
+from petsum.fitted import class_scores, fit_softmax, lines_json, most_common, read_lines_json
 from petsum.report import impression_items, split_sections
 
 if TYPE_CHECKING:
@@ -67,15 +67,11 @@ class ClosingLine:
         return self.lines[max(allowed, key=lambda k: scores[k])] if allowed else None
 
     def to_json(self) -> dict:
-        return {"lines": list(self.lines), "features": list(self.features), "tables": pack(self.weights, self.bias)}
+        return lines_json(self.lines, self.features, self.weights, self.bias)
 
     @classmethod
     def from_json(cls, data: dict) -> "ClosingLine":
-        lines, feats = tuple(str(x) for x in data["lines"]), {str(f): i for i, f in enumerate(data["features"])}
-        if not lines:
-            raise ValueError("closing_line: no lines")
-        tables = unpack(data["tables"], (len(feats) + 1) * len(lines), "closing_line")
-        return cls(lines, feats, tables[: -len(lines)].reshape(len(feats), len(lines)), tables[-len(lines) :])
+        return cls(*read_lines_json(data, "closing_line"))
 
 
 def fit(reports: list["Example"], n_lines: int = 20, n_features: int = 5000, epochs: int = 5, lr: float = 0.01, seed: int = 0) -> tuple[ClosingLine | None, int]:

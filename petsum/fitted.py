@@ -29,6 +29,21 @@ def unpack(data: str, size: int, what: str) -> np.ndarray:
     return tables
 
 
+def lines_json(lines: tuple[str, ...], features: dict[str, int], weights: np.ndarray, bias: np.ndarray) -> dict:
+    """A fitted choice among lines (`petsum.closing`, `petsum.opening`) as `ases.json` stores it."""
+    return {"lines": list(lines), "features": list(features), "tables": pack(weights, bias)}
+
+
+def read_lines_json(data: dict, what: str) -> tuple[tuple[str, ...], dict[str, int], np.ndarray, np.ndarray]:
+    """`lines_json`'s (lines, feature → row, weights (features, lines), bias (lines,)); ValueError
+    for no lines or tables of the wrong size, named `what`."""
+    lines, feats = tuple(str(x) for x in data["lines"]), {str(f): i for i, f in enumerate(data["features"])}
+    if not lines:
+        raise ValueError(f"{what}: no lines")
+    tables = unpack(data["tables"], (len(feats) + 1) * len(lines), what)
+    return lines, feats, tables[: -len(lines)].reshape(len(feats), len(lines)), tables[-len(lines) :]
+
+
 def fit_softmax(
     rows: list[tuple[set[str], int]], n_classes: int, n_features: int, epochs: int, lr: float, seed: int
 ) -> tuple[dict[str, int], np.ndarray, np.ndarray]:

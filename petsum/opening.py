@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from petsum.closing import features
-from petsum.fitted import class_scores, fit_softmax, most_common, pack, unpack
+from petsum.fitted import class_scores, fit_softmax, lines_json, most_common, read_lines_json
 from petsum.report import normalize, split_sections
 
 if TYPE_CHECKING:
@@ -72,15 +72,14 @@ class OpeningLine:
         return self.lines[1 + int(np.argmax(p[1:]))] + "："
 
     def to_json(self) -> dict:
-        return {"lines": list(self.lines), "features": list(self.features), "tables": pack(self.weights, self.bias)}
+        return lines_json(self.lines, self.features, self.weights, self.bias)
 
     @classmethod
     def from_json(cls, data: dict) -> "OpeningLine":
-        lines, feats = tuple(str(x) for x in data["lines"]), {str(f): i for i, f in enumerate(data["features"])}
+        lines, feats, weights, bias = read_lines_json(data, "opening_line")
         if len(lines) < 2 or lines[0] != NONE:
             raise ValueError("opening_line: the lines must be none first, then at least one comparison")
-        tables = unpack(data["tables"], (len(feats) + 1) * len(lines), "opening_line")
-        return cls(lines, feats, tables[: -len(lines)].reshape(len(feats), len(lines)), tables[-len(lines) :])
+        return cls(lines, feats, weights, bias)
 
 
 def fit(reports: list["Example"], n_lines: int = 12, n_features: int = 5000, epochs: int = 5, lr: float = 0.01, seed: int = 0) -> tuple[OpeningLine | None, int]:

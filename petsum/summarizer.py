@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
@@ -106,7 +107,10 @@ def source_of(model: Path, manifest: dict) -> str:
     return source
 
 
-def learned(model: Path, manifest: dict, key: str, kind: "type[ItemOrder] | type[ClosingLine] | type[OpeningLine]") -> "ItemOrder | ClosingLine | OpeningLine | None":
+Fitted = TypeVar("Fitted", ItemOrder, ClosingLine, OpeningLine)  # what `petsum order` fits
+
+
+def learned(model: Path, manifest: dict, key: str, kind: type[Fitted]) -> Fitted | None:
     """What `petsum order` learned and stored in `manifest`, the model's `ases.json`, under `key`
     (`"item_order"`, `"closing_line"`, `"opening_line"`), read as `kind`; None where it stored
     nothing: the assembler's rule (no opening line for the last)."""

@@ -8,12 +8,11 @@ decides which to average and validates the result."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
-import json
-
-from shared.modeling import MANIFEST, is_checkpoint, read_manifest
+from shared.modeling import CHECKPOINT_FACTS, MANIFEST, is_checkpoint, read_manifest
 
 WEIGHTS = "model.safetensors"
 
@@ -53,7 +52,7 @@ def average_checkpoints(folders: list[Path], out: Path) -> Path:
         save_file(mean, str(tmp / WEIGHTS), metadata={"format": "pt"})
         manifest = read_manifest(folders[0])
         if manifest:  # a run's step and validation loss describe one checkpoint, not the mean
-            kept = {k: v for k, v in manifest.items() if k not in ("step", "val_loss", "val_bleu", "checkpoint")}
+            kept = {k: v for k, v in manifest.items() if k not in CHECKPOINT_FACTS}
             kept.update(checkpoint="average", averaged=[str(f) for f in folders])
             (tmp / MANIFEST).write_text(json.dumps(kept, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.rename(out)

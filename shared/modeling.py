@@ -22,6 +22,7 @@ PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 # ASCII (so an unseen number never becomes <unk>) and Chinese punctuation.
 BASE_ALPHABET = sorted(set(string.digits + string.ascii_letters + string.punctuation + "，。；：、！？（）《》“”‘’×～—…"))
 MANIFEST = "ases.json"  # written beside the weights: which AS-ES method and role a checkpoint has
+CHECKPOINT_FACTS = ("step", "val_loss", "val_bleu", "checkpoint")  # manifest keys about one saved checkpoint, not its model
 
 
 def quiet_transformers() -> None:
