@@ -142,9 +142,80 @@ def assemble(
         order = item_order.permutation(found, [sources[k] for k in came_from] if sources is not None else None)
     else:
         order = sorted(range(len(found)), key=lambda j: suspicion(found[j]))  # stable: clinical order within a rank
-    numbered = grouped([found[j] for j in order], [outputs[came_from[j]][0] for j in order])
+    numbered = grouped(*shared_descriptions([found[j] for j in order], [outputs[came_from[j]][0] for j in order]))
     lines = [f"{i}、{item}" for i, item in enumerate(numbered, 1)]
     return "\n".join(([opening] if opening else []) + lines + [closing or f"余{field}PET/CT检查未见明显异常代谢征象。"])
+
+
+MIN_SHARED = 8  # characters of description two items must share to be said once
+MAX_SITE = 12  # a site is short: `双侧腹股沟区`, `左上颈深部`
+_NOT_SITE = re.compile(r"[，,。；：:]|代谢|多发|伴|考虑|未见|无")  # what a site alone never says
+_SIDE = re.compile(r"^(?:双侧|左侧|右侧)")
+
+
+def _sites_and_description(a: str, b: str) -> tuple[str, str, str] | None:
+    """(a's site, b's site, their shared description) when two items say the same of two sites
+    (`双侧腋窝多发小淋巴结伴代谢轻度增高…` and `双侧腹股沟区多发…`), else None. The description
+    is their common ending from where it starts to describe (`_DESCRIPTION`), at least
+    `MIN_SHARED` characters; each site is what comes before it, short and describing nothing."""
+    a, b = a.rstrip("。；"), b.rstrip("。；")
+    k = 0
+    while k < min(len(a), len(b)) and a[-1 - k] == b[-1 - k]:
+        k += 1
+    while k and not _DESCRIPTION.match(a, len(a) - k):
+        k -= 1
+    site_a, site_b = a[: len(a) - k], b[: len(b) - k]
+    if k < MIN_SHARED or not site_a or not site_b or site_a == site_b:
+        return None
+    if max(len(site_a), len(site_b)) > MAX_SITE or _NOT_SITE.search(site_a + site_b):
+        return None
+    return site_a, site_b, a[len(a) - k :]
+
+
+def _site_list(sites: list[tuple[str, str]]) -> str:
+    """(region, site) pairs as one list of sites, head to foot by region (ties as given), each
+    once, the last joined by `及`: `双侧颈部`, `双侧腋窝`, `腹股沟区` as `双侧颈部、腋窝及腹股沟区`. A
+    side is said once where the first site says it and no site says another."""
+    ranked = sorted(sites, key=lambda s: REGIONS.index(s[0]) if s[0] in REGIONS else len(REGIONS))
+    parts: list[str] = []
+    sides: set[str] = set()  # the sides the sites were written with
+    for _, site in ranked:
+        for part in site.split("及"):
+            side = _SIDE.match(part)
+            if side:
+                sides.add(side.group(0))
+                if parts and parts[0].startswith(side.group(0)) and len(sides) == 1:  # the first site's side covers it: no other side is said
+                    part = part[side.end() :]
+            if part and part not in parts:
+                parts.append(part)
+    return "、".join(parts[:-1]) + "及" + parts[-1] if len(parts) > 1 else parts[0]
+
+
+def shared_descriptions(ordered: list[str], regions: list[str]) -> tuple[list[str], list[str]]:
+    """(items, their regions) with items that say the same of different sites said once, where
+    the first of them stands: `双侧颈部及腋窝多发淋巴结伴代谢轻度增高，考虑反应性改变。`, as
+    radiologists write them, rather than the description once per finding."""
+    bases: list[str] = []  # per kept item: the item as the model wrote it
+    sites: list[list[tuple[str, str]]] = []  # the (region, site)s it speaks for, once more than one
+    described: list[str | None] = []  # and what it says of them all
+    items: list[str] = []
+    kept_regions: list[str] = []
+    for item, region in zip(ordered, regions):
+        for k, base in enumerate(bases):
+            found = _sites_and_description(base, item)
+            if found and described[k] in (None, found[2]):
+                if described[k] is None:
+                    sites[k], described[k] = [(kept_regions[k], found[0])], found[2]
+                sites[k].append((region, found[1]))
+                items[k] = _site_list(sites[k]) + found[2] + base[-1]
+                break
+        else:
+            bases.append(item)
+            sites.append([])
+            described.append(None)
+            items.append(item)
+            kept_regions.append(region)
+    return items, kept_regions
 
 
 def grouped(ordered: list[str], regions: list[str]) -> list[str]:

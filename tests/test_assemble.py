@@ -2,7 +2,7 @@
 
 import pytest
 
-from petsum.assemble import assemble, grouped, is_normal, items, scope, suspicion, without_repeated_clauses, without_repeats
+from petsum.assemble import assemble, grouped, is_normal, items, scope, shared_descriptions, suspicion, without_repeated_clauses, without_repeats
 
 
 def test_clinical_order_numbering_and_closing():
@@ -39,6 +39,36 @@ def test_adjacent_items_of_one_region_share_a_number():
     got = assemble([("abdomen", "胰头区高代谢肿块，考虑恶性。肝囊肿。"), ("chest", "右肺上叶结节，代谢增高。")])
     assert got.splitlines()[:2] == ["1、胰头区高代谢肿块，考虑恶性。", "2、右肺上叶结节，代谢增高。"]  # ranked apart: not grouped
     assert got.splitlines()[2] == "3、肝囊肿。"
+
+
+def test_items_that_say_the_same_of_different_sites_are_said_once():
+    nodes = "多发淋巴结伴代谢轻度增高，考虑反应性改变。"
+    got, regions = shared_descriptions([f"双侧腋窝{nodes}", "右肺结节。", f"双侧颈部{nodes}", f"腹股沟区{nodes}"], ["chest", "chest", "head_neck", "pelvis"])
+    assert got == [f"双侧颈部、腋窝及腹股沟区{nodes}", "右肺结节。"]  # where the first stood; sites head to foot, the side said once
+    assert regions == ["chest", "chest"]
+    got, _ = shared_descriptions([f"双侧颈部{nodes}", f"右侧锁骨上{nodes}", f"双侧腋窝{nodes}"], ["head_neck", "head_neck", "chest"])
+    assert got == [f"双侧颈部、右侧锁骨上及双侧腋窝{nodes}"]  # another side said: each keeps its own
+    got, _ = shared_descriptions(["肝门区及腹膜后多发高代谢淋巴结，考虑转移；", "胰周多发高代谢淋巴结，考虑转移。"], ["lymph", "lymph"])
+    assert got == ["肝门区、腹膜后及胰周多发高代谢淋巴结，考虑转移；"]
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("腹膜后多发高代谢淋巴结，考虑转移；", "膈脚多发高代谢肿大淋巴结，考虑转移；"),  # the sites would describe: not sites alone
+        ("胰头高代谢病变，考虑恶性，胰腺癌可能性大；", "胰腺颈部高代谢灶，考虑恶性，胰腺癌可能性大；"),  # only a conclusion shared
+        ("肝囊肿。", "肾囊肿。"),  # too little shared to be worth saying once
+        ("左肺上叶结节，代谢增高。", "左肺上叶结节，代谢增高。"),  # the same site
+    ],
+)
+def test_items_that_share_less_than_a_description_stay_apart(pair):
+    assert shared_descriptions(list(pair), ["chest", "chest"])[0] == list(pair)
+
+
+def test_assemble_says_a_shared_description_once():
+    got = assemble([("head_neck", "双侧颈部多发淋巴结伴代谢轻度增高，考虑反应性改变。"), ("chest", "双侧腋窝多发淋巴结伴代谢轻度增高，考虑反应性改变。")])
+    assert got.splitlines()[0] == "1、双侧颈部及腋窝多发淋巴结伴代谢轻度增高，考虑反应性改变。"
+    assert len(got.splitlines()) == 2
 
 
 @pytest.mark.parametrize(
