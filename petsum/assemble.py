@@ -149,43 +149,44 @@ def assemble(
 
 MIN_SHARED = 8  # characters of description two items must share to be said once
 MAX_SITE = 12  # a site is short: `双侧腹股沟区`, `左上颈深部`
-_NOT_SITE = re.compile(r"[，,。；：:]|代谢|多发|伴|考虑|未见|无")  # what a site alone never says
+# What a site alone never says: punctuation, uptake, a count, a lesion, a negation or a hedge.
+_NOT_SITE = re.compile(r"[，,。；：:！？!?]|代谢|多发|伴|考虑|未|无|不|非|可|稍|数个|少许|散在|结节|肿块|灶|影|密度|病变|^[及、]|[及、]$")
 _SIDE = re.compile(r"^(?:双侧|左侧|右侧)")
+_END = "。；！？!?"
+
+
+def _side(site: str) -> str:
+    found = _SIDE.match(site)
+    return found.group(0) if found else ""
 
 
 def _sites_and_description(a: str, b: str) -> tuple[str, str, str] | None:
     """(a's site, b's site, their shared description) when two items say the same of two sites
     (`双侧腋窝多发小淋巴结伴代谢轻度增高…` and `双侧腹股沟区多发…`), else None. The description
-    is their common ending from where it starts to describe (`_DESCRIPTION`), at least
-    `MIN_SHARED` characters; each site is what comes before it, short and describing nothing."""
-    a, b = a.rstrip("。；"), b.rstrip("。；")
+    is their whole common ending, at least `MIN_SHARED` characters, and starts to describe
+    (`_DESCRIPTION`); each site is what comes before it: short, describing nothing, and with the
+    same side as the other (`双侧`, `左侧`, `右侧` or none), so that a side said once is not misread."""
+    a, b = a.rstrip(_END), b.rstrip(_END)
     k = 0
     while k < min(len(a), len(b)) and a[-1 - k] == b[-1 - k]:
         k += 1
-    while k and not _DESCRIPTION.match(a, len(a) - k):
-        k -= 1
     site_a, site_b = a[: len(a) - k], b[: len(b) - k]
-    if k < MIN_SHARED or not site_a or not site_b or site_a == site_b:
+    if k < MIN_SHARED or not site_a or not site_b or not _DESCRIPTION.match(a, len(a) - k):
         return None
-    if max(len(site_a), len(site_b)) > MAX_SITE or _NOT_SITE.search(site_a + site_b):
+    if max(len(site_a), len(site_b)) > MAX_SITE or _NOT_SITE.search(site_a) or _NOT_SITE.search(site_b) or _side(site_a) != _side(site_b):
         return None
     return site_a, site_b, a[len(a) - k :]
 
 
 def _site_list(sites: list[tuple[str, str]]) -> str:
-    """(region, site) pairs as one list of sites, head to foot by region (ties as given), each
-    once, the last joined by `及`: `双侧颈部`, `双侧腋窝`, `腹股沟区` as `双侧颈部、腋窝及腹股沟区`. A
-    side is said once where the first site says it and no site says another."""
+    """(region, site) pairs, all with one side (`_sites_and_description`), as one list of sites,
+    head to foot by region (ties as given), each once, the side said by the first only, the last
+    joined by `及`: `双侧颈部`, `双侧腋窝`, `双侧腹股沟区` as `双侧颈部、腋窝及腹股沟区`."""
     ranked = sorted(sites, key=lambda s: REGIONS.index(s[0]) if s[0] in REGIONS else len(REGIONS))
     parts: list[str] = []
-    sides: set[str] = set()  # the sides the sites were written with
     for _, site in ranked:
-        for part in site.split("及"):
-            side = _SIDE.match(part)
-            if side:
-                sides.add(side.group(0))
-                if parts and parts[0].startswith(side.group(0)) and len(sides) == 1:  # the first site's side covers it: no other side is said
-                    part = part[side.end() :]
+        for part in re.split(r"[及、]", site):
+            part = part[len(_side(part)) :] if parts else part
             if part and part not in parts:
                 parts.append(part)
     return "、".join(parts[:-1]) + "及" + parts[-1] if len(parts) > 1 else parts[0]
@@ -207,7 +208,7 @@ def shared_descriptions(ordered: list[str], regions: list[str]) -> tuple[list[st
                 if described[k] is None:
                     sites[k], described[k] = [(kept_regions[k], found[0])], found[2]
                 sites[k].append((region, found[1]))
-                items[k] = _site_list(sites[k]) + found[2] + base[-1]
+                items[k] = _site_list(sites[k]) + found[2] + (base[-1] if base[-1] in _END else "。")
                 break
         else:
             bases.append(item)

@@ -43,11 +43,13 @@ def test_adjacent_items_of_one_region_share_a_number():
 
 def test_items_that_say_the_same_of_different_sites_are_said_once():
     nodes = "多发淋巴结伴代谢轻度增高，考虑反应性改变。"
-    got, regions = shared_descriptions([f"双侧腋窝{nodes}", "右肺结节。", f"双侧颈部{nodes}", f"腹股沟区{nodes}"], ["chest", "chest", "head_neck", "pelvis"])
+    got, regions = shared_descriptions([f"双侧腋窝{nodes}", "右肺结节。", f"双侧颈部{nodes}", f"双侧腹股沟区{nodes}"], ["chest", "chest", "head_neck", "pelvis"])
     assert got == [f"双侧颈部、腋窝及腹股沟区{nodes}", "右肺结节。"]  # where the first stood; sites head to foot, the side said once
     assert regions == ["chest", "chest"]
     got, _ = shared_descriptions([f"双侧颈部{nodes}", f"右侧锁骨上{nodes}", f"双侧腋窝{nodes}"], ["head_neck", "head_neck", "chest"])
-    assert got == [f"双侧颈部、右侧锁骨上及双侧腋窝{nodes}"]  # another side said: each keeps its own
+    assert got == [f"双侧颈部及腋窝{nodes}", f"右侧锁骨上{nodes}"]  # only sites of one side share: a side said once is not misread
+    got, _ = shared_descriptions([f"双侧颈部{nodes[:-1]}！", f"双侧腋窝{nodes[:-1]}"], ["head_neck", "chest"])
+    assert got == [f"双侧颈部及腋窝{nodes[:-1]}！"]  # the first's punctuation, once
     got, _ = shared_descriptions(["肝门区及腹膜后多发高代谢淋巴结，考虑转移；", "胰周多发高代谢淋巴结，考虑转移。"], ["lymph", "lymph"])
     assert got == ["肝门区、腹膜后及胰周多发高代谢淋巴结，考虑转移；"]
 
@@ -59,6 +61,10 @@ def test_items_that_say_the_same_of_different_sites_are_said_once():
         ("胰头高代谢病变，考虑恶性，胰腺癌可能性大；", "胰腺颈部高代谢灶，考虑恶性，胰腺癌可能性大；"),  # only a conclusion shared
         ("肝囊肿。", "肾囊肿。"),  # too little shared to be worth saying once
         ("左肺上叶结节，代谢增高。", "左肺上叶结节，代谢增高。"),  # the same site
+        ("双侧颈部未见明显高代谢淋巴结。", "双侧腋窝未见明显高代谢淋巴结。"),  # a negation is not a site
+        ("右肺上叶软组织肿块代谢增高，考虑恶性。", "左肺下叶结节代谢增高，考虑恶性。"),  # nor a lesion
+        ("左侧颈部多发淋巴结伴代谢轻度增高。", "腋窝多发淋巴结伴代谢轻度增高。"),  # a side the other does not say
+        ("及多发淋巴结伴代谢轻度增高。", "及及多发淋巴结伴代谢轻度增高。"),  # nothing that is a site
     ],
 )
 def test_items_that_share_less_than_a_description_stay_apart(pair):
@@ -69,6 +75,8 @@ def test_assemble_says_a_shared_description_once():
     got = assemble([("head_neck", "双侧颈部多发淋巴结伴代谢轻度增高，考虑反应性改变。"), ("chest", "双侧腋窝多发淋巴结伴代谢轻度增高，考虑反应性改变。")])
     assert got.splitlines()[0] == "1、双侧颈部及腋窝多发淋巴结伴代谢轻度增高，考虑反应性改变。"
     assert len(got.splitlines()) == 2
+    got = assemble([("head_neck", "颈部多发淋巴结伴代谢轻度增高。建议随访"), ("chest", "腋窝多发淋巴结伴代谢轻度增高。建议随访")])
+    assert got.splitlines()[0] == "1、颈部及腋窝多发淋巴结伴代谢轻度增高。建议随访。"  # advice with no full stop ends with one
 
 
 @pytest.mark.parametrize(
