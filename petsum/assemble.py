@@ -180,13 +180,14 @@ def _sites_and_description(a: str, b: str) -> tuple[str, str, str] | None:
 
 def _site_list(sites: list[tuple[str, str]]) -> str:
     """(region, site) pairs, all with one side (`_sites_and_description`), as one list of sites,
-    head to foot by region (ties as given), each once, the side said by the first only, the last
-    joined by `及`: `双侧颈部`, `双侧腋窝`, `双侧腹股沟区` as `双侧颈部、腋窝及腹股沟区`."""
+    head to foot by region (ties as given), each once, the first site's side said by it only, the
+    last joined by `及`: `双侧颈部`, `双侧腋窝`, `双侧腹股沟区` as `双侧颈部、腋窝及腹股沟区`."""
     ranked = sorted(sites, key=lambda s: REGIONS.index(s[0]) if s[0] in REGIONS else len(REGIONS))
     parts: list[str] = []
     for _, site in ranked:
         for part in re.split(r"[及、]", site):
-            part = part[len(_side(part)) :] if parts else part
+            if parts and _side(part) == _side(parts[0]):  # another side (`左侧颈部及右侧锁骨上`) stays said
+                part = part[len(_side(part)) :]
             if part and part not in parts:
                 parts.append(part)
     return "、".join(parts[:-1]) + "及" + parts[-1] if len(parts) > 1 else parts[0]

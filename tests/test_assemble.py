@@ -48,6 +48,8 @@ def test_items_that_say_the_same_of_different_sites_are_said_once():
     assert regions == ["chest", "chest"]
     got, _ = shared_descriptions([f"双侧颈部{nodes}", f"右侧锁骨上{nodes}", f"双侧腋窝{nodes}"], ["head_neck", "head_neck", "chest"])
     assert got == [f"双侧颈部及腋窝{nodes}", f"右侧锁骨上{nodes}"]  # only sites of one side share: a side said once is not misread
+    got, _ = shared_descriptions([f"左侧颈部及右侧锁骨上{nodes}", f"左侧腋窝{nodes}"], ["head_neck", "chest"])
+    assert got == [f"左侧颈部、右侧锁骨上及腋窝{nodes}"]  # a side inside a site stays said
     got, _ = shared_descriptions([f"双侧颈部{nodes[:-1]}！", f"双侧腋窝{nodes[:-1]}"], ["head_neck", "chest"])
     assert got == [f"双侧颈部及腋窝{nodes[:-1]}！"]  # the first's punctuation, once
     got, _ = shared_descriptions(["肝门区及腹膜后多发高代谢淋巴结，考虑转移；", "胰周多发高代谢淋巴结，考虑转移。"], ["lymph", "lymph"])
