@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from petsum.lexicon import REGIONS
 
 if TYPE_CHECKING:
-    from petsum.order import ItemOrder, Source
+    from petsum.order import Orderer, Source
 
 # `未见明显异常。`, and the whole-field form some reports number as an item (`脑部PET/CT检查未见明显异常
 # 代谢征象。`): the closing line already says it, so as an item it only repeats it.
@@ -113,7 +113,7 @@ def suspicion(item: str) -> int:
 
 
 def assemble(
-    outputs: list[tuple[str, str]], covered: set[str] | None = None, item_order: "ItemOrder | None" = None, closing: str | None = None,
+    outputs: list[tuple[str, str]], covered: set[str] | None = None, item_order: "Orderer | None" = None, closing: str | None = None,
     sources: "list[Source] | None" = None, opening: str | None = None,
 ) -> str:
     """`outputs` is (region, generated text) per section, or per model call; `covered` the

@@ -135,14 +135,16 @@ def floor(kind: str, data: str, train_data: str | None, pred_path: str | None, a
 @main.command()
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV of reports whose impressions (answer) show the order to learn: the training split.")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True), help="Model or run folder whose ases.json gets the order.")
+@click.option("--kind", type=click.Choice(["pointer", "pairs"]), default="pointer", show_default=True,
+              help="pointer: a network that reads all the list's items at once (petsum.pointer); pairs: a score of which item follows which (petsum.order).")
 @click.option("--grams", type=click.IntRange(min=1), default=3000, show_default=True, help="Most frequent character uni/bigrams used as features.")
 @click.option("--rank", type=click.IntRange(min=0), default=32, show_default=True,
-              help="Width of the pair term (which item follows which); 0: a score per item only.")
-@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
+              help="pairs: width of the pair term (which item follows which); 0: a score per item only.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Passes over the impressions  [default: 10 for pointer, 8 for pairs]")
 @friendly_errors
-def order(data: str, model_dir: str, grams: int, rank: int, epochs: int) -> None:
+def order(data: str, model_dir: str, kind: str, grams: int, rank: int, epochs: int | None) -> None:
     """Learn how these impressions are written: their item order, closing line and comparison opening line; the model's assembler uses them."""
-    from petsum import closing, opening
+    from petsum import closing, opening, pointer
     from petsum.data import load_pairs
     from petsum.order import fit, ordered_entries, save_to_manifest
     from petsum.summarizer import source_of
@@ -151,15 +153,18 @@ def order(data: str, model_dir: str, grams: int, rank: int, epochs: int) -> None
     source = source_of(Path(model_dir), read_manifest(model_dir))  # learn from the items this model writes
     reports = load_pairs(data)
     items, sources = ordered_entries(reports, source)  # a finding model's items also say what they were written from
-    learned, n_items = fit(items, grams, rank, epochs, sources=sources)
+    if kind == "pointer":
+        learned, n_items = pointer.fit(items, sources, grams, epochs=epochs or 10)
+    else:
+        learned, n_items = fit(items, grams, rank, epochs or 8, sources=sources)
     line, n_closed = closing.fit(reports)
     first, n_opened = opening.fit(reports)
-    kind = "finding targets" if source == "finding" else "impression items"
+    what = "finding targets" if source == "finding" else "impression items"
     path = save_to_manifest(model_dir, {"item_order": learned.to_json(), "closing_line": line.to_json() if line else None,
                                         "opening_line": first.to_json() if first else None})
     said = f"the closing line from {n_closed} impressions" if line else "no closing line (no impression has one: the rule's line stays)"
     said += f", the opening line from {n_opened} that compare with an earlier exam" if first else ", no opening line (no impression opens with a comparison)"
-    click.echo(f"learned the item order from {n_items} {kind}, {said}; written to {path}")
+    click.echo(f"learned the item order ({kind}) from {n_items} {what}, {said}; written to {path}")
 
 
 @main.command()

@@ -11,7 +11,7 @@ and bigrams and its `suspicion` rank, summed) and `after`/`before` are low-rank 
 feature (averaged over the item's features); before the first item, `start` stands for `after`.
 It is trained to put the next written item first among those left (softmax over them), and
 `arrange` writes the list by a beam search, keeping the final beam the others agree with most
-(`ItemOrder._choose`). The pair term is what a score per item cannot
+(`choose`). The pair term is what a score per item cannot
 say: that a duct dilatation follows the pancreatic mass it goes with, that a house lists the
 lungs together. On the shipped model's validation answers it is worth ROUGE-L +0.6 over a score
 per item fitted the same way (52.1 against 51.5), and +0.5 over the ridge regression of position
@@ -41,7 +41,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
@@ -53,6 +53,12 @@ if TYPE_CHECKING:
     from shared.schema import Example
 
 N_RANKS = 3  # suspicion ranks: malignancy, raised uptake, the rest
+
+
+class Orderer(Protocol):
+    """What the assembler asks of a learned order (`ItemOrder`, `petsum.pointer.PointerOrder`)."""
+
+    def permutation(self, items: list[str], sources: "list[Source] | None" = None) -> list[int]: ...
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,7 @@ class ItemOrder:
     before: np.ndarray  # (features, rank)
     start: np.ndarray  # (rank,)
     beam: int = 16
-    temperature: float = 2.0  # of the beams' agreement vote (`_choose`); 0: the most probable beam
+    temperature: float = 2.0  # of the beams' agreement vote (`choose`); 0: the most probable beam
 
     def _rows(self, item: str, said: Sequence[str] = ()) -> list[int]:
         found = sorted(self.features[g] for g in grams(item) if g in self.features)  # a fixed sum order
@@ -192,19 +198,7 @@ class ItemOrder:
         return self._choose(beams, [len(t) for t in items])
 
     def _choose(self, beams: list[tuple[float, list[int]]], weights: list[int]) -> list[int]:
-        """The final beam that agrees most with the others (minimum Bayes risk): the highest
-        expected common subsequence of items, weighted by their length in characters, under the
-        beams' probabilities tempered by `temperature`. ROUGE-L rewards long runs of the
-        reference's order, which the single most probable order need not give; on greedy
-        validation answers this is worth ROUGE-L +0.2 over the top beam (52.83 to 53.06, beam 16,
-        temperature 2; beams 16 to 32 and temperatures 1 to 2 all gave +0.15 to +0.23)."""
-        if not self.temperature or len(beams) == 1:
-            return beams[0][1]
-        logp = np.array([total for total, _ in beams]) / self.temperature
-        p = np.exp(logp - logp.max())
-        p /= p.sum()
-        gain = [sum(q * _common(a, b, weights) for q, (_, b) in zip(p, beams)) for _, a in beams]
-        return beams[int(np.argmax(gain))][1]  # the first of equals: the more probable
+        return choose(beams, weights, self.temperature)
 
     def to_json(self) -> dict:
         return {"features": list(self.features), "rank": len(self.start), "beam": self.beam, "temperature": self.temperature,
@@ -236,6 +230,23 @@ def _from_positions(data: dict) -> ItemOrder:
     features = {str(g): i for i, g in enumerate([*data["weights"], *map(_rank_feature, range(N_RANKS))])}
     first = np.array([-float(w) for w in data["weights"].values()] + [-r for r in ranks])
     return ItemOrder(features, first, np.zeros((len(features), 0)), np.zeros((len(features), 0)), np.zeros(0), beam=5, temperature=0.0)
+
+
+def choose(beams: list[tuple[float, list[int]]], weights: list[int], temperature: float) -> list[int]:
+    """The final beam (log-probability, order) that agrees most with the others (minimum Bayes
+    risk): the highest expected common subsequence of items, weighted by their length in
+    characters, under the beams' probabilities tempered by `temperature` (0: the most probable
+    beam). ROUGE-L rewards long runs of the reference's order, which the single most probable
+    order need not give; on greedy validation answers this is worth ROUGE-L +0.2 over the top
+    beam (52.83 to 53.06, beam 16, temperature 2; beams 16 to 32 and temperatures 1 to 2 all gave
+    +0.15 to +0.23)."""
+    if not temperature or len(beams) == 1:
+        return beams[0][1]
+    logp = np.array([total for total, _ in beams]) / temperature
+    p = np.exp(logp - logp.max())
+    p /= p.sum()
+    gain = [sum(q * _common(a, b, weights) for q, (_, b) in zip(p, beams)) for _, a in beams]
+    return beams[int(np.argmax(gain))][1]  # the first of equals: the more probable
 
 
 def _common(a: list[int], b: list[int], weights: list[int]) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Callable, TypeVar
 
 from petsum.adapter import PetAdapter
 from petsum.assemble import assemble, is_normal
@@ -22,6 +22,7 @@ from petsum.lexicon import load_lexicon
 from petsum.metrics import chars
 from petsum.opening import OpeningLine
 from petsum.order import ItemOrder, Source
+from petsum.pointer import PointerOrder, read_item_order
 from petsum.report import normalize, split_sections
 from petsum.salient import SOURCES, model_inputs
 from shared.textio import InputError
@@ -107,18 +108,18 @@ def source_of(model: Path, manifest: dict) -> str:
     return source
 
 
-Fitted = TypeVar("Fitted", ItemOrder, ClosingLine, OpeningLine)  # what `petsum order` fits
+Fitted = TypeVar("Fitted", ItemOrder | PointerOrder, ClosingLine, OpeningLine)  # what `petsum order` fits
 
 
-def learned(model: Path, manifest: dict, key: str, kind: type[Fitted]) -> Fitted | None:
+def learned(model: Path, manifest: dict, key: str, read: Callable[[dict], Fitted]) -> Fitted | None:
     """What `petsum order` learned and stored in `manifest`, the model's `ases.json`, under `key`
-    (`"item_order"`, `"closing_line"`, `"opening_line"`), read as `kind`; None where it stored
+    (`"item_order"`, `"closing_line"`, `"opening_line"`), read by `read`; None where it stored
     nothing: the assembler's rule (no opening line for the last)."""
     data = manifest.get(key)
     if data is None:
         return None
     try:
-        return kind.from_json(data)
+        return read(data)
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # a bad base64 table is a ValueError too
         raise InputError(f"{model}: ases.json has an unreadable {key} ({type(e).__name__}); rewrite it with petsum order") from None
 
@@ -136,9 +137,9 @@ class Summarizer:
         self.adapter = PetAdapter()
         manifest = read_manifest(self.path)
         self.source = source_of(self.path, manifest)
-        self.item_order = learned(self.path, manifest, "item_order", ItemOrder)  # None: the assembler's rule
-        self.closing = learned(self.path, manifest, "closing_line", ClosingLine)  # likewise
-        self.opening = learned(self.path, manifest, "opening_line", OpeningLine)  # None: no opening line
+        self.item_order = learned(self.path, manifest, "item_order", read_item_order)  # None: the assembler's rule
+        self.closing = learned(self.path, manifest, "closing_line", ClosingLine.from_json)  # likewise
+        self.opening = learned(self.path, manifest, "opening_line", OpeningLine.from_json)  # None: no opening line
         self.guard = True  # `petsum.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise
 

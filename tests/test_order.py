@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from petsum.assemble import assemble
 from petsum.cli import main as petsum
 from petsum.order import ItemOrder, _common, Source, context, finding_entries, finding_items, fit, ordered_entries, ordered_items, reference_items, suv_max
+from petsum.pointer import PointerOrder
 from shared.schema import Example
 from tests.conftest import FIXTURES
 
@@ -192,7 +193,7 @@ def test_petsum_order_writes_the_order_the_summarizer_then_uses(pet_run: Path, t
     from petsum.summarizer import Summarizer
 
     summarizer = Summarizer(run)
-    assert isinstance(summarizer.item_order, ItemOrder) and Summarizer(pet_run).item_order is None
+    assert isinstance(summarizer.item_order, PointerOrder) and Summarizer(pet_run).item_order is None  # the default kind
     [summary] = summarizer.summarize([(FIXTURES / ".." / ".." / "examples" / "report.txt").read_text(encoding="utf-8")])
     assert summary.impression.strip()
 
@@ -219,7 +220,7 @@ def test_petsum_order_learns_a_finding_model_from_its_finding_targets(pet_run: P
     shutil.copytree(pet_run, run)
     manifest = json.loads((run / "ases.json").read_text(encoding="utf-8"))
     (run / "ases.json").write_text(json.dumps({**manifest, "source": "finding"}, ensure_ascii=False), encoding="utf-8")
-    res = CliRunner().invoke(petsum, ["order", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--grams", "200"])
+    res = CliRunner().invoke(petsum, ["order", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--grams", "200", "--kind", "pairs"])
     assert res.exit_code == 0, res.output
     from petsum.data import load_pairs
 
@@ -228,3 +229,7 @@ def test_petsum_order_learns_a_finding_model_from_its_finding_targets(pet_run: P
     assert f"from {n} finding targets" in res.output
     stored = json.loads((run / "ases.json").read_text(encoding="utf-8"))["item_order"]
     assert stored == expected.to_json() and any(f.startswith("<region ") for f in stored["features"])  # a finding model's order reads context
+    res = CliRunner().invoke(petsum, ["order", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--grams", "200", "--epochs", "2"])
+    assert res.exit_code == 0 and "(pointer)" in res.output, res.output
+    stored = json.loads((run / "ases.json").read_text(encoding="utf-8"))["item_order"]
+    assert stored["kind"] == "pointer" and any(f.startswith("<region ") for f in stored["features"])
