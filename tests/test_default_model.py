@@ -46,17 +46,18 @@ def test_summarize_and_batch_use_the_default_model(tmp_path):
 
 def test_shipped_decoding_is_the_one_the_card_describes():
     """ases.json's input and decoding settings are part of the model: the card's metrics were measured with them."""
+    from petsum.pointer import PointerOrder
     from petsum.summarizer import Summarizer, normal_bias
 
     summarizer = Summarizer(DEFAULT_MODEL)
     generate = summarizer.models.generate
     assert summarizer.source == "finding" and summarizer.item_order is not None and summarizer.closing is not None  # petsum order
     assert summarizer.opening is not None and summarizer.opening.lines[1] == "与前次PET/CT检查比较"  # and the opening line
-    assert summarizer.item_order.after.shape[1] == 32  # the order's pair term
+    assert isinstance(summarizer.item_order, PointerOrder) and summarizer.item_order.layers == 2  # the pointer order
     assert (summarizer.item_order.beam, summarizer.item_order.temperature) == (16, 2.0)  # and its beams' vote
     assert {"<region chest>", "<place 0>", "<suv rank 0>"} <= set(summarizer.item_order.features)  # and its context features
     assert generate.no_repeat_ngram_size == 4 and generate.first_token_bias == normal_bias(1.0) and generate.eos_bias == 0.0
     assert generate.consensus_samples == 24 and generate.sample_epsilon == 0.02
     card = (DEFAULT_MODEL / "README.md").read_text(encoding="utf-8")
-    for setting in ('"source": "finding"', "no_repeat_ngram_size: 4", "penalized by 1 logit", "eos_bias: 0", "petsum order --data", "consensus_samples: 24", "beam 16, temperature 2", '"opening_line"'):
+    for setting in ('"source": "finding"', "no_repeat_ngram_size: 4", "penalized by 1 logit", "eos_bias: 0", "petsum order --data", "consensus_samples: 24", "beam 16, temperature 2", '"opening_line"', "--kind pointer"):
         assert setting in card, setting
