@@ -6,6 +6,7 @@ the scanned field is unremarkable."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from petsum.lexicon import REGIONS
@@ -193,31 +194,39 @@ def _site_list(sites: list[tuple[str, str]]) -> str:
     return "、".join(parts[:-1]) + "及" + parts[-1] if len(parts) > 1 else parts[0]
 
 
+@dataclass
+class _Kept:
+    """An item `shared_descriptions` keeps: as the model wrote it (`base`), its region, and once
+    another item shared its description, the (region, site)s it speaks for and that description."""
+
+    base: str
+    region: str
+    sites: list[tuple[str, str]] = field(default_factory=list)
+    described: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self.described is None:
+            return self.base
+        return _site_list(self.sites) + self.described + (self.base[-1] if self.base[-1] in _END else "。")
+
+
 def shared_descriptions(ordered: list[str], regions: list[str]) -> tuple[list[str], list[str]]:
     """(items, their regions) with items that say the same of different sites said once, where
     the first of them stands: `双侧颈部及腋窝多发淋巴结伴代谢轻度增高，考虑反应性改变。`, as
     radiologists write them, rather than the description once per finding."""
-    bases: list[str] = []  # per kept item: the item as the model wrote it
-    sites: list[list[tuple[str, str]]] = []  # the (region, site)s it speaks for, once more than one
-    described: list[str | None] = []  # and what it says of them all
-    items: list[str] = []
-    kept_regions: list[str] = []
+    kept: list[_Kept] = []
     for item, region in zip(ordered, regions):
-        for k, base in enumerate(bases):
-            found = _sites_and_description(base, item)
-            if found and described[k] in (None, found[2]):
-                if described[k] is None:
-                    sites[k], described[k] = [(kept_regions[k], found[0])], found[2]
-                sites[k].append((region, found[1]))
-                items[k] = _site_list(sites[k]) + found[2] + (base[-1] if base[-1] in _END else "。")
+        for first in kept:
+            found = _sites_and_description(first.base, item)
+            if found and first.described in (None, found[2]):
+                if first.described is None:
+                    first.sites, first.described = [(first.region, found[0])], found[2]
+                first.sites.append((region, found[1]))
                 break
         else:
-            bases.append(item)
-            sites.append([])
-            described.append(None)
-            items.append(item)
-            kept_regions.append(region)
-    return items, kept_regions
+            kept.append(_Kept(item, region))
+    return [k.text for k in kept], [k.region for k in kept]
 
 
 def grouped(ordered: list[str], regions: list[str]) -> list[str]:
