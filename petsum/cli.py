@@ -154,7 +154,7 @@ def order(data: str, model_dir: str, kind: str, grams: int, rank: int, epochs: i
     reports = load_pairs(data)
     items, sources = ordered_entries(reports, source)  # a finding model's items also say what they were written from
     if kind == "pointer":
-        learned, n_items = pointer.fit(items, sources, grams, epochs=epochs or 10)
+        learned, n_items = pointer.fit(items, sources, grams, epochs=epochs or 10, log=lambda line: click.echo(line, err=True))  # minutes: say how far
     else:
         learned, n_items = fit(items, grams, rank, epochs or 8, sources=sources)
     line, n_closed = closing.fit(reports)

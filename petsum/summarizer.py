@@ -120,7 +120,7 @@ def learned(model: Path, manifest: dict, key: str, read: Callable[[dict], Fitted
         return None
     try:
         return read(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a bad base64 table is a ValueError too
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:  # a bad base64 table is a ValueError too
         raise InputError(f"{model}: ases.json has an unreadable {key} ({type(e).__name__}); rewrite it with petsum order") from None
 
 

@@ -99,7 +99,11 @@ def test_a_pointer_order_survives_json_and_bad_entries_say_what_is_wrong():
         PointerOrder.from_json({**stored, "heads": 3})
     with pytest.raises(ValueError, match="beam 0"):
         PointerOrder.from_json({**stored, "beam": 0})
+    with pytest.raises(ValueError, match="layers 0"):
+        PointerOrder.from_json({**stored, "layers": 0})
     with pytest.raises(ValueError, match="kind"):
         PointerOrder.from_json({**stored, "kind": "pairs"})
+    with pytest.raises(ValueError, match="multiple of heads"):
+        fit(HOUSE, d=16, heads=3)
     top = replace(again, temperature=0.0)  # no vote: the most probable order
     assert sorted(top.permutation(items)) == [0, 1, 2]
