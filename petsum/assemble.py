@@ -186,7 +186,7 @@ def _site_list(sites: list[tuple[str, str]]) -> str:
     ranked = sorted(sites, key=lambda s: REGIONS.index(s[0]) if s[0] in REGIONS else len(REGIONS))
     parts: list[str] = []
     for _, site in ranked:
-        for part in re.split(r"[及、]", site):
+        for part in _LIST_SEP.split(site)[0::2]:  # the sites, without their separators
             if parts and _side(part) == _side(parts[0]):  # another side (`左侧颈部及右侧锁骨上`) stays said
                 part = part[len(_side(part)) :]
             if part and part not in parts:

@@ -41,7 +41,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -164,9 +164,8 @@ class ItemOrder:
     temperature: float = 2.0  # of the beams' agreement vote (`choose`); 0: the most probable beam
 
     def _rows(self, item: str, said: Sequence[str] = ()) -> list[int]:
-        found = sorted(self.features[g] for g in grams(item) if g in self.features)  # a fixed sum order
-        extra = [self.features[f] for f in (_rank_feature(suspicion(item)), *said) if f in self.features]  # an order fitted without context has none
-        return found + extra
+        words, extra = feature_rows(self.features, item, said)
+        return words + extra
 
     def arrange(self, items: list[str], sources: list[Source] | None = None) -> list[str]:
         """`items` in the learned order (`permutation`)."""
@@ -186,15 +185,7 @@ class ItemOrder:
         after = np.array([self.after[r].mean(0) if r else np.zeros(width) for r in rows])
         before = np.array([self.before[r].mean(0) if r else np.zeros(width) for r in rows])
         scores = first[None, :] + np.vstack([self.start[None, :], after]) @ before.T  # row 0: the start; row i + 1: after item i
-        beams: list[tuple[float, list[int]]] = [(0.0, [])]
-        for _ in items:
-            options = []
-            for total, placed in beams:
-                left = [j for j in range(len(items)) if j not in placed]
-                row = scores[placed[-1] + 1 if placed else 0, left]
-                logp = row - row.max() - np.log(np.exp(row - row.max()).sum())
-                options += [(total + float(lp), placed + [j]) for j, lp in zip(left, logp)]
-            beams = sorted(options, key=lambda o: -o[0])[: self.beam]  # stable: ties keep the given order
+        beams = beam_orders(len(items), self.beam, lambda placed, states: ([scores[p[-1] + 1 if p else 0] for p in placed], states))
         return self._choose(beams, [len(t) for t in items])
 
     def _choose(self, beams: list[tuple[float, list[int]]], weights: list[int]) -> list[int]:
@@ -230,6 +221,41 @@ def _from_positions(data: dict) -> ItemOrder:
     features = {str(g): i for i, g in enumerate([*data["weights"], *map(_rank_feature, range(N_RANKS))])}
     first = np.array([-float(w) for w in data["weights"].values()] + [-r for r in ranks])
     return ItemOrder(features, first, np.zeros((len(features), 0)), np.zeros((len(features), 0)), np.zeros(0), beam=5, temperature=0.0)
+
+
+def feature_rows(features: dict[str, int], item: str, said: Sequence[str] = ()) -> tuple[list[int], list[int]]:
+    """An item's rows in a fitted order's tables: its known character uni/bigrams (sorted: a fixed
+    sum order), then its suspicion rank and its `context` features (an order fitted without
+    context has none of those)."""
+    words = sorted(features[g] for g in grams(item) if g in features)
+    extra = [features[f] for f in (_rank_feature(suspicion(item)), *said) if f in features]
+    return words, extra
+
+
+def item_features(lists: list[list[str]], said: list[list[list[str]]], n_grams: int) -> dict[str, int]:
+    """The features an order is fitted on, each with its row: the `n_grams` most frequent character
+    uni/bigrams of `lists`' items, the suspicion ranks, and the `context` features `said` of them."""
+    vocab = most_common(Counter(g for found in lists for t in found for g in grams(t)), n_grams)
+    seen = sorted({f for per in said for item in per for f in item})
+    return {g: i for i, g in enumerate(vocab + [_rank_feature(r) for r in range(N_RANKS)] + seen)}
+
+
+def beam_orders(n: int, width: int, next_scores: Callable[[list[list[int]], list], tuple[Sequence[np.ndarray], Sequence]]) -> list[tuple[float, list[int]]]:
+    """The `width` most probable orders of `n` items, (log-probability, order), by a beam search:
+    `next_scores(placed, states)` gives, for each beam's items placed so far and its state (None
+    at the start), a score per item as the next one and the beam's new state; each next item is a
+    softmax over those not yet placed. Ties keep the given order."""
+    beams: list[tuple[float, list[int], object]] = [(0.0, [], None)]
+    for _ in range(n):
+        rows, states = next_scores([placed for _, placed, _ in beams], [state for _, _, state in beams])
+        options = []
+        for (total, placed, _), row, state in zip(beams, rows, states):
+            left = [j for j in range(n) if j not in placed]
+            sub = row[left]
+            logp = sub - sub.max() - np.log(np.exp(sub - sub.max()).sum())
+            options += [(total + float(lp), placed + [j], state) for j, lp in zip(left, logp)]
+        beams = sorted(options, key=lambda o: -o[0])[:width]  # stable
+    return [(total, placed) for total, placed, _ in beams]
 
 
 def choose(beams: list[tuple[float, list[int]]], weights: list[int], temperature: float) -> list[int]:
@@ -278,9 +304,7 @@ def fit(
     pairs = [(found, said) for found, said in zip(ordered, said_of) if len(found) > 1]
     if not pairs:
         raise ValueError("no impression with two or more items to learn an order from")
-    vocab = most_common(Counter(g for found, _ in pairs for t in found for g in grams(t)), n_grams)
-    said = sorted({f for _, per in pairs for item in per for f in item})
-    features = {g: i for i, g in enumerate(vocab + [_rank_feature(r) for r in range(N_RANKS)] + said)}
+    features = item_features([found for found, _ in pairs], [per for _, per in pairs], n_grams)
     order = ItemOrder(features, np.zeros(len(features)), np.zeros((len(features), rank)), np.zeros((len(features), rank)), np.zeros(rank))
     lists = [found for found, _ in pairs]
     data = [[order._rows(t, s) for t, s in zip(found, per)] for found, per in pairs]

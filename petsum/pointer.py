@@ -21,16 +21,15 @@ deployment runs it as it is.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from petsum.assemble import suspicion
-from petsum.fitted import most_common, pack, unpack
-from petsum.order import N_RANKS, ItemOrder, Source, _rank_feature, choose, context, grams
+from petsum.fitted import pack, unpack
+from petsum.order import ItemOrder, Source, beam_orders, choose, context, feature_rows, item_features
 
 KIND = "pointer"  # `"kind"` of the `"item_order"` entry in ases.json
 
@@ -82,16 +81,10 @@ class PointerOrder:
     def layers(self) -> int:
         return sum(1 for name in self.weights if name.endswith("norm1.weight"))
 
-    def _bags(self, items: list[str], sources: list[Source] | None) -> tuple[list[list[int]], list[list[int]]]:
-        said = context(sources) if sources else [[] for _ in items]
-        words = [sorted(self.features[g] for g in grams(item) if g in self.features) for item in items]
-        extra = [[self.features[f] for f in (_rank_feature(suspicion(item)), *s) if f in self.features] for item, s in zip(items, said)]
-        return words, extra
-
     def encode(self, items: list[str], sources: list[Source] | None = None) -> np.ndarray:
         """(items, d): each item read in the light of the others."""
         w = self.weights
-        words, extra = self._bags(items, sources)
+        words, extra = _bags(self.features, items, sources)
         width = self.words.shape[1]
         e = np.stack([self.words[r].mean(0) if r else np.zeros(width) for r in words])
         x = np.stack([self.said[r].sum(0) if r else np.zeros(width) for r in extra])
@@ -138,19 +131,13 @@ class PointerOrder:
             raise ValueError(f"{len(items)} items but {len(sources)} sources")
         h = self.encode(items, sources)
         first = (h @ self.weights["first.weight"].T)[:, 0] + self.weights["first.bias"][0]
-        d = h.shape[1]
-        beams: list[tuple[float, list[int], np.ndarray]] = [(0.0, [], np.zeros(d))]
-        for _ in items:
-            prev = np.stack([h[placed[-1]] if placed else self.weights["start"] for _, placed, _ in beams])
-            scores, states = self._step(prev, np.stack([s for _, _, s in beams]), h, first)
-            options = []
-            for (total, placed, _), row, state in zip(beams, scores, states):
-                left = [j for j in range(len(items)) if j not in placed]
-                sub = row[left]
-                logp = sub - sub.max() - np.log(np.exp(sub - sub.max()).sum())
-                options += [(total + float(lp), placed + [j], state) for j, lp in zip(left, logp)]
-            beams = sorted(options, key=lambda o: -o[0])[: self.beam]  # stable: ties keep the given order
-        return choose([(total, placed) for total, placed, _ in beams], [len(t) for t in items], self.temperature)
+        start, zero = self.weights["start"], np.zeros(h.shape[1])
+
+        def next_scores(placed: list[list[int]], states: list) -> tuple[np.ndarray, np.ndarray]:
+            prev = np.stack([h[p[-1]] if p else start for p in placed])
+            return self._step(prev, np.stack([zero if s is None else s for s in states]), h, first)
+
+        return choose(beam_orders(len(items), self.beam, next_scores), [len(t) for t in items], self.temperature)
 
     def to_json(self) -> dict:
         names = _names(self.words.shape[1], self.layers)
@@ -176,6 +163,13 @@ class PointerOrder:
         parts = np.split(tables, np.cumsum(sizes)[:-1])
         weights = {name: part.reshape(shape) for (name, shape), part in zip(names.items(), parts[2:])}
         return cls(features, parts[0].reshape(-1, d), parts[1].reshape(-1, d), weights, heads, beam, temperature)
+
+
+def _bags(features: dict[str, int], items: list[str], sources: list[Source] | None) -> tuple[list[list[int]], list[list[int]]]:
+    """Per item, its word rows and its rank and context rows (`petsum.order.feature_rows`)."""
+    said = context(sources) if sources else [[] for _ in items]
+    rows = [feature_rows(features, item, s) for item, s in zip(items, said)]
+    return [w for w, _ in rows], [x for _, x in rows]
 
 
 def read_item_order(data: dict) -> "ItemOrder | PointerOrder":
@@ -204,16 +198,13 @@ def fit(
         raise ValueError("no impression with two or more items to learn an order from")
     if d < 1 or heads < 1 or d % heads or layers < 1:
         raise ValueError(f"fit: d {d}, heads {heads}, layers {layers}: d must be a positive multiple of heads, and layers at least 1")
-    vocab = most_common(Counter(g for found, _ in pairs for t in found for g in grams(t)), n_grams)
-    seen = sorted({f for _, per in pairs if per for item in context(per) for f in item})
-    features = {g: i for i, g in enumerate(vocab + [_rank_feature(r) for r in range(N_RANKS)] + seen)}
-    blank = PointerOrder(features, np.zeros((0, d)), np.zeros((0, d)), {})
+    features = item_features([found for found, _ in pairs], [context(per) if per else [] for _, per in pairs], n_grams)
     rng = random.Random(seed)
     data = []
     for found, per in pairs:
         shown = list(range(len(found)))
         rng.shuffle(shown)  # the encoder has no positions; the decoder must not learn the given order
-        words, extra = blank._bags([found[p] for p in shown], [per[p] for p in shown] if per else None)
+        words, extra = _bags(features, [found[p] for p in shown], [per[p] for p in shown] if per else None)
         at = {written: p for p, written in enumerate(shown)}
         data.append((words, extra, [at[k] for k in range(len(found))]))
     torch.manual_seed(seed)
@@ -264,6 +255,7 @@ def _batch(rows: Sequence[tuple[list[list[int]], list[list[int]], list[int]]], p
     return out[0], out[1], real, order
 
 
+@functools.cache
 def _module():
     import torch
     from torch import nn

@@ -12,7 +12,7 @@ import torch
 from petsum.assemble import assemble
 from petsum.order import ItemOrder, Source
 from petsum.order import fit as fit_pairs
-from petsum.pointer import KIND, PointerOrder, _batch, _names, _Net, fit, read_item_order
+from petsum.pointer import KIND, PointerOrder, _bags, _batch, _names, _Net, fit, read_item_order
 
 # A house that writes the node before the cyst, unless the list has a tumour: then the cyst, the
 # node and the tumour. Which of two items comes first depends on a third.
@@ -34,7 +34,7 @@ def test_the_numpy_order_computes_what_the_torch_network_trained():
     order = _as_order(net, features, 2)
     items = ["肝囊肿。", "肺癌。", "淋巴结肿。"]
     sources = [Source("abdomen", "肝脏见低密度灶。", 2), Source("chest", "右肺结节，SUVmax:6.0。", 0), Source("chest", "淋巴结。", 1)]
-    words, extra = order._bags(items, sources)
+    words, extra = _bags(features, items, sources)
     with torch.no_grad():
         loss, steps = net.loss(*_batch([(words, extra, [1, 2, 0])], len(features)))
     h = order.encode(items, sources)
