@@ -93,10 +93,22 @@ def without_repeated_clauses(text: str) -> str:
         text = shorter
 
 
+# A closed bracket is one aside: `考虑良性（囊腺瘤？）可能性大。` is one sentence, not `…（囊腺瘤？` and `）可能性大。`.
+_ASIDE = re.compile(r"（[^（）]*）|\([^()]*\)")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])")
+
+
+def sentences(text: str) -> list[str]:
+    """`text` cut after each `。！？!?` that is not inside a closed bracket."""
+    asides = [m.span() for m in _ASIDE.finditer(text)]
+    cuts = [m.start() for m in _SENTENCE_END.finditer(text) if not any(a < m.start() < b for a, b in asides)]
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+
+
 def items(text: str) -> list[str]:
     """A region output as impression items: one per sentence, advice kept with its finding."""
     out: list[str] = []
-    for sentence in (s.strip() for s in re.split(r"(?<=[。！？!?])", without_repeated_clauses(without_repeats(_STUTTER.sub(r"\1", text))))):
+    for sentence in (s.strip() for s in sentences(without_repeated_clauses(without_repeats(_STUTTER.sub(r"\1", text))))):
         # A model that stops after `双肺结节，` leaves a dangling comma: the item ends there.
         sentence = re.sub(r"[，、,：:\s]+(?=。?$)", "", sentence)
         if sentence in ("", "。"):

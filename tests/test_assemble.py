@@ -103,6 +103,15 @@ def test_an_item_the_model_stopped_after_a_comma_ends_with_a_full_stop():
     assert items("，。") == [] and items("胆囊结石；") == ["胆囊结石；"]
 
 
+def test_a_question_mark_inside_brackets_does_not_end_the_item():
+    # the model writes `（囊腺瘤？）`; cut at the `？`, the `）` became an item of its own (`6、）。`)
+    assert items("胰体部低密度影，考虑良性（囊腺瘤？）。左肾囊肿。") == ["胰体部低密度影，考虑良性（囊腺瘤？）。", "左肾囊肿。"]
+    assert items("考虑良性(囊肿?)可能性大。") == ["考虑良性(囊肿?)可能性大。"]
+    assert items("考虑良性（囊肿？肝囊肿。") == ["考虑良性（囊肿？", "肝囊肿。"]  # a bracket never closed is no aside
+    impression = assemble([("abdomen", "胰体部低密度影，考虑良性（囊腺瘤？）。"), ("chest", "左肺结节。")])
+    assert impression.splitlines()[:2] == ["1、左肺结节。", "2、胰体部低密度影，考虑良性（囊腺瘤？）。"]
+
+
 def test_a_stuttered_list_of_sites_names_each_site_once():
     assert without_repeats("肝门区、肝门区、肝门区及腹膜后多发高代谢淋巴结，考虑转移。") == "肝门区及腹膜后多发高代谢淋巴结，考虑转移。"
     assert without_repeats("纵隔、纵隔、纵隔旁、纵隔内淋巴结；纵隔") == "纵隔、纵隔旁、纵隔内淋巴结；纵隔"  # per clause
