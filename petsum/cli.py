@@ -168,6 +168,40 @@ def order(data: str, model_dir: str, kind: str, grams: int, rank: int, epochs: i
 
 
 @main.command()
+@click.option("--data", type=click.Path(dir_okay=False), help="CSV of training reports (question, answer, qid): the split the model was trained on.")
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True), help="Model folder whose ases.json gets the memory (not the shipped default: copy it first).")
+@click.option("--neighbours", type=click.IntRange(min=1), default=8, show_default=True, help="Nearest training findings that vote for each finding.")
+@click.option("--weight", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Their votes together, against all the draws' together.")
+@click.option("--drop", is_flag=True, help="Take the memory out of the model instead (before sharing the folder).")
+@friendly_errors
+def memory(data: str | None, model_dir: str, neighbours: int, weight: float, drop: bool) -> None:
+    """Store the training findings and what was written for them in the model: in consensus decoding, those nearest a finding vote
+    for the answer worded as the house words it (petsum.memory). The folder then holds report text: it is patient data."""
+    from petsum.data import load_pairs
+    from petsum.memory import build
+    from petsum.order import save_to_manifest
+    from petsum.summarizer import source_of
+    from shared.modeling import read_manifest
+
+    if Path(model_dir).resolve() == DEFAULT_MODEL.resolve():
+        fail(f"{model_dir} is the shipped default, which holds no report text: copy it first (cp -r {model_dir} FOLDER)")
+    manifest = read_manifest(model_dir)
+    if drop:
+        path = save_to_manifest(model_dir, {"memory": None})
+        return click.echo(f"no memory in {path} now")
+    if not data:
+        fail("--data is required (or --drop)")
+    if manifest.get("method", "direct") != "direct":
+        fail(f"a memory votes in consensus decoding, which is for direct models; {model_dir} is a {manifest['method']} run")
+    learned = build(load_pairs(data), source_of(Path(model_dir), manifest), neighbours, weight)
+    if not learned.findings:
+        fail(f"{data}: no report has an impression item aligned to its findings: nothing to remember")
+    path = save_to_manifest(model_dir, {"memory": learned.to_json()})
+    click.echo(f"remembered {len(learned.findings)} findings and their targets in {path}; it votes only with consensus draws "
+               f"(generate.consensus_samples, --consensus); the folder now holds report text")
+
+
+@main.command()
 @click.argument("models", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the averaged model.")
 @friendly_errors

@@ -347,7 +347,7 @@ def fit(
 
 
 def save_to_manifest(model: str | Path, entries: dict) -> Path:
-    """Write `entries` (`"item_order"`, `"closing_line"`, `"opening_line"`) into the model's `ases.json` (kept whole
+    """Write `entries` (`"item_order"`, `"closing_line"`, `"opening_line"`, `"memory"`) into the model's `ases.json` (kept whole
     otherwise, an entry of None removed; created for a plain Hugging Face folder), through a
     temporary file so that a failed write leaves the old one."""
     from shared.modeling import MANIFEST, read_manifest

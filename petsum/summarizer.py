@@ -19,6 +19,7 @@ from petsum.closing import ClosingLine
 from petsum.grounding import ground
 from petsum.instances import NORMAL
 from petsum.lexicon import load_lexicon
+from petsum.memory import Memory
 from petsum.metrics import chars
 from petsum.opening import OpeningLine
 from petsum.order import ItemOrder, Source
@@ -108,20 +109,21 @@ def source_of(model: Path, manifest: dict) -> str:
     return source
 
 
-Fitted = TypeVar("Fitted", ItemOrder | PointerOrder, ClosingLine, OpeningLine)  # what `petsum order` fits
+Fitted = TypeVar("Fitted", ItemOrder | PointerOrder, ClosingLine, OpeningLine, Memory)  # what `petsum order` (and `petsum memory`) fit
 
 
 def learned(model: Path, manifest: dict, key: str, read: Callable[[dict], Fitted]) -> Fitted | None:
     """What `petsum order` learned and stored in `manifest`, the model's `ases.json`, under `key`
-    (`"item_order"`, `"closing_line"`, `"opening_line"`), read by `read`; None where it stored
-    nothing: the assembler's rule (no opening line for the last)."""
+    (`"item_order"`, `"closing_line"`, `"opening_line"`; `petsum memory`'s `"memory"`), read by
+    `read`; None where it stored nothing: the assembler's rule (no opening line, no memory)."""
     data = manifest.get(key)
     if data is None:
         return None
     try:
         return read(data)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:  # a bad base64 table is a ValueError too
-        raise InputError(f"{model}: ases.json has an unreadable {key} ({type(e).__name__}); rewrite it with petsum order") from None
+        again = "petsum memory" if key == "memory" else "petsum order"
+        raise InputError(f"{model}: ases.json has an unreadable {key} ({type(e).__name__}); rewrite it with {again}") from None
 
 
 class Summarizer:
@@ -140,6 +142,7 @@ class Summarizer:
         self.item_order = learned(self.path, manifest, "item_order", read_item_order)  # None: the assembler's rule
         self.closing = learned(self.path, manifest, "closing_line", ClosingLine.from_json)  # likewise
         self.opening = learned(self.path, manifest, "opening_line", OpeningLine.from_json)  # None: no opening line
+        self.memory = learned(self.path, manifest, "memory", Memory.from_json)  # None: the draws vote alone
         self.guard = True  # `petsum.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise
 
@@ -167,6 +170,11 @@ class Summarizer:
         said = ground(question, text, cut=self.trim)[0] if self.guard else text
         return None if is_normal(said) else " ".join(chars(said))
 
+    def references(self, question: str) -> list[tuple[str, float]]:
+        """What the memory (`petsum.memory`) has radiologists write for findings like this one,
+        as votes in consensus decoding; nothing without a memory."""
+        return [(" ".join(chars(target)), w) for target, w in self.memory.references(question)] if self.memory else []
+
     def summarize(self, texts: list[str]) -> list[Summary | InputError]:
         from shared.generate import generate
 
@@ -184,7 +192,7 @@ class Summarizer:
             closings[i] = self.closing.choose(sections) if self.closing else None
             openings[i] = self.opening.choose(sections) if self.opening else None
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
-        results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate, self.vote))
+        results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate, self.vote, self.references))
         copied, trimmed = [0] * len(texts), [0] * len(texts)
         said_by: dict[int, list[tuple[str, str]]] = {i: [] for i in closings}  # report → (region, answer) per model call
         sources: dict[int, list[Source]] = {i: [] for i in closings}  # what each answer was written from: the order reads it

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -262,25 +262,32 @@ def generate_batch(
     return texts, counts, ended
 
 
-def consensus(texts: list[str]) -> int:
+def consensus(texts: list[str], references: Sequence[tuple[str, float]] = ()) -> int:
     """The index of the text that agrees most with the others: the highest sum of ROUGE-L F1
-    over `units` against each other text (minimum Bayes risk); ties go to the earliest."""
+    over `units` against each other text (minimum Bayes risk); ties go to the earliest.
+    `references` (text, weight) vote without standing: a weight of 1 counts as much as all the
+    other texts together (a task's memory of what was written for inputs like this one)."""
     from shared.metrics import rouge_l, units
 
     toks = [units(t) for t in texts]
+    refs = [(units(t), w) for t, w in references]
     agreement = [sum(rouge_l(a, b) for j, b in enumerate(toks) if j != i) for i, a in enumerate(toks)]
+    if refs:  # scaled by the others' count, not the sum divided by it: without references the floats are as before
+        agreement = [s + (len(toks) - 1) * sum(w * rouge_l(a, b) for b, w in refs) for s, a in zip(agreement, toks)]
     return max(range(len(texts)), key=lambda i: (agreement[i], -i))
 
 
 def generate(
     models: ModelSet, questions: list[str], adapter: "TaskAdapter", cfg: GenerateConfig,
     vote: Callable[[str, str], str | None] | None = None,
+    references: Callable[[str], Sequence[tuple[str, float]]] | None = None,
 ) -> list[GenerationResult]:
     """With `cfg.consensus_samples` (direct models), each question's answer is, among its greedy
     answer (first) and its draws, the one whose vote agrees most with the others' (`consensus`).
     `vote(question, text)` is what a task will make of a text, or None for a text that does not
     take part; a greedy answer that does not take part stands, and gets no draws. Default: every
-    text votes as it is."""
+    text votes as it is. `references(question)`, where given, adds (vote, weight) pairs that vote
+    but are not candidates (`consensus`); asked only for questions that get draws."""
     tok = models.tokenizer
     results = [GenerationResult() for _ in questions]
     if not questions:
@@ -304,7 +311,8 @@ def generate(
                 candidates = [(texts[i], counts[i], ended[i])] + [(drawn[0][j], drawn[1][j], drawn[2][j]) for j in range(v * n, (v + 1) * n)]
                 votes = [greedy[i]] + [as_voted(questions[i], _read_segment(adapter, c[0])[1]) for c in candidates[1:]]
                 eligible = [k for k, text in enumerate(votes) if text is not None]
-                texts[i], _, ended[i] = candidates[eligible[consensus([votes[k] for k in eligible])]]
+                known = references(questions[i]) if references else ()
+                texts[i], _, ended[i] = candidates[eligible[consensus([votes[k] for k in eligible], known)]]
                 counts[i] += sum(c[1] for c in candidates[1:])  # every token generated for this answer, draws included
         for res, text, n, done in zip(results, texts, counts, ended):
             final, clean = _read_segment(adapter, text)

@@ -67,6 +67,16 @@ def test_consensus_picks_the_answer_that_agrees_most_and_ties_go_first():
     assert consensus(["肝囊肿"]) == 0
 
 
+def test_references_vote_without_standing():
+    texts = ["胆囊结石", "肝囊肿", "肝多发囊肿"]
+    assert consensus(texts) == 1  # 肝囊肿 and 肝多发囊肿 agree alike: the earlier
+    assert consensus(texts, [("肝多发囊肿", 1.0)]) == 2  # a reference breaks the tie
+    assert consensus(texts, [("肝多发囊肿", 0.0)]) == 1  # a reference of weight 0 does nothing
+    assert consensus(texts, [("胆囊结石", 0.1)]) == 1 and consensus(texts, [("胆囊结石", 1.0)]) == 0  # weight 1: as much as the others
+    assert consensus(["肝囊肿"], [("胆囊结石", 5.0)]) == 0  # one candidate: it stands
+    assert consensus(texts, [("胆囊结石", 0.4), ("肝多发囊肿", 0.4)]) == consensus(texts, [("肝多发囊肿", 0.4), ("胆囊结石", 0.4)])
+
+
 def test_generate_with_consensus_returns_the_candidate_that_agrees_most(tiny):
     from petsum.adapter import PetAdapter
     from shared.generate import ModelSet, generate
@@ -89,6 +99,18 @@ def test_generate_with_consensus_returns_the_candidate_that_agrees_most(tiny):
     assert [seen[q][0] for q in questions] == [text(r) for r in greedy]  # the greedy answer first
     assert [text(r) for r in voted] == [seen[q][consensus(seen[q])] for q in questions]
     assert all(r.generated_tokens >= g.generated_tokens for r, g in zip(voted, greedy))  # every draw's tokens counted
+    # references vote: asked once per question with draws, the winner is consensus's with them
+    asked: list[str] = []
+
+    def references(question: str) -> list[tuple[str, float]]:
+        asked.append(question)
+        return [(seen[question][-1], 50.0)]  # the last draw, heavily: it wins unless another says the same
+
+    seen = {q: [] for q in questions}
+    referred = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), vote, references)
+    assert asked == questions
+    assert [text(r) for r in referred] == [seen[q][consensus(seen[q], [(seen[q][-1], 50.0)])] for q in questions]
+    assert [text(r) for r in referred] == [seen[q][seen[q].index(seen[q][-1])] for q in questions]
     # a greedy answer that does not vote stands, and gets no draws
     standing = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), lambda q, t: None)
     assert [(text(r), r.generated_tokens) for r in standing] == [(text(r), r.generated_tokens) for r in greedy]
