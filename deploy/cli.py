@@ -28,8 +28,13 @@ def export_command(default_model: Path) -> click.Command:
 
 def _brief(value: object) -> object:
     """A manifest entry as the command prints it: learned tables (petsum's item order, closing and
-    opening lines: thousands of features, a megabyte of base64) are counted, not printed; the
-    export's ases.json holds them."""
-    if isinstance(value, dict) and "tables" in value:
-        return {k: v for k, v in value.items() if k not in ("tables", "features")} | {"features": len(value.get("features", [])), "tables": "(in ases.json)"}
+    opening lines: thousands of features, a megabyte of base64) are counted, not printed, and
+    stored texts (petsum's memory: training report text, which no output may show) are not
+    printed at all; the export's ases.json holds both."""
+    if not isinstance(value, dict):
+        return value
+    if "texts" in value:
+        value = {**value, "texts": "(in ases.json; report text, not printed)"}
+    if "tables" in value:
+        value = {k: v for k, v in value.items() if k not in ("tables", "features")} | {"features": len(value.get("features", [])), "tables": "(in ases.json)"}
     return value
