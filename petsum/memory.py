@@ -72,9 +72,9 @@ class Memory:
     def __post_init__(self) -> None:
         if len(self.findings) != len(self.targets):
             raise ValueError(f"{len(self.findings)} findings but {len(self.targets)} targets")
-        if self.neighbours < 1 or not self.weight >= 0:
+        if self.neighbours < 1 or not 0 <= self.weight < float("inf"):
             raise ValueError(f"a memory needs neighbours >= 1 and weight >= 0, not {self.neighbours} and {self.weight}")
-        n = len(self.findings)
+        n = max(1, len(self.findings))  # an empty memory has an empty index
         docs, keys = gram_keys(self.findings)
         vocab, _ = _runs(np.sort(keys))  # np.unique's inverse is an argsort, several times slower
         ids = np.searchsorted(vocab, keys)
@@ -82,11 +82,11 @@ class Memory:
         ids, docs = pairs // n, pairs % n
         df = np.bincount(ids, minlength=len(vocab))
         kept = df >= _MIN_DF
-        self._keys, self._idf = vocab[kept], np.log(n / df[kept]) + 1.0
+        self._keys, self._idf = vocab[kept], np.log(len(self.findings) / df[kept]) + 1.0
         at = kept[ids]
         ids, docs = (np.cumsum(kept) - 1)[ids[at]], docs[at]
         w = (1.0 + np.log(tf[at])) * self._idf[ids]
-        norm = np.sqrt(np.bincount(docs, w * w, minlength=n))
+        norm = np.sqrt(np.bincount(docs, w * w, minlength=len(self.findings)))
         self._docs, self._weights = docs, w / np.where(norm > 0, norm, 1.0)[docs]
         self._start = np.searchsorted(ids, np.arange(len(self._keys) + 1))
 

@@ -267,11 +267,12 @@ def consensus(texts: list[str], references: Sequence[tuple[str, float]] = ()) ->
     over `units` against each other text (minimum Bayes risk); ties go to the earliest.
     `references` (text, weight) vote without standing: a weight of 1 counts as much as all the
     other texts together (a task's memory of what was written for inputs like this one)."""
-    from shared.metrics import rouge_l, units
+    from shared.metrics import lcs_length, rouge_l, rouge_l_of, units
 
     toks = [units(t) for t in texts]
     refs = [(units(t), w) for t, w in references]
-    agreement = [sum(rouge_l(a, b) for j, b in enumerate(toks) if j != i) for i, a in enumerate(toks)]
+    common = {(i, j): lcs_length(toks[i], toks[j]) for i in range(len(toks)) for j in range(i + 1, len(toks))}  # once per pair: half the work
+    agreement = [sum(rouge_l_of(common[min(i, j), max(i, j)], len(a), len(toks[j])) for j in range(len(toks)) if j != i) for i, a in enumerate(toks)]
     if refs:  # scaled by the others' count, not the sum divided by it: without references the floats are as before
         agreement = [s + (len(toks) - 1) * sum(w * rouge_l(a, b) for b, w in refs) for s, a in zip(agreement, toks)]
     return max(range(len(texts)), key=lambda i: (agreement[i], -i))

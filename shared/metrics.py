@@ -41,7 +41,8 @@ def ngram_precision(hyp: str, ref: str, max_n: int = 4) -> float:
     return math.exp(sum(logs) / len(logs))
 
 
-def _lcs(a: list[str], b: list[str]) -> int:
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence; the same whichever text comes first."""
     if len(a) > len(b):
         a, b = b, a
     prev = [0] * (len(a) + 1)
@@ -59,7 +60,7 @@ def rouge_l_precision(hyp: str, ref: str) -> float:
     Precision, not F: a piece is 'extractive' when its content comes from the input, and the
     input's length must not dilute that."""
     h = units(hyp)
-    return _lcs(h, units(ref)) / len(h) if h else 0.0
+    return lcs_length(h, units(ref)) / len(h) if h else 0.0
 
 
 def rouge_n(hyp_units: list[str], ref_units: list[str], n: int) -> float:
@@ -74,10 +75,15 @@ def rouge_n(hyp_units: list[str], ref_units: list[str], n: int) -> float:
 
 def rouge_l(hyp_units: list[str], ref_units: list[str]) -> float:
     """ROUGE-L F1 (×100) over pre-split units."""
-    lcs = _lcs(hyp_units, ref_units)
+    return rouge_l_of(lcs_length(hyp_units, ref_units), len(hyp_units), len(ref_units))
+
+
+def rouge_l_of(lcs: int, hyp_len: int, ref_len: int) -> float:
+    """ROUGE-L F1 (×100) from a common subsequence's length, for callers that reuse one LCS for
+    both directions: the float is exactly `rouge_l`'s."""
     if not lcs:
         return 0.0
-    p, r = lcs / len(hyp_units), lcs / len(ref_units)
+    p, r = lcs / hyp_len, lcs / ref_len
     return 100 * 2 * p * r / (p + r)
 
 

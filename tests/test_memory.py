@@ -79,8 +79,11 @@ def test_a_memory_survives_json_and_bad_entries_say_what_is_wrong():
         Memory.from_json({**stored, "texts": "bm90IGd6aXA="})  # base64, but not gzip
     with pytest.raises(ValueError, match="neighbours"):
         Memory.from_json({**stored, "neighbours": 0})
+    with pytest.raises(ValueError, match="weight"):
+        Memory.from_json({**stored, "weight": "inf"})
     with pytest.raises(ValueError, match="targets"):
         Memory(FINDINGS, TARGETS[:2])
+    assert Memory([], []).nearest(FINDINGS[0]) == []  # an empty memory votes for nothing
 
 
 def test_a_memory_holds_the_abnormal_instances_the_model_was_trained_on():
