@@ -94,7 +94,7 @@ def without_repeated_clauses(text: str) -> str:
 
 
 # A closed bracket is one aside: `考虑良性（囊腺瘤？）可能性大。` is one sentence, not `…（囊腺瘤？` and `）可能性大。`.
-_ASIDE = re.compile(r"（[^（）]*）|\([^()]*\)")
+_ASIDE = re.compile(r"[（(][^（）()]*[）)]")  # either width: the model mixes them (`（囊肿?)`)
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
 
 

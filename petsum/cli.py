@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -183,6 +184,8 @@ def memory(data: str | None, model_dir: str, neighbours: int, weight: float, dro
     from petsum.summarizer import source_of
     from shared.modeling import read_manifest
 
+    if not math.isfinite(weight):
+        fail(f"--weight must be a finite number, not {weight}")
     if Path(model_dir).resolve() == DEFAULT_MODEL.resolve():
         fail(f"{model_dir} is the shipped default, which holds no report text: copy it first (cp -r {model_dir} FOLDER)")
     manifest = read_manifest(model_dir)
@@ -209,8 +212,12 @@ def average(models: tuple[str, ...], out: str) -> None:
     """Average the weights of checkpoints fine-tuned from one start (a model soup); the first gives the other files."""
     from shared.average import average_checkpoints
 
+    from shared.modeling import read_manifest
+
     path = average_checkpoints([Path(m) for m in models], Path(out))
     click.echo(f"averaged {len(models)} checkpoints into {path}; validate it before use (petsum evaluate --data val.csv --model {path})")
+    if "memory" in read_manifest(path):  # the first folder's ases.json came along
+        click.echo(f"note: {path} has the first folder's memory (petsum memory): it holds report text; petsum memory --model {path} --drop takes it out", err=True)
 
 
 def _model_path(model_dir: str | None) -> Path:

@@ -4,7 +4,7 @@ like the one being answered.
 Consensus decoding (`generate.consensus_samples`) keeps, of a finding's greedy answer and its
 draws, the one that agrees most with the others. With a memory, the targets of the finding's
 `neighbours` nearest training findings vote as well: weighted by their similarity squared, and
-together `weight` times as much as all the draws. Of the answers the model finds about equally
+together `weight` times as much as all the other candidates (the greedy answer and the draws). Of the answers the model finds about equally
 likely, the one worded as the house words such findings then wins. The memory never writes: the
 answer kept is still one the model wrote, and the grounding guard checks it as before.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -59,8 +60,8 @@ def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Memory:
     """Training `findings` (model inputs) and the `targets` written for them, and the index."""
 
-    findings: list[str]
-    targets: list[str]
+    findings: list[str] = field(repr=False)  # report text: never in a repr, a log or an error
+    targets: list[str] = field(repr=False)
     neighbours: int = NEIGHBOURS
     weight: float = WEIGHT
     _keys: np.ndarray = field(init=False, repr=False)  # sorted gram keys of the vocabulary
@@ -106,7 +107,9 @@ class Memory:
         lo, hi = self._start[j], self._start[j + 1]
         at = np.repeat(lo - np.concatenate([[0], np.cumsum(hi - lo)[:-1]]), hi - lo) + np.arange((hi - lo).sum())
         scores = np.bincount(self._docs[at], self._weights[at] * np.repeat(q, hi - lo), minlength=len(self.findings))
-        k = min(k or self.neighbours, int((scores > 0).sum()))
+        k = min(self.neighbours if k is None else k, int((scores > 0).sum()))
+        if k < 1:
+            return []
         tied = np.flatnonzero(scores >= np.partition(scores, -k)[-k])  # the k best and all that tie with the last
         return [(int(d), float(scores[d])) for d in sorted(tied, key=lambda d: (-scores[d], d))[:k]]
 
@@ -128,9 +131,12 @@ class Memory:
             raise ValueError(f"not a memory: kind {data.get('kind')!r}")
         try:
             packed = gzip.decompress(base64.b64decode(data["texts"], validate=True))
-        except (OSError, EOFError) as e:  # not gzip, or cut short
-            raise ValueError(f"memory texts: {e}") from None
-        findings, targets = json.loads(packed.decode("utf-8"))
+        except (OSError, EOFError, zlib.error) as e:  # not gzip, cut short, or damaged inside
+            raise ValueError(f"memory texts: {type(e).__name__}") from None
+        stored = json.loads(packed.decode("utf-8"))
+        if not (isinstance(stored, list) and len(stored) == 2 and all(isinstance(part, list) for part in stored)):
+            raise TypeError("memory texts must be two lists, findings and targets")
+        findings, targets = stored
         if not all(isinstance(t, str) for t in [*findings, *targets]):
             raise TypeError("memory texts must be strings")
         return cls(findings, targets, int(data["neighbours"]), float(data["weight"]))

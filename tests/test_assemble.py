@@ -107,6 +107,7 @@ def test_a_question_mark_inside_brackets_does_not_end_the_item():
     # the model writes `（囊腺瘤？）`; cut at the `？`, the `）` became an item of its own (`6、）。`)
     assert items("胰体部低密度影，考虑良性（囊腺瘤？）。左肾囊肿。") == ["胰体部低密度影，考虑良性（囊腺瘤？）。", "左肾囊肿。"]
     assert items("考虑良性(囊肿?)可能性大。") == ["考虑良性(囊肿?)可能性大。"]
+    assert items("考虑良性（囊肿?)可能性大。") == ["考虑良性（囊肿?)可能性大。"]  # mixed widths
     assert items("考虑良性（囊肿？肝囊肿。") == ["考虑良性（囊肿？", "肝囊肿。"]  # a bracket never closed is no aside
     impression = assemble([("abdomen", "胰体部低密度影，考虑良性（囊腺瘤？）。"), ("chest", "左肺结节。")])
     assert impression.splitlines()[:2] == ["1、左肺结节。", "2、胰体部低密度影，考虑良性（囊腺瘤？）。"]

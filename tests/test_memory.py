@@ -3,6 +3,8 @@ decoding, and `petsum memory`."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import importlib.util
 import json
 import math
@@ -77,6 +79,14 @@ def test_a_memory_survives_json_and_bad_entries_say_what_is_wrong():
         Memory.from_json({**stored, "kind": "pointer"})
     with pytest.raises(ValueError):
         Memory.from_json({**stored, "texts": "bm90IGd6aXA="})  # base64, but not gzip
+    packed = bytearray(base64.b64decode(stored["texts"]))
+    packed[12:20] = b"\xff" * 8  # a gzip header, damaged inside
+    with pytest.raises(ValueError):
+        Memory.from_json({**stored, "texts": base64.b64encode(bytes(packed)).decode()})
+    dict_texts = base64.b64encode(gzip.compress(json.dumps({"ab": 1, "cd": 2}).encode())).decode()
+    with pytest.raises(TypeError, match="two lists"):
+        Memory.from_json({**stored, "texts": dict_texts})
+    assert FINDINGS[0] not in repr(memory) and TARGETS[0] not in repr(memory)  # report text never in a repr
     with pytest.raises(ValueError, match="neighbours"):
         Memory.from_json({**stored, "neighbours": 0})
     with pytest.raises(ValueError, match="weight"):
@@ -134,6 +144,7 @@ def test_petsum_memory_refuses_in_one_line(pet_run: Path, tmp_path: Path):
         (["--model", str(DEFAULT_MODEL), "--data", str(FIXTURES / "pet_toy.csv")], "shipped default"),  # it stays free of report text
         (["--model", str(pet_run), "--data", str(FIXTURES / "pet_toy.csv")], "direct models"),  # a USM run has no consensus decoding
         (["--model", str(pet_run)], "--data is required"),
+        (["--model", str(pet_run), "--data", str(FIXTURES / "pet_toy.csv"), "--weight", "inf"], "finite"),
     ]:
         res = CliRunner().invoke(petsum, ["memory", *args])
         assert res.exit_code != 0 and res.output.startswith("error: ") and said in res.output and "Traceback" not in res.output, res.output
