@@ -58,3 +58,15 @@ def test_bad_average_input_is_one_line(tmp_path: Path, case: str):
     res = CliRunner().invoke(petsum, ["average", str(a), *other, "--out", str(out)])
     assert res.exit_code == 2 and res.output.startswith("error: ") and len(res.output.strip().splitlines()) == 1, res.output
     assert not (tmp_path / "soup").exists() and not (tmp_path / "soup.tmp").exists()
+
+
+def test_an_average_that_carries_a_memory_says_so(tmp_path: Path):
+    from tests.conftest import FIXTURES
+
+    a, b = _saved(tmp_path, "a", 0), _saved(tmp_path, "b", 1)
+    assert (res := CliRunner().invoke(petsum, ["memory", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(a)])).exit_code == 0, res.output
+    res = CliRunner().invoke(petsum, ["average", str(a), str(b), "--out", str(tmp_path / "soup")])
+    assert res.exit_code == 0 and "holds report text" in res.stderr and "--drop" in res.stderr, res.output
+    assert "memory" in json.loads((tmp_path / "soup" / MANIFEST).read_text(encoding="utf-8"))  # the first folder's files come along
+    res = CliRunner().invoke(petsum, ["average", str(b), str(a), "--out", str(tmp_path / "plain")])
+    assert res.exit_code == 0 and "report text" not in res.output
