@@ -8,64 +8,31 @@
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
-
-import numpy as np
 
 from petsum.assemble import assemble
 from petsum.report import normalize, split_sections
+from petsum.tfidf import TfIdf
 from shared.schema import Example
 
-NGRAMS = (1, 2, 3)
 
-
-def char_ngrams(text: str, sizes: tuple[int, ...] = NGRAMS) -> Counter:
-    text = re.sub(r"\s+", " ", normalize(text))
-    return Counter(text[i : i + n] for n in sizes for i in range(len(text) - n + 1))
+def _cleaned(text: str) -> str:
+    return re.sub(r"\s+", " ", normalize(text))
 
 
 class Retrieval:
-    """TF-IDF (sublinear tf, smoothed idf, L2-normalized) over the training reports, scored as
-    one sparse (CSR) matrix-vector product per query."""
+    """TF-IDF (sublinear tf, smoothed idf, L2-normalized; `petsum.tfidf`) over the training
+    reports' normalized findings."""
 
     def __init__(self, train: list[Example]):
         if not train:
             raise ValueError("retrieval needs at least one training report")
         self.targets = [ex.target for ex in train]
-        counts = [char_ngrams(ex.question) for ex in train]
-        df = Counter(g for c in counts for g in c)
-        self.vocab = {g: i for i, g in enumerate(df)}
-        n = len(train)
-        self.idf = np.array([math.log((1 + n) / (1 + df[g])) + 1 for g in self.vocab], dtype=np.float32)
-        indptr, indices, data = [0], [], []
-        for c in counts:
-            idx, val = self._weights(c)
-            indices.append(idx)
-            data.append(val)
-            indptr.append(indptr[-1] + len(idx))
-        self.indptr = np.array(indptr, dtype=np.int64)
-        self.indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-        self.data = np.concatenate(data) if data else np.zeros(0, dtype=np.float32)
-
-    def _weights(self, counts: Counter) -> tuple[np.ndarray, np.ndarray]:
-        known = [(self.vocab[g], k) for g, k in counts.items() if g in self.vocab]
-        idx = np.array([i for i, _ in known], dtype=np.int64)
-        val = np.array([(1 + math.log(k)) * self.idf[i] for i, k in known], dtype=np.float32)
-        norm = float(np.linalg.norm(val)) if len(val) else 0.0
-        return idx, (val / norm if norm else val)
+        self.index = TfIdf([_cleaned(ex.question) for ex in train], smooth=True)
 
     def nearest(self, question: str) -> tuple[int, float]:
         """(index of the most similar training report, cosine similarity); ties: the first."""
-        idx, val = self._weights(char_ngrams(question))
-        query = np.zeros(len(self.vocab), dtype=np.float32)
-        query[idx] = val
-        products = self.data * query[self.indices]
-        sums = np.add.reduceat(products, self.indptr[:-1]) if len(products) else np.zeros(len(self.targets))
-        sums[self.indptr[:-1] == self.indptr[1:]] = 0.0  # reduceat repeats a value for empty rows
-        best = int(np.argmax(sums))
-        return best, float(sums[best])
+        return next(iter(self.index.nearest(_cleaned(question), 1)), (0, 0.0))
 
     def predict(self, question: str) -> str:
         return self.targets[self.nearest(question)[0]]
