@@ -119,8 +119,12 @@ def test_petsum_memory_votes_in_consensus_and_can_be_dropped(pet_run: Path, tmp_
     assert res.exit_code != 0 and res.output.startswith("error: ") and "missing.csv" in res.output, res.output
     summarizer = Summarizer(run)
     assert summarizer.memory is not None and summarizer.memory.neighbours == 3
+    summarizer.tune(consensus_samples=0)  # greedy decoding never votes, so it never builds the index
+    assert summarizer.summarize([(REPO / "examples" / "report.txt").read_text(encoding="utf-8")])[0].impression
+    assert summarizer.memory._index is None
     finding = summarizer.memory.findings[0]  # votes in the metrics' units, as the draws do
     assert summarizer.references(finding) == [(" ".join(chars(t)), w) for t, w in summarizer.memory.references(finding)] != []
+    assert summarizer.memory._index is not None  # built at the first vote
     report = str(REPO / "examples" / "report.txt")
     res = CliRunner().invoke(petsum, ["summarize", report, "--model", str(run), "--consensus", "2", "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["impression"], res.output
