@@ -11,9 +11,9 @@ answer kept is still one the model wrote, and the grounding guard checks it as b
 Nearness is TF-IDF cosine over the findings' character 1-, 2- and 3-grams (grams of at least two
 training findings; sublinear term frequency). The index is built with numpy at the first vote,
 not when the model loads (about 2 s for cPET's 55,289 training findings; greedy decoding never
-builds it), so torch and ONNX deployments read the same
-memory. On the 1,068 validation reports (24 draws), 8 neighbours at weight 1 raised ROUGE-L from
-54.86 to 55.66 and lowered MR from 7.27 to 7.18 (README, "A retrieval memory").
+builds it), so torch and ONNX deployments read the same memory. On the 1,068 validation reports
+(24 draws, the weights shipped before 2026-12-02's stage 5), 8 neighbours at weight 1 raised
+ROUGE-L from 54.86 to 55.66 and lowered MR from 7.27 to 7.18 (README, "A retrieval memory").
 
 A memory holds its training findings and their impression pieces word for word, inside the
 model's `ases.json` (`"memory"`): a model folder with a memory is patient data. `petsum memory
