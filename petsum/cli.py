@@ -172,7 +172,7 @@ def order(data: str, model_dir: str, kind: str, grams: int, rank: int, epochs: i
 @click.option("--data", type=click.Path(dir_okay=False), help="CSV of training reports (question, answer, qid): the split the model was trained on.")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True), help="Model folder whose ases.json gets the memory (not the shipped default: copy it first).")
 @click.option("--neighbours", type=click.IntRange(min=1), default=8, show_default=True, help="Nearest training findings that vote for each finding.")
-@click.option("--weight", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Their votes together, against all the draws' together.")
+@click.option("--weight", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Their votes together, against all the other candidates' together (the greedy answer and the draws).")
 @click.option("--drop", is_flag=True, help="Take the memory out of the model instead (before sharing the folder).")
 @friendly_errors
 def memory(data: str | None, model_dir: str, neighbours: int, weight: float, drop: bool) -> None:
@@ -211,7 +211,6 @@ def memory(data: str | None, model_dir: str, neighbours: int, weight: float, dro
 def average(models: tuple[str, ...], out: str) -> None:
     """Average the weights of checkpoints fine-tuned from one start (a model soup); the first gives the other files."""
     from shared.average import average_checkpoints
-
     from shared.modeling import read_manifest
 
     path = average_checkpoints([Path(m) for m in models], Path(out))
