@@ -1,6 +1,6 @@
 """`petsum batch --engine ray` versus `--engine local`, side by side on the same reports and model.
 
-Both engines go through `petsum.batch.run_batch` (the code `petsum batch` runs) on a CSV of the
+Both engines go through `petsum.batch.local.batch_reports` (the code `petsum batch` runs) on a CSV of the
 first N cPET reports. Timed end to end, as a user waits for them: the local engine's model
 load, and Ray's start, worker start and per-worker model loads, count. Printed: seconds,
 reports/s, the ratio, and whether the two outputs are byte for byte equal.
@@ -41,10 +41,10 @@ def timed(engine_factory, source: Path, out: Path, batch_size: int) -> float:
     """Seconds for one `run_batch`, engine construction (model load) included."""
     from rich.console import Console
 
-    from petsum.batch import run_batch
+    from petsum.batch.local import batch_reports
 
     start = time.perf_counter()
-    run_batch(engine_factory(), source, out, Console(stderr=True, quiet=True), batch_size=batch_size)
+    batch_reports(engine_factory(), source, out, Console(stderr=True, quiet=True), batch_size=batch_size)
     return time.perf_counter() - start
 
 
@@ -59,9 +59,9 @@ def main() -> None:
     if not DATA.is_file():
         sys.exit(f"error: {DATA} not found (set PETSUM_PET_CSV)")
 
-    from petsum.batch import local_engine
-    from petsum.ray_batch import RaySettings, ray_engine, require_ray
-    from petsum.summarizer import Summarizer
+    from petsum.batch.local import local_engine
+    from petsum.batch.ray_engine import RaySettings, ray_engine, require_ray
+    from petsum.summarize.summarizer import Summarizer
 
     require_ray()
     model = str(Path(args.model).resolve())

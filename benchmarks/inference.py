@@ -37,8 +37,8 @@ DATA = Path(os.environ.get("PETSUM_PET_CSV", Path(__file__).resolve().parents[1]
 
 def loop_summarize(summarizer, texts: list[str]) -> list[str]:
     """The per-report baseline: every region of every report decoded alone, batch 1."""
-    from petsum.assemble import assemble
-    from petsum.summarizer import sections_of
+    from petsum.assemble.impression import assemble
+    from petsum.summarize.summarizer import sections_of
     from shared.generate import generate, result_text
 
     cfg = summarizer.models.generate.model_copy(update={"batch_size": 1})
@@ -70,10 +70,10 @@ def run(model: Path, n: int, threads: int, batch: int, rounds: int, onnx32: Path
     import torch
 
     from deploy.export import export_run
-    from petsum.data import load_pairs
-    from petsum.evaluate import heldout
-    from petsum.metrics import rouge_scores
-    from petsum.summarizer import Summarizer
+    from petsum.data.pairs import load_pairs
+    from petsum.evaluation.scoring import heldout
+    from petsum.evaluation.metrics import rouge_scores
+    from petsum.summarize.summarizer import Summarizer
 
     torch.set_num_threads(threads)
     reports = heldout(load_pairs(DATA), model)[:n]  # reports the model never trained on

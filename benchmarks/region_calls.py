@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def region_calls(summarizer, reports) -> dict[str, Counter]:
     """region → counts: `abnormal` (reference has items), `called_normal`, `reported`, `named`
     (reported and naming a reference organ), `normal` (reference has none), `false_call`."""
-    from petsum.assemble import is_normal
-    from petsum.instances import NORMAL, report_instances
-    from petsum.lexicon import load_lexicon
+    from petsum.assemble.impression import is_normal
+    from petsum.data.instances import NORMAL, report_instances
+    from petsum.text.lexicon import load_lexicon
 
     lex = load_lexicon()
     counts: dict[str, Counter] = {}
@@ -58,8 +58,8 @@ def main() -> None:
     parser.add_argument("--normal-penalty", type=float, help="instead of the model's own (0: none)")
     args = parser.parse_args()
 
-    from petsum.data import load_pairs
-    from petsum.summarizer import Summarizer
+    from petsum.data.pairs import load_pairs
+    from petsum.summarize.summarizer import Summarizer
 
     summarizer = Summarizer(Path(args.model))
     summarizer.tune(args.normal_penalty)

@@ -36,10 +36,10 @@ def batch_rate(summarizer, source: Path) -> tuple[int, float]:
     """(records written, reports/s) of `petsum batch`'s local engine over `source`."""
     from rich.console import Console
 
-    from petsum.batch import local_engine, run_batch
+    from petsum.batch.local import batch_reports, local_engine
 
     with tempfile.TemporaryDirectory() as tmp:
-        stats = run_batch(local_engine(summarizer), source, Path(tmp) / "out.jsonl", Console(quiet=True))
+        stats = batch_reports(local_engine(summarizer), source, Path(tmp) / "out.jsonl", Console(quiet=True))
     return stats.written, stats.written / stats.seconds
 
 
@@ -59,7 +59,7 @@ def main() -> None:
 
     import torch
 
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     torch.set_num_threads(args.threads)
     with args.data.open(encoding="utf-8", newline="") as f:

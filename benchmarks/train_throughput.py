@@ -24,7 +24,7 @@ def run(reports: int, steps: int, rounds: int, batch_size: int) -> None:
     from rich.console import Console
 
     from petsum.adapter import PetAdapter
-    from petsum.data import load_pairs
+    from petsum.data.pairs import load_pairs
     from shared.config import load_config
     from shared.dataset import build_datasets
     from shared.modeling import build_model, train_tokenizer

@@ -20,7 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.modeling import CHECKPOINT_FACTS, MANIFEST, is_checkpoint, load_model, load_tokenizer, read_manifest
+from shared.modeling import CHECKPOINT_FACTS, MANIFEST, TASK_FILES, is_checkpoint, load_model, load_tokenizer, read_manifest
 from shared.pipeline import decoding_settings
 
 if TYPE_CHECKING:
@@ -64,6 +64,9 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
             shutil.copy(src / "config.json", tmp / "config.json")
         exported = {**manifest, "roles": {role: role for role in roles}, "backend": "onnx", "dtype": "int8" if int8 else "fp32"}
         (tmp / MANIFEST).write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        for name in TASK_FILES:  # a task's fitted tables travel with the model, unread here
+            if (src / name).is_file():
+                shutil.copy(src / name, tmp / name)
         if out.exists():
             out.rmdir()
         tmp.rename(out)  # all or nothing: a failed export leaves no half-written folder under `out`

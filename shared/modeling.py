@@ -22,6 +22,9 @@ PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 # ASCII (so an unseen number never becomes <unk>) and Chinese punctuation.
 BASE_ALPHABET = sorted(set(string.digits + string.ascii_letters + string.punctuation + "，。；：、！？（）《》“”‘’×～—…"))
 MANIFEST = "ases.json"  # written beside the weights: which AS-ES method and role a checkpoint has
+# A task's files beside the manifest (petsum's fitted tables and memory): they go wherever the
+# manifest goes (an export, an averaged folder), and the core never reads them.
+TASK_FILES = ("fitted.json", "memory.json")
 CHECKPOINT_FACTS = ("step", "val_loss", "val_bleu", "checkpoint")  # manifest keys about one saved checkpoint, not its model
 
 

@@ -17,9 +17,10 @@ DATA = Path(os.environ.get("PETSUM_SHARED_DATA", REPO.parent / "shared" / "data"
 
 
 def load_benchmark(name: str) -> ModuleType:
-    """`benchmarks/{name}.py` as a module (benchmarks are scripts, not a package), registered
-    under `name` so that its dataclasses and pickles resolve."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    """`benchmarks/{name}.py` or `experiments/{name}.py` as a module (they are scripts, not a
+    package), registered under `name` so that its dataclasses and pickles resolve."""
+    folder = "benchmarks" if (REPO / "benchmarks" / f"{name}.py").is_file() else "experiments"
+    spec = importlib.util.spec_from_file_location(name, REPO / folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from petsum.assemble import assemble, grouped, is_normal, items, scope, shared_descriptions, suspicion, without_repeated_clauses, without_repeats
+from petsum.assemble.impression import assemble, grouped, is_normal, items, scope, shared_descriptions, suspicion, without_repeated_clauses, without_repeats
 
 
 def test_clinical_order_numbering_and_closing():

@@ -1,4 +1,4 @@
-"""petsum.closing: the closing line learned from written impressions, in the assembler, the
+"""petsum.assemble.closing: the closing line learned from written impressions, in the assembler, the
 summarizer and `petsum order`."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from petsum.assemble import assemble
+from petsum.assemble.impression import assemble
 from petsum.cli import main as petsum
-from petsum.closing import ClosingLine, closing_line, fit
-from petsum.report import split_sections
+from petsum.assemble.closing import ClosingLine, closing_line, fit
+from petsum.text.report import split_sections
 from shared.schema import Example
 from tests.conftest import FIXTURES, REPO
 
@@ -78,7 +78,7 @@ def test_petsum_order_writes_the_closing_line_the_summarizer_then_uses(pet_run: 
     assert "the closing line from 36 impressions" in res.output
     stored = json.loads((run / "ases.json").read_text(encoding="utf-8"))
     assert set(stored["closing_line"]["lines"]) == {WHOLE, OTHER, TRUNK}
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     summarizer = Summarizer(run)
     assert isinstance(summarizer.closing, ClosingLine) and Summarizer(pet_run).closing is None

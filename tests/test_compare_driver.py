@@ -1,4 +1,4 @@
-"""benchmarks/pet_compare.py: the row names of the sweeps and the `petsum train` command each
+"""experiments/pet_compare.py: the row names of the sweeps and the `petsum train` command each
 row runs (the README's comparison tables are reproduced by this driver)."""
 
 import sys
@@ -11,7 +11,7 @@ from conftest import REPO, load_benchmark
 
 @pytest.fixture(scope="module")
 def driver():
-    sys.path.insert(0, str(REPO / "benchmarks"))
+    sys.path.insert(0, str(REPO / "experiments"))
     return load_benchmark("pet_compare")
 
 
@@ -68,7 +68,7 @@ def test_the_table_shows_er_where_the_metrics_have_it(driver):
 
 
 def test_a_step_runs_the_console_script_beside_the_interpreter(driver):
-    # the venv's bin folder need not be on PATH: `venv/bin/python benchmarks/pet_compare.py` works
+    # the venv's bin folder need not be on PATH: `venv/bin/python experiments/pet_compare.py` works
     if not (Path(sys.executable).parent / "petsum").is_file():
         pytest.skip("petsum is not installed beside this interpreter")
     assert driver.executable("petsum") == str(Path(sys.executable).parent / "petsum")

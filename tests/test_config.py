@@ -226,9 +226,9 @@ def test_assignment_is_validated():
 
 
 def test_every_shipped_config_validates():
-    files = sorted(p for ext in ("*.yaml", "*.yml", "*.json") for p in CONFIG_DIR.glob(ext))
+    files = sorted(p for ext in ("*.yaml", "*.yml", "*.json") for p in CONFIG_DIR.rglob(ext))
+    assert {p.parent.name for p in files} >= {"configs", "pet", "mwp"}, files  # every folder of configs/ is read
     for path in files:
         cfg = load_config(path)
         assert isinstance(cfg, RunConfig), path
-    # Whether or not configs/ holds files yet, the defaults they start from must validate.
-    assert load_config(None) == RunConfig()
+    assert load_config(None) == RunConfig()  # the defaults the configs start from validate too

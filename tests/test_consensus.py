@@ -150,7 +150,7 @@ def test_petsum_consensus_option_on_a_direct_model_and_a_one_line_refusal_elsewh
 
 def test_petsum_votes_on_what_an_answer_says_not_on_its_punctuation():
     from petsum.cli import DEFAULT_MODEL
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     summarizer = Summarizer(DEFAULT_MODEL)
     finding = "右肺上叶见结节，放射性摄取增高，SUVmax5.2。"

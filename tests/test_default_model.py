@@ -46,8 +46,8 @@ def test_summarize_and_batch_use_the_default_model(tmp_path):
 
 def test_shipped_decoding_is_the_one_the_card_describes():
     """ases.json's input and decoding settings are part of the model: the card's metrics were measured with them."""
-    from petsum.pointer import PointerOrder
-    from petsum.summarizer import Summarizer, normal_bias
+    from petsum.assemble.pointer import PointerOrder
+    from petsum.summarize.summarizer import Summarizer, normal_bias
 
     summarizer = Summarizer(DEFAULT_MODEL)
     generate = summarizer.models.generate

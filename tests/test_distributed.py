@@ -40,8 +40,8 @@ def single_process(pet_csv: Path, out: Path, steps: int) -> dict:
     import torch
 
     from petsum.adapter import PetAdapter
-    from petsum.data import load_pairs
-    from petsum.train import prepare
+    from petsum.data.pairs import load_pairs
+    from petsum.training.prepare import prepare
     from shared.config import load_config
     from shared.pipeline import train_run
 
@@ -94,10 +94,10 @@ def test_nproc_checks_the_config_before_starting_processes(pet_csv, tmp_path):
 
 
 def test_module_entry_point_is_petsum_train(monkeypatch, capsys):
-    """What `torchrun … -m petsum.train OPTIONS` runs in every process."""
-    from petsum.train import main, torchrun_args
+    """What `torchrun … -m petsum.training.prepare OPTIONS` runs in every process."""
+    from petsum.training.prepare import main, torchrun_args
 
-    monkeypatch.setattr(sys, "argv", ["petsum.train", "--help"])
+    monkeypatch.setattr(sys, "argv", ["petsum.training.prepare", "--help"])
     with pytest.raises(SystemExit) as done:
         main()
     assert done.value.code == 0 and "--data" in capsys.readouterr().out

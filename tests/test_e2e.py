@@ -7,7 +7,7 @@ from rich.console import Console
 
 from conftest import TINY
 from petsum.adapter import PetAdapter
-from petsum.data import load_pairs
+from petsum.data.pairs import load_pairs
 from shared.config import load_config
 from shared.generate import generate
 from shared.pipeline import load_run, train_run

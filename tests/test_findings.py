@@ -9,9 +9,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from petsum.cli import main as petsum
-from petsum.findings import align_findings, finding_target, findings, pieces
-from petsum.instances import NORMAL, build_instances
-from petsum.summarizer import region_text
+from petsum.text.findings import align_findings, finding_target, findings, pieces
+from petsum.data.instances import NORMAL, build_instances
+from petsum.summarize.summarizer import region_text
 from shared.schema import Example
 from tests.conftest import FIXTURES, tiny_sets
 from tests.test_salient import LIVER, NORMAL_HEAD, PANCREAS
@@ -72,7 +72,7 @@ def test_a_finding_run_records_its_source_and_the_summarizer_asks_once_per_findi
     assert run["source"] == "finding" and run["instances"] == "finding"
 
     import shared.generate
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     asked: list[str] = []
     real = shared.generate.generate

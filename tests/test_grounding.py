@@ -1,5 +1,5 @@
 """The grounding guard: an output about an organ its finding does not name is replaced by the
-finding in the report's words, in `petsum.grounding` and in the summarizer that applies it."""
+finding in the report's words, in `petsum.summarize.grounding` and in the summarizer that applies it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from petsum.cli import main as petsum
-from petsum.grounding import grounded, guard, invented_numbers, invented_sides, report_words, sided_organs, trim
+from petsum.summarize.grounding import grounded, guard, invented_numbers, invented_sides, report_words, sided_organs, trim
 from tests.conftest import FIXTURES, tiny_sets
 from tests.test_salient import NORMAL_HEAD, PANCREAS
 
@@ -95,7 +95,7 @@ def test_the_summarizer_writes_an_ungrounded_finding_in_the_reports_words(tmp_pa
     args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(out), "--method", "direct", "--source", "finding",
             *tiny_sets(**{"train.max_steps": 1})]
     assert CliRunner().invoke(petsum, args).exit_code == 0
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     summarizer = Summarizer(out)
     summarizer.models.models["model"] = OneAnswer(summarizer.models.tokenizer, "肝内钙化灶。<STOP>")

@@ -1,4 +1,4 @@
-"""benchmarks/invented_facts.py: numbers and sides an impression states that its report does not give."""
+"""experiments/invented_facts.py: numbers and sides an impression states that its report does not give."""
 
 from conftest import load_benchmark
 

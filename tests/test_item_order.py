@@ -1,4 +1,4 @@
-"""benchmarks/item_order.py: the oracle and learned item orders the README's "What ROUGE-L
+"""experiments/item_order.py: the oracle and learned item orders the README's "What ROUGE-L
 misses" measures (numbered items move, the closing line stays last)."""
 
 import pytest
@@ -22,7 +22,7 @@ def test_the_oracle_puts_items_in_the_reference_order(order):
 
 
 def test_the_learned_order_reorders_and_keeps_a_single_item(order):
-    from petsum.order import fit, reference_items
+    from petsum.assemble.order import fit, reference_items
 
     learned, _ = fit([reference_items("1、左肺上叶结节，考虑肺癌。  2、肝囊肿。  3、胆囊结石。")] * 5, n_grams=200, rank=4, epochs=30, lr=0.05)
     key = learned.arrange

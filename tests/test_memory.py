@@ -1,4 +1,4 @@
-"""petsum.memory: the training findings nearest a finding, their targets as votes in consensus
+"""petsum.summarize.memory: the training findings nearest a finding, their targets as votes in consensus
 decoding, and `petsum memory`."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from petsum.cli import DEFAULT_MODEL, main as petsum
-from petsum.memory import Memory, build
-from petsum.metrics import chars
+from petsum.summarize.memory import Memory, build
+from petsum.evaluation.metrics import chars
 from tests.conftest import FIXTURES, REPO, tiny_sets
 
 FINDINGS = [
@@ -97,8 +97,8 @@ def test_a_memory_survives_json_and_bad_entries_say_what_is_wrong():
 
 
 def test_a_memory_holds_the_abnormal_instances_the_model_was_trained_on():
-    from petsum.data import load_pairs
-    from petsum.instances import report_instances
+    from petsum.data.pairs import load_pairs
+    from petsum.data.instances import report_instances
 
     reports = load_pairs(FIXTURES / "pet_toy.csv")
     for source in ("finding", "region"):
@@ -108,7 +108,7 @@ def test_a_memory_holds_the_abnormal_instances_the_model_was_trained_on():
 
 
 def test_petsum_memory_votes_in_consensus_and_can_be_dropped(pet_run: Path, tmp_path: Path):
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     run = tmp_path / "direct"
     args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(run), "--method", "direct", "--source", "finding", *tiny_sets(**{"train.max_steps": 2})]

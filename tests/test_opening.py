@@ -1,4 +1,4 @@
-"""petsum.opening: the comparison line a follow-up exam's impression opens with, learned from
+"""petsum.assemble.opening: the comparison line a follow-up exam's impression opens with, learned from
 written impressions, in the assembler, the summarizer and `petsum order`."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from petsum.assemble import assemble
+from petsum.assemble.impression import assemble
 from petsum.cli import main as petsum
-from petsum.opening import OpeningLine, fit, opening_line
-from petsum.report import split_sections
+from petsum.assemble.opening import OpeningLine, fit, opening_line
+from petsum.text.report import split_sections
 from shared.schema import Example
 from tests.conftest import REPO
 
@@ -89,7 +89,7 @@ def test_petsum_order_writes_the_opening_line_the_summarizer_then_uses(pet_run: 
     assert "the opening line from 24 that compare with an earlier exam" in res.output
     stored = json.loads((run / "ases.json").read_text(encoding="utf-8"))
     assert stored["opening_line"]["lines"] == ["", "与前次PET/CT检查比较", "与前次显像相比"]
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     assert Summarizer(pet_run).opening is None
     sure, _ = fit([r for r in house() if r.id[0] in "ab"], epochs=30, lr=0.05)  # a fit that says `compare` wherever the findings do

@@ -1,4 +1,4 @@
-"""petsum.order: the item order learned from written impressions, in the assembler, the summarizer
+"""petsum.assemble.order: the item order learned from written impressions, in the assembler, the summarizer
 and `petsum order`."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from petsum.assemble import assemble
+from petsum.assemble.impression import assemble
 from petsum.cli import main as petsum
-from petsum.order import ItemOrder, _common, Source, context, finding_entries, finding_items, fit, ordered_entries, ordered_items, reference_items, suv_max
-from petsum.pointer import PointerOrder
+from petsum.assemble.order import ItemOrder, _common, Source, context, finding_entries, finding_items, fit, ordered_entries, ordered_items, reference_items, suv_max
+from petsum.assemble.pointer import PointerOrder
 from shared.schema import Example
 from tests.conftest import FIXTURES
 
@@ -95,7 +95,7 @@ def test_the_order_written_is_the_beam_that_agrees_most_with_the_others():
 def test_features_are_the_same_on_every_run():
     from collections import Counter
 
-    from petsum.fitted import most_common
+    from petsum.assemble.fitted import most_common
 
     assert most_common(Counter({"b": 1, "a": 1, "c": 2}), 2) == ["c", "a"]  # ties by the key, not by insertion
 
@@ -190,7 +190,7 @@ def test_petsum_order_writes_the_order_the_summarizer_then_uses(pet_run: Path, t
     after = json.loads((run / "ases.json").read_text(encoding="utf-8"))
     assert {k: v for k, v in after.items() if k not in ("item_order", "closing_line")} == before and len(after["item_order"]["features"]) == 200 + 3  # n-grams and suspicion ranks
     assert "impression items" in res.output  # a region model writes the impression's items
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     summarizer = Summarizer(run)
     assert isinstance(summarizer.item_order, PointerOrder) and Summarizer(pet_run).item_order is None  # the default kind
@@ -222,7 +222,7 @@ def test_petsum_order_learns_a_finding_model_from_its_finding_targets(pet_run: P
     (run / "ases.json").write_text(json.dumps({**manifest, "source": "finding"}, ensure_ascii=False), encoding="utf-8")
     res = CliRunner().invoke(petsum, ["order", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--grams", "200", "--kind", "pairs"])
     assert res.exit_code == 0, res.output
-    from petsum.data import load_pairs
+    from petsum.data.pairs import load_pairs
 
     items, sources = ordered_entries(load_pairs(str(FIXTURES / "pet_toy.csv")), "finding")
     expected, n = fit(items, n_grams=200, sources=sources)

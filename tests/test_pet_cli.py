@@ -205,9 +205,9 @@ def test_evaluate_can_try_another_ngram_ban(pet_run, pet_csv, tmp_path):
 def test_normal_penalty_steers_regions_away_from_no_anomaly(pet_run, pet_csv, tmp_path):
     """The 'no anomaly' answer's first token biased at the first step: pushed up, every region is
     normal; pushed down, none starts with it; `evaluate --normal-penalty` decodes the same way."""
-    from petsum.data import load_pairs
-    from petsum.instances import NORMAL
-    from petsum.summarizer import Summarizer, normal_bias
+    from petsum.data.pairs import load_pairs
+    from petsum.data.instances import NORMAL
+    from petsum.summarize.summarizer import Summarizer, normal_bias
 
     texts = [ex.question for ex in load_pairs(pet_csv)[:4]]
     summarizer = Summarizer(pet_run)
@@ -228,8 +228,8 @@ def test_normal_penalty_steers_regions_away_from_no_anomaly(pet_run, pet_csv, tm
 def test_eos_bias_reaches_every_region_and_is_checked(pet_run, pet_csv, tmp_path):
     """`generate.eos_bias` moves where each region's output ends: pushed up, every output is empty
     (the report reads as normal); pushed down, none is shorter. `evaluate --eos-bias` decodes the same way."""
-    from petsum.data import load_pairs
-    from petsum.summarizer import Summarizer
+    from petsum.data.pairs import load_pairs
+    from petsum.summarize.summarizer import Summarizer
 
     texts = [ex.question for ex in load_pairs(pet_csv)[:4]]
     summarizer = Summarizer(pet_run)
@@ -275,7 +275,7 @@ def test_csv_without_header_never_quotes_the_report(pet_run, tmp_path):
 
 
 def test_blank_csv_lines_are_not_records(tmp_path):
-    from petsum.batch import records
+    from shared.batch import records
 
     src = tmp_path / "in.csv"
     src.write_text(f"question,qid\n{GOOD},a\n\n{GOOD},b\n\n", encoding="utf-8")
@@ -283,7 +283,7 @@ def test_blank_csv_lines_are_not_records(tmp_path):
 
 
 def test_resume_survives_unicode_line_separators(tmp_path):
-    from petsum.batch import done_records
+    from shared.batch import done_records
 
     out = tmp_path / "o.jsonl"
     recs = [{"id": "a\u2028b", "impression": "x\u2029y\x85"}, {"id": "c", "error": "bad"}]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from petsum.instances import NORMAL, align_items, build_instances, item_region, region_target, report_instances
-from petsum.data import load_pairs
+from petsum.data.instances import NORMAL, align_items, build_instances, item_region, region_target, report_instances
+from petsum.data.pairs import load_pairs
 from shared.schema import ES, Example
 
 SECTIONS = {

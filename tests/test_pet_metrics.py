@@ -2,8 +2,8 @@
 
 import pytest
 
-from petsum.metrics import chars, comparable, evaluate_texts, extra_ratio, missing_ratio, rouge_scores
-from petsum.words import available, words
+from petsum.evaluation.metrics import chars, comparable, evaluate_texts, extra_ratio, missing_ratio, rouge_scores
+from petsum.text.words import available, words
 
 REF = "1、胰头区高代谢肿块，考虑恶性。2、肝右叶结节，考虑转移。"
 
@@ -54,7 +54,7 @@ def test_words_keep_clinical_tokens_and_lexicon_terms():
 
 
 def test_asymmetry_is_a_finding_symmetry_is_not():
-    from petsum.lexicon import finding_organs
+    from petsum.text.lexicon import finding_organs
 
     assert finding_organs("双侧扁桃体不对称增厚，代谢增高。") == {"扁桃体"}
     assert finding_organs("双侧扁桃体对称，代谢未见异常。") == set()

@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 
 from petsum.cli import main as petsum
-from petsum.floors import Retrieval, extractive, raised_uptake
-from petsum.split import assign
+from petsum.evaluation.floors import Retrieval, extractive, raised_uptake
+from petsum.data.split import assign
 from shared.schema import Example
 
 

@@ -1,4 +1,4 @@
-"""petsum.pointer: the item order that reads all the list's items at once."""
+"""petsum.assemble.pointer: the item order that reads all the list's items at once."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from petsum.assemble import assemble
-from petsum.order import ItemOrder, Source
-from petsum.order import fit as fit_pairs
-from petsum.pointer import KIND, PointerOrder, _bags, _batch, _names, _Net, fit, read_item_order
+from petsum.assemble.impression import assemble
+from petsum.assemble.order import ItemOrder, Source
+from petsum.assemble.order import fit as fit_pairs
+from petsum.assemble.pointer import KIND, PointerOrder, _bags, _batch, _names, _Net, fit, read_item_order
 
 # A house that writes the node before the cyst, unless the list has a tumour: then the cyst, the
 # node and the tumour. Which of two items comes first depends on a third.

@@ -9,9 +9,9 @@ def _module():
 
 
 def test_counts_add_up_and_follow_the_normal_bias(pet_run, pet_csv):
-    from petsum.data import load_pairs
-    from petsum.instances import NORMAL
-    from petsum.summarizer import Summarizer
+    from petsum.data.pairs import load_pairs
+    from petsum.data.instances import NORMAL
+    from petsum.summarize.summarizer import Summarizer
 
     region_calls = _module().region_calls
     reports = load_pairs(pet_csv)[:6]

@@ -2,9 +2,9 @@
 
 import pytest
 
-from petsum.data import load_pairs
-from petsum.lexicon import REGIONS, finding_organs, load_lexicon
-from petsum.report import impression_items, normalize, section_region, split_sections
+from petsum.data.pairs import load_pairs
+from petsum.text.lexicon import REGIONS, finding_organs, load_lexicon
+from petsum.text.report import impression_items, normalize, section_region, split_sections
 
 SIX = ["brain", "head_neck", "chest", "abdomen", "pelvis", "musculoskeletal"]
 

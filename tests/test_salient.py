@@ -9,8 +9,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from petsum.cli import main as petsum
-from petsum.instances import NORMAL, build_instances
-from petsum.salient import model_inputs, salient_text
+from petsum.data.instances import NORMAL, build_instances
+from petsum.text.salient import model_inputs, salient_text
 from shared.schema import Example
 from tests.conftest import FIXTURES, tiny_sets
 
@@ -28,7 +28,7 @@ def test_salient_text_keeps_findings_and_drops_template_text():
 
 
 def test_a_lesion_without_an_organ_keeps_the_organ_it_is_about():
-    from petsum.salient import salient_sentence
+    from petsum.text.salient import salient_sentence
 
     # the lesion clause names no organ: the clause that does comes with it, though it reads normal
     assert salient_sentence("甲状腺两叶不大，形态可，右叶内可见结节伴钙化，无异常放射性摄取。") == "甲状腺两叶不大，形态可，右叶内可见结节伴钙化，无异常放射性摄取。"
@@ -58,7 +58,7 @@ def test_a_salient_run_records_its_source_and_the_summarizer_uses_it(tmp_path: P
     assert run["source"] == "salient"
     assert json.loads((served / "ases.json").read_text(encoding="utf-8"))["source"] == "salient"  # checkpoints carry it
 
-    from petsum.summarizer import Summarizer
+    from petsum.summarize.summarizer import Summarizer
 
     for model in (out, served):
         [summary] = Summarizer(model).summarize([f"{NORMAL_HEAD}   {PANCREAS}"])

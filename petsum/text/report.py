@@ -1,0 +1,87 @@
+"""The structure of a PET/CT report: normalized text, anatomical-region sections, impression items."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from petsum.data.pairs import clean_report
+from petsum.text.lexicon import REGIONS, Lexicon, load_lexicon
+
+# Full-width ASCII (Ｆ, ２, ％, ．) → half-width, except the punctuation Chinese text keeps
+# full-width: clinical content is unchanged, only its encoding of Latin letters and digits.
+_KEEP_FULL = set("，。；：！？（）、")
+_HALF = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if chr(cp) not in _KEEP_FULL}
+_SECTION_BREAK = re.compile(r"[ \t]{3,}|\n+")
+_ITEM_START = re.compile(r"(?:^|(?<=\s)|(?<=[。；：:]))(\d{1,2})[、.．](?!\d)")
+_CLOSING = re.compile(r"^(?:目前)?余.{0,20}(?:PET|未见)")  # `余躯干及脑部PET/CT检查未见其他异常代谢征象。`
+
+
+def normalize(text: str) -> str:
+    """NFKC-style width folding for Latin letters/digits, `\\u3000` → space, unified line
+    endings, no trailing spaces on lines. Runs of spaces stay: they separate sections."""
+    text = clean_report(text.translate(_HALF).replace("\u3000", " "))
+    return re.sub(r"[ \t]+\n", "\n", text)
+
+
+def section_region(section: str, lexicon: Lexicon | None = None) -> str | None:
+    """The region a section is about: the one most of its organ terms belong to."""
+    lex = lexicon or load_lexicon()
+    votes = Counter(lex.region_of[lex.organ_of[t]] for t in lex.terms_in(section))
+    for generic in ("lymph", "soft_tissue"):  # these occur in every region's text
+        if len(votes) > 1:
+            votes.pop(generic, None)
+    if not votes:
+        return None
+    best = max(votes.values())
+    return min((r for r, v in votes.items() if v == best), key=REGIONS.index)
+
+
+def split_sections(report: str, lexicon: Lexicon | None = None) -> list[tuple[str, str]]:
+    """(region, text) per anatomical section, in report order; sections of one region merge.
+
+    Sections are separated by runs of spaces or newlines; a report without separators (or a
+    section spanning several regions) is split into sentences, each assigned by its organs,
+    and a sentence without organ terms stays with the one before it."""
+    lex = lexicon or load_lexicon()
+    parts = [p.strip() for p in _SECTION_BREAK.split(normalize(report)) if p.strip()]
+    if len(parts) <= 1:
+        parts = [s for s in re.split(r"(?<=。)", parts[0] if parts else "") if s.strip()]
+    out: list[tuple[str, list[str]]] = []  # parts collected in lists: long reports stay linear
+    pending: list[str] = []  # text before the first organ term (the tracer preamble) joins the first section
+    for part in parts:
+        region = section_region(part, lex) or (out[-1][0] if out else None)
+        if region is None:
+            pending.append(part)
+        elif out and out[-1][0] == region:
+            out[-1][1].append(part)
+        else:
+            out.append((region, pending + [part]))
+            pending = []
+    if pending:  # no organ anywhere: one section of unknown region
+        out.append((REGIONS[0] if not out else out[-1][0], pending))
+    merged: dict[str, list[str]] = {}
+    for region, texts in out:  # a region met twice (rare) becomes one instance
+        merged.setdefault(region, []).extend(texts)
+    return [(region, "".join(texts)) for region, texts in merged.items()]
+
+
+def impression_items(impression: str) -> tuple[list[str], str | None]:
+    """(numbered items without their numbers, closing line or None)."""
+    text = normalize(impression)
+    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    chunks = [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])] if starts else [text]
+    head = text[: starts[0]].strip() if starts else ""
+    items, closing = [], None
+    if not starts:  # unnumbered impression: one item per sentence
+        chunks = [s for s in re.split(r"(?<=。)\s*", text) if s.strip()]
+    elif head:
+        items.append(head.rstrip("：:"))
+    for chunk in chunks:
+        body = _ITEM_START.sub("", chunk, count=1).strip()
+        for line in [s.strip() for s in re.split(r"\s{2,}|\n", body) if s.strip()]:
+            if _CLOSING.match(line):
+                closing = line
+            else:
+                items.append(line)
+    return items, closing
