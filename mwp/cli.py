@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from mwp.solve import Solver
 
 DEFAULT_DATA = Path("../shared/data/gsm8k")
-DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 EXIT_PARTIAL = 3  # a set was scored, but some of its records were unusable
 
 
@@ -88,12 +87,9 @@ def _check_inputs(question: str | None, data: str | None, limit: int | None, pre
 
 def _solver(model_dir: str | None, backend: str, device: str, batch_size: int, calculator: bool | None) -> "Solver":
     from deploy.backend import device_warning
-    from mwp.solve import load_solver
+    from mwp.solve import Solver
 
-    path = Path(model_dir) if model_dir else DEFAULT_MODEL
-    if not path.exists():
-        fail(f"{path}: no such model folder" if model_dir else f"the default model is missing from this install ({path}): reinstall petsum, or pass --model")
-    solver = load_solver(path, backend, device, batch_size, calculator)
+    solver = Solver.load(model_dir, backend=backend, device=device, batch_size=batch_size, calculator=calculator)
     if note := device_warning(solver.models, device):
         click.echo(f"warning: {note}", err=True)
     if solver.calculator and solver.cfg.num_beams > 1:
@@ -111,4 +107,4 @@ def _print_solution(solver: "Solver", question: str, as_json: bool) -> None:
         click.echo(f"{sol.reasoning}\nanswer: {sol.answer if sol.answer is not None else 'none (no number after The answer is)'}")
 
 
-main.add_command(export_command(DEFAULT_MODEL))
+main.add_command(export_command(Path(__file__).parent / "models" / "default"))

@@ -22,12 +22,40 @@ if TYPE_CHECKING:
     from shared.schema import Example
 
 
+DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+
+
 @dataclass
 class Solver:
+    """A run loaded for solving. `Solver.load()` is the Python API (the shipped default, or a folder):
+
+        solver = Solver.load()
+        solution = solver.solve(["A box holds 12 pens. How many pens are in 4 boxes?"])[0]  # .answer, .reasoning
+    """
+
     models: "ModelSet"
     cfg: "GenerateConfig"
     calculator: bool
     adapter: MwpAdapter
+
+    @classmethod
+    def load(
+        cls, model: str | Path | None = None, *, backend: str = "auto", device: str = "cpu", batch_size: int = 32,
+        calculator: bool | None = None,
+    ) -> "Solver":
+        """A run, checkpoint or ONNX export folder (None: the shipped default); `calculator=None`:
+        whatever the run was trained with."""
+        from shared.textio import InputError
+
+        path = Path(model) if model else DEFAULT_MODEL
+        if not path.exists():
+            raise InputError(f"{path}: no such model folder" if model else
+                             f"the default model is missing from this install ({path}): reinstall petsum, or pass --model")
+        return load_solver(path, backend, device, batch_size, calculator)
+
+    def solve(self, questions: list[str]) -> list["Solution"]:
+        """Solutions to these questions, in order."""
+        return solve(self, [prompt(q) for q in questions])
 
 
 @dataclass(frozen=True)
