@@ -20,7 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(os.environ.get("PETSUM_PET_CSV", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cpet" / "pet.csv"))
+DATA = Path(
+    os.environ.get(
+        "PETSUM_PET_CSV", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cpet" / "pet.csv"
+    )
+)
 
 
 def first_reports(n: int, dest: Path) -> int:
@@ -71,7 +75,12 @@ def main() -> None:
         n = first_reports(args.reports, source)
         outs = {name: Path(tmp) / f"{name}.jsonl" for name in ("local", "ray")}
         seconds = {
-            "local": timed(lambda: local_engine(Summarizer(model, args.backend, args.batch_size)), source, outs["local"], args.batch_size),
+            "local": timed(
+                lambda: local_engine(Summarizer(model, args.backend, args.batch_size)),
+                source,
+                outs["local"],
+                args.batch_size,
+            ),
             "ray": timed(lambda: ray_engine(settings), source, outs["ray"], args.batch_size),
         }
         equal = outs["local"].read_bytes() == outs["ray"].read_bytes()
@@ -79,7 +88,10 @@ def main() -> None:
     print(f"{'engine':<28} {'seconds':>8} {'reports/s':>10}")
     print(f"{'local (one process)':<28} {seconds['local']:>8.1f} {n / seconds['local']:>10.2f}")
     print(f"{f'ray ({args.num_workers} workers)':<28} {seconds['ray']:>8.1f} {n / seconds['ray']:>10.2f}")
-    print(f"ray / local: {seconds['local'] / seconds['ray']:.2f}x   outputs byte-for-byte equal: {'yes' if equal else 'NO'}")
+    print(
+        f"ray / local: {seconds['local'] / seconds['ray']:.2f}x   "
+        f"outputs byte-for-byte equal: {'yes' if equal else 'NO'}"
+    )
 
 
 if __name__ == "__main__":

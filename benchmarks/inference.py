@@ -32,7 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(os.environ.get("PETSUM_PET_CSV", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cpet" / "pet.csv"))
+DATA = Path(
+    os.environ.get(
+        "PETSUM_PET_CSV", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cpet" / "pet.csv"
+    )
+)
 
 
 def loop_summarize(summarizer, texts: list[str]) -> list[str]:
@@ -66,13 +70,15 @@ def timed(fn, texts: list[str]) -> tuple[float, list[str]]:
     return time.perf_counter() - start, out
 
 
-def run(model: Path, n: int, threads: int, batch: int, rounds: int, onnx32: Path | None, onnx8: Path | None, cuda: bool) -> dict:
+def run(
+    model: Path, n: int, threads: int, batch: int, rounds: int, onnx32: Path | None, onnx8: Path | None, cuda: bool
+) -> dict:
     import torch
 
     from deploy.export import export_run
     from petsum.data.pairs import load_pairs
-    from petsum.evaluation.scoring import heldout
     from petsum.evaluation.metrics import rouge_scores
+    from petsum.evaluation.scoring import heldout
     from petsum.summarize.summarizer import Summarizer
 
     torch.set_num_threads(threads)
@@ -126,11 +132,21 @@ def run(model: Path, n: int, threads: int, batch: int, rounds: int, onnx32: Path
         "ort8/ort32": round(best["ort32"] / best["ort8"], 2),
     }
     diff = sum(a != b for a, b in zip(outputs["ort32"], outputs["torch"]))
-    sizes = {k: round(sum(f.stat().st_size for f in p.rglob("*.onnx*")) / 1e6, 1) for k, p in (("ort32", onnx32), ("ort8", onnx8))}
+    sizes = {
+        k: round(sum(f.stat().st_size for f in p.rglob("*.onnx*")) / 1e6, 1)
+        for k, p in (("ort32", onnx32), ("ort8", onnx8))
+    }
     shutil.rmtree(tmp, ignore_errors=True)
     return {
-        "model": str(model), "reports": len(texts), "threads": threads, "batch": batch, "rounds": rounds,
-        "export_s": export_s, "results": rows, "ratios": ratios, "ort32_vs_torch_different": diff,
+        "model": str(model),
+        "reports": len(texts),
+        "threads": threads,
+        "batch": batch,
+        "rounds": rounds,
+        "export_s": export_s,
+        "results": rows,
+        "ratios": ratios,
+        "ort32_vs_torch_different": diff,
         "int8_rougeL_drop": round(rows["ort32"]["rougeL"] - rows["ort8"]["rougeL"], 2),
         "sizes_mb": sizes,
     }
@@ -145,14 +161,21 @@ def peak_memory(source: Path, model: Path, out: Path) -> dict:
     seconds = time.perf_counter() - start
     records = sum(1 for _ in out.open(encoding="utf-8")) if out.exists() else 0
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: kilobytes
-    return {"exit": proc.returncode, "records": records, "seconds": round(seconds, 1),
-            "reports_per_s": round(records / seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
-            "stderr_tail": proc.stderr.strip().splitlines()[-1:] if proc.returncode not in (0, 3) else []}
+    return {
+        "exit": proc.returncode,
+        "records": records,
+        "seconds": round(seconds, 1),
+        "reports_per_s": round(records / seconds, 2),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "stderr_tail": proc.stderr.strip().splitlines()[-1:] if proc.returncode not in (0, 3) else [],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="training run folder (with --peak-memory: any model folder)")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="training run folder (with --peak-memory: any model folder)"
+    )
     parser.add_argument("--reports", type=int, default=100)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--batch", type=int, default=32)
@@ -166,7 +189,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             result = peak_memory(args.peak_memory, args.model, Path(tmp) / "out.jsonl")
     else:
-        result = run(args.model, args.reports, args.threads, args.batch, args.rounds, args.onnx, args.onnx_int8, args.cuda)
+        result = run(
+            args.model, args.reports, args.threads, args.batch, args.rounds, args.onnx, args.onnx_int8, args.cuda
+        )
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 

@@ -64,12 +64,21 @@ def main() -> None:
     summarizer = Summarizer(Path(args.model))
     summarizer.tune(args.normal_penalty)
     counts = region_calls(summarizer, load_pairs(args.data)[: args.limit])
-    print("region | reference abnormal | called normal | reported, naming a reference organ | reference normal | reported anyway")
+    print(
+        "region | reference abnormal | called normal | reported, naming a reference organ | "
+        "reference normal | reported anyway"
+    )
     total = Counter()
     for region, c in sorted(counts.items()):
         total.update(c)
-        print(f"{region} | {c['abnormal']} | {c['called_normal']} | {c['named']} of {c['reported']} | {c['normal']} | {c['false_call']}")
-    print(f"all | {total['abnormal']} | {total['called_normal']} | {total['named']} of {total['reported']} | {total['normal']} | {total['false_call']}")
+        print(
+            f"{region} | {c['abnormal']} | {c['called_normal']} | "
+            f"{c['named']} of {c['reported']} | {c['normal']} | {c['false_call']}"
+        )
+    print(
+        f"all | {total['abnormal']} | {total['called_normal']} | "
+        f"{total['named']} of {total['reported']} | {total['normal']} | {total['false_call']}"
+    )
 
 
 if __name__ == "__main__":

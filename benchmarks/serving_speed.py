@@ -45,14 +45,26 @@ def batch_rate(summarizer, source: Path) -> tuple[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", nargs="+", default=[str(ROOT / "petsum" / "models" / "default")], help="one or more models, measured in turn")
+    ap.add_argument(
+        "--model",
+        nargs="+",
+        default=[str(ROOT / "petsum" / "models" / "default")],
+        help="one or more models, measured in turn",
+    )
     ap.add_argument("--data", type=Path, default=ROOT / "runs" / "compare" / "split" / "test.csv")
     ap.add_argument("--reports", type=int, default=200)
     ap.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-repeat-ngram", type=int, nargs="+", help="decode with each of these bans in turn")
-    ap.add_argument("--normal-penalty", type=float, nargs="+", help="and each of these penalties on the 'no anomaly' answer")
-    ap.add_argument("--consensus", type=int, nargs="+", help="and each of these numbers of consensus draws (generate.consensus_samples)")
+    ap.add_argument(
+        "--normal-penalty", type=float, nargs="+", help="and each of these penalties on the 'no anomaly' answer"
+    )
+    ap.add_argument(
+        "--consensus",
+        type=int,
+        nargs="+",
+        help="and each of these numbers of consensus draws (generate.consensus_samples)",
+    )
     args = ap.parse_args()
 
     import csv
@@ -71,13 +83,21 @@ def main() -> None:
             w.writerow(["question", "qid"])
             w.writerows([r["question"], r["qid"]] for r in rows)
         for model in args.model:
-            measure(Summarizer(Path(model), args.backend, None, "cpu", args.threads), model, [r["question"] for r in rows], source, args)
+            measure(
+                Summarizer(Path(model), args.backend, None, "cpu", args.threads),
+                model,
+                [r["question"] for r in rows],
+                source,
+                args,
+            )
 
 
 def measure(summarizer, name: str, reports: list[str], source: Path, args: argparse.Namespace) -> None:
     own = summarizer.models.generate
     print(f"model {name} ({summarizer.models.backend}, {args.threads} threads), {len(reports)} reports")
-    for ban, penalty, draws in itertools.product(args.no_repeat_ngram or [None], args.normal_penalty or [None], args.consensus or [None]):
+    for ban, penalty, draws in itertools.product(
+        args.no_repeat_ngram or [None], args.normal_penalty or [None], args.consensus or [None]
+    ):
         summarizer.models.generate = own
         summarizer.tune(penalty, no_repeat_ngram_size=ban, consensus_samples=draws)
         report_speed(summarizer, reports, source)
@@ -88,10 +108,14 @@ def report_speed(summarizer, reports: list[str], source: Path) -> None:
     lat = sorted(latencies(summarizer, reports))
     n, rate = batch_rate(summarizer, source)
     p90 = lat[min(len(lat) - 1, int(0.9 * len(lat)))]
-    print(f"  no_repeat_ngram_size {cfg.no_repeat_ngram_size}, first_token_bias {cfg.first_token_bias}, eos_bias {cfg.eos_bias}, "
-          f"consensus_samples {cfg.consensus_samples}: "
-          f"latency median {statistics.median(lat):.3f} s, mean {statistics.mean(lat):.3f} s, p90 {p90:.3f} s, max {lat[-1]:.3f} s; "
-          f"petsum batch {n} records, {rate:.2f} reports/s")
+    print(
+        f"  no_repeat_ngram_size {cfg.no_repeat_ngram_size}, first_token_bias {cfg.first_token_bias}, "
+        f"eos_bias {cfg.eos_bias}, "
+        f"consensus_samples {cfg.consensus_samples}: "
+        f"latency median {statistics.median(lat):.3f} s, mean {statistics.mean(lat):.3f} s, "
+        f"p90 {p90:.3f} s, max {lat[-1]:.3f} s; "
+        f"petsum batch {n} records, {rate:.2f} reports/s"
+    )
 
 
 if __name__ == "__main__":

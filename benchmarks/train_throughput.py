@@ -16,7 +16,11 @@ import os
 import tempfile
 from pathlib import Path
 
-DATA = Path(os.environ.get("PETSUM_PET_CSV", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cpet" / "pet.csv"))
+DATA = Path(
+    os.environ.get(
+        "PETSUM_PET_CSV", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cpet" / "pet.csv"
+    )
+)
 
 
 def run(reports: int, steps: int, rounds: int, batch_size: int) -> None:
@@ -34,10 +38,23 @@ def run(reports: int, steps: int, rounds: int, batch_size: int) -> None:
     torch.set_num_threads(os.cpu_count() or 2)
     adapter = PetAdapter()
     examples = load_pairs(DATA)[:reports]
-    cfg = load_config(None, {"model.vocab_size": 4000, "model.d_model": 256, "model.d_ff": 1024, "model.num_layers": 4,
-                             "model.num_heads": 4, "train.max_steps": steps, "train.eval_every": 10**6,
-                             "train.eval_samples": 8, "train.eval_gen_samples": 0, "train.batch_size": batch_size,
-                             "train.max_tokens": None, "train.warmup_steps": 0})
+    cfg = load_config(
+        None,
+        {
+            "model.vocab_size": 4000,
+            "model.d_model": 256,
+            "model.d_ff": 1024,
+            "model.num_layers": 4,
+            "model.num_heads": 4,
+            "train.max_steps": steps,
+            "train.eval_every": 10**6,
+            "train.eval_samples": 8,
+            "train.eval_gen_samples": 0,
+            "train.batch_size": batch_size,
+            "train.max_tokens": None,
+            "train.warmup_steps": 0,
+        },
+    )
     tok = train_tokenizer([t for ex in examples for t in (ex.question, ex.target)], 4000, adapter.extra_tokens)
     rows = build_datasets(examples, segment_examples(examples, adapter, cfg.segment), adapter, "usm")["model"]
     quiet = Console(stderr=True, quiet=True)
@@ -49,10 +66,21 @@ def run(reports: int, steps: int, rounds: int, batch_size: int) -> None:
                 out = Path(tmp) / f"{mode}{r}"
                 _, st = train_model(build_model(cfg.model, tok, 0), tok, rows, rows[:8], cfg, out, {}, "zh", 1.0, quiet)
                 results[mode].append((st.tokens, st.padded_tokens, st.train_s))
-                print(f"round {r} {mode:8s} {st.tokens / st.train_s:9.0f} real tok/s  ({st.tokens / st.padded_tokens:.0%} of computed tokens are real)", flush=True)
+                print(
+                    f"round {r} {mode:8s} {st.tokens / st.train_s:9.0f} real tok/s  "
+                    f"({st.tokens / st.padded_tokens:.0%} of computed tokens are real)",
+                    flush=True,
+                )
     tps = {m: sum(t for t, _, _ in v) / sum(s for _, _, s in v) for m, v in results.items()}
-    print(f"rows: {len(rows)} from {len(examples)} reports; batch {batch_size} rows; {steps} steps × {rounds} rounds per mode")
-    print(f"bucket  {tps['bucket']:.0f} real tok/s\npad_max {tps['pad_max']:.0f} real tok/s\nratio bucket/pad_max = {tps['bucket'] / tps['pad_max']:.2f}x")
+    print(
+        f"rows: {len(rows)} from {len(examples)} reports; "
+        f"batch {batch_size} rows; {steps} steps × {rounds} rounds per mode"
+    )
+    print(
+        f"bucket  {tps['bucket']:.0f} real tok/s\n"
+        f"pad_max {tps['pad_max']:.0f} real tok/s\n"
+        f"ratio bucket/pad_max = {tps['bucket'] / tps['pad_max']:.2f}x"
+    )
 
 
 def main() -> None:

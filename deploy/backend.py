@@ -11,7 +11,10 @@ from shared.textio import InputError
 if TYPE_CHECKING:
     from shared.generate import ModelSet
 
-def load_models(path: str | Path, backend: str = "auto", device: str = "cpu", tool: str = "petsum", threads: int = 0) -> "ModelSet":
+
+def load_models(
+    path: str | Path, backend: str = "auto", device: str = "cpu", tool: str = "petsum", threads: int = 0
+) -> "ModelSet":
     """`auto` serves an ONNX export with onnxruntime and anything else with torch. `threads`:
     onnxruntime's intra-op threads (0: one per physical core); torch keeps its own setting."""
     from deploy.runtime import is_export
@@ -26,7 +29,9 @@ def load_models(path: str | Path, backend: str = "auto", device: str = "cpu", to
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
-            raise InputError("--backend onnx needs onnxruntime: pip install 'petsum[onnx]' (CPU) or 'petsum[gpu]'") from None
+            raise InputError(
+                "--backend onnx needs onnxruntime: pip install 'petsum[onnx]' (CPU) or 'petsum[gpu]'"
+            ) from None
         from deploy.runtime import load_onnx_run
 
         return load_onnx_run(path, device, threads)

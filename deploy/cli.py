@@ -12,7 +12,12 @@ from shared.cli import friendly_errors
 
 def export_command(default_model: Path) -> click.Command:
     @click.command(name="export")
-    @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="Run or checkpoint folder (default: the shipped model).")
+    @click.option(
+        "--model",
+        "model_dir",
+        type=click.Path(exists=True, file_okay=False),
+        help="Run or checkpoint folder (default: the shipped model).",
+    )
     @click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the ONNX export.")
     @click.option("--int8", is_flag=True, help="Dynamic int8 quantization of the weights (smaller, faster on CPU).")
     @friendly_errors
@@ -36,5 +41,8 @@ def _brief(value: object) -> object:
     if "texts" in value:
         value = {**value, "texts": "(in ases.json; report text, not printed)"}
     if "tables" in value:
-        value = {k: v for k, v in value.items() if k not in ("tables", "features")} | {"features": len(value.get("features", [])), "tables": "(in ases.json)"}
+        value = {k: v for k, v in value.items() if k not in ("tables", "features")} | {
+            "features": len(value.get("features", [])),
+            "tables": "(in ases.json)",
+        }
     return value

@@ -20,7 +20,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.modeling import CHECKPOINT_FACTS, MANIFEST, TASK_FILES, is_checkpoint, load_model, load_tokenizer, read_manifest
+from shared.modeling import (
+    CHECKPOINT_FACTS,
+    MANIFEST,
+    TASK_FILES,
+    is_checkpoint,
+    load_model,
+    load_tokenizer,
+    read_manifest,
+)
 from shared.pipeline import decoding_settings
 
 if TYPE_CHECKING:
@@ -48,10 +56,16 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
         # The checkpoint's task facts (e.g. mwp's "calculator") and decoding travel with it; its
         # training facts (role, step, validation scores) describe the checkpoint, not the export.
         facts = {k: v for k, v in manifest.items() if k != "role" and k not in CHECKPOINT_FACTS}
-        manifest = {**facts, "method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512),
-                    "generate": decoding_settings(src).model_dump()}
+        manifest = {
+            **facts,
+            "method": manifest.get("method", "direct"),
+            "max_source_len": manifest.get("max_source_len", 512),
+            "generate": decoding_settings(src).model_dump(),
+        }
     else:
-        raise FileNotFoundError(f"{src} is neither a training run nor a model folder (no config.json + model.safetensors)")
+        raise FileNotFoundError(
+            f"{src} is neither a training run nor a model folder (no config.json + model.safetensors)"
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty folder; choose a new one")
     _check_tools()
@@ -62,7 +76,12 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
             export_checkpoint(path, tmp / role, int8, opset)
         if (src / "config.json").is_file() and "roles" in read_manifest(src):  # the run's decoding settings
             shutil.copy(src / "config.json", tmp / "config.json")
-        exported = {**manifest, "roles": {role: role for role in roles}, "backend": "onnx", "dtype": "int8" if int8 else "fp32"}
+        exported = {
+            **manifest,
+            "roles": {role: role for role in roles},
+            "backend": "onnx",
+            "dtype": "int8" if int8 else "fp32",
+        }
         (tmp / MANIFEST).write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         for name in TASK_FILES:  # a task's fitted tables travel with the model, unread here
             if (src / name).is_file():
@@ -83,7 +102,9 @@ def _check_tools() -> None:
         try:
             __import__(module)
         except ImportError:
-            raise InputError(f"export needs {module}: pip install 'petsum[onnx]' (or 'petsum[gpu]' on a GPU server)") from None
+            raise InputError(
+                f"export needs {module}: pip install 'petsum[onnx]' (or 'petsum[gpu]' on a GPU server)"
+            ) from None
 
 
 def _version(pkg: str) -> str:
@@ -115,7 +136,9 @@ def export_checkpoint(path: Path, out: Path, int8: bool, opset: int) -> None:
             if int8:
                 quantize(out / name)
         except Exception as e:  # onnx's ValidationError and quantizer failures are plain Exceptions
-            raise RuntimeError(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+            raise RuntimeError(
+                f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            ) from e
     tok.save_pretrained(str(out))
     model.config.save_pretrained(str(out))
     if (path / MANIFEST).is_file():
@@ -151,8 +174,16 @@ def _export(module, args: tuple, path: Path, inputs: list[str], outputs: list[st
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # exporter chatter about internal renames, not about our graph
             program = torch.onnx.export(
-                module, args, dynamo=True, opset_version=opset, input_names=inputs, output_names=outputs,
-                dynamic_shapes=shapes, external_data=large, verbose=False, optimize=True,
+                module,
+                args,
+                dynamo=True,
+                opset_version=opset,
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_shapes=shapes,
+                external_data=large,
+                verbose=False,
+                optimize=True,
             )
     except Exception as e:  # the exporter's own error types; its message opens with the cause
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -170,9 +201,13 @@ def _export_encoder(model: "PreTrainedModel", path: Path, n: int, opset: int) ->
     batch, src = torch.export.Dim("batch"), torch.export.Dim("src")
     ids = torch.tensor([[5, 6, 7, 1], [8, 1, 0, 0]])  # sizes above 1: torch.export specializes 0 and 1
     _export(
-        EncoderGraph(model).eval(), (ids, (ids != 0).long()), path,
-        ["input_ids", "attention_mask"], ["hidden", *past_names(n, "cross")],
-        {"input_ids": {0: batch, 1: src}, "attention_mask": {0: batch, 1: src}}, opset,
+        EncoderGraph(model).eval(),
+        (ids, (ids != 0).long()),
+        path,
+        ["input_ids", "attention_mask"],
+        ["hidden", *past_names(n, "cross")],
+        {"input_ids": {0: batch, 1: src}, "attention_mask": {0: batch, 1: src}},
+        opset,
     )
 
 
@@ -187,9 +222,13 @@ def _export_decoder(model: "PreTrainedModel", path: Path, n: int, opset: int) ->
     cross_kv = [torch.zeros(2, cfg.num_heads, 4, cfg.d_kv) for _ in range(2 * n)]
     shapes = ({0: batch}, {0: batch, 1: src}, tuple([{0: batch, 2: past}] * (2 * n) + [{0: batch, 2: src}] * (2 * n)))
     _export(
-        DecoderStepGraph(model).eval(), (torch.tensor([[3], [4]]), torch.ones(2, 4, dtype=torch.long), *self_kv, *cross_kv),
-        path, ["token", "encoder_mask", *past_names(n, "past"), *past_names(n, "cross")],
-        ["logits", *past_names(n, "present")], shapes, opset,
+        DecoderStepGraph(model).eval(),
+        (torch.tensor([[3], [4]]), torch.ones(2, 4, dtype=torch.long), *self_kv, *cross_kv),
+        path,
+        ["token", "encoder_mask", *past_names(n, "past"), *past_names(n, "cross")],
+        ["logits", *past_names(n, "present")],
+        shapes,
+        opset,
     )
 
 
@@ -205,8 +244,14 @@ def quantize(path: Path) -> None:
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                         per_channel=True, use_external_data_format=large)
+        quantize_dynamic(
+            str(path),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            use_external_data_format=large,
+        )
     finally:
         root.setLevel(level)
     tmp.replace(path)  # an int8 graph's own external data (if any) keeps the name it was written with

@@ -50,8 +50,10 @@ def _position_bias(stack: nn.Module, relative: torch.Tensor, bidirectional: bool
     """T5's learned relative-position bias, (1, heads, queries, keys), from the stack's first layer."""
     first, cfg = stack.block[0].layer[0].SelfAttention, stack.config
     buckets = first._relative_position_bucket(
-        relative, bidirectional=bidirectional,
-        num_buckets=cfg.relative_attention_num_buckets, max_distance=cfg.relative_attention_max_distance,
+        relative,
+        bidirectional=bidirectional,
+        num_buckets=cfg.relative_attention_num_buckets,
+        max_distance=cfg.relative_attention_max_distance,
     )
     return first.relative_attention_bias(buckets).permute(2, 0, 1)[None]
 

@@ -50,7 +50,11 @@ class OnnxSeq2Seq:
         except (OSError, ValueError):
             raise InputError(f"{folder}: no readable {ONNX_MANIFEST}; is it a folder written by `export`?") from None
         keys = ("num_decoder_layers", "num_heads", "d_kv", "decoder_start_token_id", "pad_token_id", "eos_token_id")
-        if not isinstance(info, dict) or info.get("format") != FORMAT or any(not isinstance(info.get(k), int) for k in keys):
+        if (
+            not isinstance(info, dict)
+            or info.get("format") != FORMAT
+            or any(not isinstance(info.get(k), int) for k in keys)
+        ):
             raise InputError(f"{folder}: {ONNX_MANIFEST} is not a {FORMAT} manifest; re-run `export` with this version")
         self.n_layers, self.heads, self.d_kv = info["num_decoder_layers"], info["num_heads"], info["d_kv"]
         self.start, self.pad, self.eos = info["decoder_start_token_id"], info["pad_token_id"], info["eos_token_id"]
@@ -79,7 +83,9 @@ class OnnxSeq2Seq:
         hidden, *cross = _run(self.encoder, {"input_ids": ids, "attention_mask": mask})
         return hidden, cross, mask
 
-    def step(self, tokens: np.ndarray, mask: np.ndarray, past: list[np.ndarray], cross: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def step(
+        self, tokens: np.ndarray, mask: np.ndarray, past: list[np.ndarray], cross: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Next-token logits (batch, vocab) and the grown self-attention cache."""
         feed = {"token": tokens.reshape(-1, 1).astype(np.int64), "encoder_mask": mask}
         feed.update(zip(self._past, past))
@@ -91,7 +97,12 @@ class OnnxSeq2Seq:
         return [np.zeros((batch, self.heads, 0, self.d_kv), dtype=np.float32) for _ in range(2 * self.n_layers)]
 
     def generate_tokens(
-        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        self,
+        sources: list[list[int]],
+        max_new_tokens: int,
+        num_beams: int,
+        no_repeat: int = 0,
+        bias: LogitBias | None = None,
         sampling: Sampling | None = None,
     ) -> list[list[int]]:
         if not sources:
@@ -102,7 +113,12 @@ class OnnxSeq2Seq:
         return self._beam(cross, mask, max_new_tokens, num_beams, no_repeat, bias)
 
     def _greedy(
-        self, cross: list[np.ndarray], mask: np.ndarray, limit: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        self,
+        cross: list[np.ndarray],
+        mask: np.ndarray,
+        limit: int,
+        no_repeat: int = 0,
+        bias: LogitBias | None = None,
         sampling: Sampling | None = None,
     ) -> list[list[int]]:
         n = mask.shape[0]
@@ -130,7 +146,13 @@ class OnnxSeq2Seq:
         return out
 
     def _beam(
-        self, cross: list[np.ndarray], mask: np.ndarray, limit: int, k: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        self,
+        cross: list[np.ndarray],
+        mask: np.ndarray,
+        limit: int,
+        k: int,
+        no_repeat: int = 0,
+        bias: LogitBias | None = None,
     ) -> list[list[int]]:
         n, keep = mask.shape[0], 2 * k  # two candidates per beam: enough to refill k live beams after EOS
         cross = [np.repeat(c, k, axis=0) for c in cross]
@@ -149,12 +171,16 @@ class OnnxSeq2Seq:
             logp = _log_softmax(logits.astype(np.float32))
             if bias:
                 bias.apply(logp, cur - 1)  # after the softmax, as HF applies its processors in beam search
-            ban_repeats(logp, ([self.start, *seq.tolist()] for seq in seqs.reshape(n * k, -1)), no_repeat)  # after the softmax, as HF
+            ban_repeats(
+                logp, ([self.start, *seq.tolist()] for seq in seqs.reshape(n * k, -1)), no_repeat
+            )  # after the softmax, as HF
             logp = logp.reshape(n, k, -1) + running[:, :, None]
             vocab = logp.shape[-1]
             flat = logp.reshape(n, -1)
             top = np.argpartition(-flat, keep - 1, axis=1)[:, :keep]  # the 2k best, then in order
-            top = np.take_along_axis(top, np.argsort(-np.take_along_axis(flat, top, axis=1), axis=1, kind="stable"), axis=1)
+            top = np.take_along_axis(
+                top, np.argsort(-np.take_along_axis(flat, top, axis=1), axis=1, kind="stable"), axis=1
+            )
             top_scores = np.take_along_axis(flat, top, axis=1)
             beam_of, token_of = top // vocab, top % vocab
             batch_rows = np.arange(n)[:, None]
@@ -169,7 +195,11 @@ class OnnxSeq2Seq:
                         score = np.float32(top_scores[b, j] / cur)
                         worst = int(np.argmin(done_scores[b]))
                         if score > done_scores[b, worst]:
-                            done_scores[b, worst], done_seqs[b][worst], done_flag[b, worst] = score, cand[b, j].tolist(), True
+                            done_scores[b, worst], done_seqs[b][worst], done_flag[b, worst] = (
+                                score,
+                                cand[b, j].tolist(),
+                                True,
+                            )
             # The k best unfinished candidates live on.
             live = np.where(finished, top_scores - np.float32(1e9), top_scores)
             nxt = np.argsort(-live, axis=1, kind="stable")[:, :k]
@@ -225,7 +255,11 @@ def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "M
     if (path / ONNX_MANIFEST).is_file():  # one exported model (a role folder, or a plain checkpoint's export)
         if manifest.get("method") == "dsm":
             raise InputError(f"{path} is one half of a DSM pair; pass the export folder that holds esm/ and asm/")
-        manifest = {"method": manifest.get("method", "direct"), "max_source_len": manifest.get("max_source_len", 512), "roles": {"model": "."}}
+        manifest = {
+            "method": manifest.get("method", "direct"),
+            "max_source_len": manifest.get("max_source_len", 512),
+            "roles": {"model": "."},
+        }
     roles = manifest.get("roles")
     if not isinstance(roles, dict) or not roles or manifest.get("method") not in ("direct", "usm", "dsm"):
         raise InputError(f"{path}: ases.json does not describe an export (method, roles); re-run `export`")
@@ -234,6 +268,12 @@ def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "M
     first = next(iter(manifest["roles"].values()))
     providers = next(iter(models.values())).providers
     return ModelSet(
-        manifest["method"], load_tokenizer(path / first), models, manifest.get("max_source_len", 512),
-        path.name, gen, backend="onnx", providers=providers,
+        manifest["method"],
+        load_tokenizer(path / first),
+        models,
+        manifest.get("max_source_len", 512),
+        path.name,
+        gen,
+        backend="onnx",
+        providers=providers,
     )

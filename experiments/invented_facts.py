@@ -18,8 +18,8 @@ from pathlib import Path
 
 from petsum.data.pairs import load_pairs
 from petsum.summarize.grounding import invented_numbers, invented_sides
-from petsum.evaluation.metrics import comparable
 from petsum.text.report import normalize
+from petsum.text.rules import comparable
 
 
 def count(texts: list[str], reports: list[str]) -> dict[str, int]:
@@ -31,7 +31,12 @@ def count(texts: list[str], reports: list[str]) -> dict[str, int]:
         wrong = invented_sides(found, body)
         sides += bool(wrong)
         sides_total += len(wrong)
-    return {"impressions": len(texts), "with an invented number": numbers, "with an invented side": sides, "invented sides": sides_total}
+    return {
+        "impressions": len(texts),
+        "with an invented number": numbers,
+        "with an invented side": sides,
+        "invented sides": sides_total,
+    }
 
 
 def main() -> None:
@@ -42,7 +47,10 @@ def main() -> None:
     preds = [json.loads(line) for line in args.preds.read_text(encoding="utf-8").splitlines() if line.strip()]
     question = {ex.id: ex.question for ex in load_pairs(str(args.data))}
     reports = [question[p["id"]] for p in preds]
-    rows = {"generated": count([p["impression"] for p in preds], reports), "reference": count([p["reference"] for p in preds], reports)}
+    rows = {
+        "generated": count([p["impression"] for p in preds], reports),
+        "reference": count([p["reference"] for p in preds], reports),
+    }
     keys = list(rows["generated"])
     print("| texts | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
     for name, row in rows.items():

@@ -4,7 +4,8 @@ a method), and in the orders `petsum order` learns from training reports (`petsu
 the impressions' numbered items, and on the finding targets (what a `--source finding` model writes),
 the latter also with a score per item alone (`--rank 0`: no pair term).
 
-    python experiments/item_order.py PREDS.jsonl [--train runs/compare/split/train.csv] [--grams 3000] [--rank 32] [--swap 0.2]
+    python experiments/item_order.py PREDS.jsonl [--train runs/compare/split/train.csv] [--grams 3000]
+        [--rank 32] [--swap 0.2]
 
 A noisy oracle says how good an order has to be: the reference's order with each adjacent pair of
 items then swapped with probability `--swap` (seeded, so the row is reproducible).
@@ -13,7 +14,8 @@ Run on the impressions of a model without an order of its own, so "as written" i
 order. The learned orders here read the items' words only: an `--out` file does not say which
 finding each item was written from, so the context features a finding model's order also has
 (`petsum.assemble.order.context`) are measured end to end instead, by `petsum evaluate` of a model that
-carries them. Only the numbered items move; the closing line stays last. BLEU, ROUGE and MR/ER are petsum's. Report text is never printed.
+carries them. Only the numbered items move; the closing line stays last. BLEU, ROUGE and MR/ER are
+petsum's. Report text is never printed.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import argparse
 import json
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from petsum.data.pairs import load_pairs
-from petsum.text.findings import bigrams
-from petsum.evaluation.metrics import evaluate_texts
 from petsum.assemble.order import fit, ordered_items
+from petsum.data.pairs import load_pairs
+from petsum.evaluation.metrics import evaluate_texts
+from petsum.text.findings import bigrams
 
 _OUR_ITEM = re.compile(r"^\d+、")  # the assembler writes one numbered item per line
 
@@ -41,7 +43,9 @@ def reorder(impression: str, arrange: Callable[[list[str]], list[str]]) -> str:
     rest = [line for line in lines[first:] if not _OUR_ITEM.match(line)]
     if len(found) > 1:
         found = arrange(found)
-    return "\n".join(lines[:first] + [f"{k}、{item}" for k, item in enumerate(found, 1)] + rest)  # an opening line stays first
+    return "\n".join(
+        lines[:first] + [f"{k}、{item}" for k, item in enumerate(found, 1)] + rest
+    )  # an opening line stays first
 
 
 def oracle_order(reference: str) -> Callable[[list[str]], list[str]]:
@@ -86,15 +90,29 @@ def main() -> None:
     rows = {
         "as written": hyps,
         "oracle order (reads the reference)": [reorder(h, oracle_order(r)) for h, r in zip(hyps, refs)],
-        f"oracle order, adjacent pairs swapped with p={args.swap}": [reorder(h, noisy_order(r, args.swap, k)) for k, (h, r) in enumerate(zip(hyps, refs))],
+        f"oracle order, adjacent pairs swapped with p={args.swap}": [
+            reorder(h, noisy_order(r, args.swap, k)) for k, (h, r) in enumerate(zip(hyps, refs))
+        ],
     }
-    for source, kind, rank in (("region", "numbered items", args.rank), ("finding", "finding targets", 0), ("finding", "finding targets", args.rank)):
+    for source, kind, rank in (
+        ("region", "numbered items", args.rank),
+        ("finding", "finding targets", 0),
+        ("finding", "finding targets", args.rank),
+    ):
         learned, n_items = fit(ordered_items(train, source), args.grams, rank)
         rows[f"learned order ({n_items:,} training {kind}, rank {rank})"] = [reorder(h, learned.arrange) for h in hyps]
-    print(f"{len(preds)} reports\n| order | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR | ER |\n|---|---|---|---|---|---|---|")
+    print(
+        f"{len(preds)} reports\n"
+        "| order | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR | ER |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     for name, texts in rows.items():
         m = evaluate_texts(texts, refs)
-        print(f"| {name} | " + " | ".join(f"{m[k]:.1f}" for k in ("bleu", "rouge1", "rouge2", "rougeL", "mr", "er")) + " |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{m[k]:.1f}" for k in ("bleu", "rouge1", "rouge2", "rougeL", "mr", "er"))
+            + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -21,12 +21,29 @@ from pet_compare import cost_cells, parser, pick_rows, run, served  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PETSUM_GSM8K", ROOT / ".." / "shared" / "data" / "gsm8k"))
-ROWS = {"direct": ("direct", None), "usm-inter": ("usm", "inter"), "dsm-inter": ("dsm", "inter"), "usm-ent": ("usm", "ent")}
+ROWS = {
+    "direct": ("direct", None),
+    "usm-inter": ("usm", "inter"),
+    "dsm-inter": ("dsm", "inter"),
+    "usm-ent": ("usm", "ent"),
+}
 
 
 def train(name: str, out: Path, config: str, sets: list[str]) -> None:
     method, strategy = ROWS[name]
-    args = ["mwp", "train", "--data", str(DATA / "train.jsonl"), "--calculator", "--config", config, "--method", method, "--out", str(out / name)]
+    args = [
+        "mwp",
+        "train",
+        "--data",
+        str(DATA / "train.jsonl"),
+        "--calculator",
+        "--config",
+        config,
+        "--method",
+        method,
+        "--out",
+        str(out / name),
+    ]
     if strategy:
         args += ["--strategy", strategy]
     if strategy == "ent":
@@ -40,8 +57,18 @@ def score(name: str, out: Path, calculator: bool, limit: int | None) -> dict:
     mode = "calc" if calculator else "nocalc"
     result = out / f"{name}.{mode}.metrics.json"
     if not result.is_file():
-        args = ["mwp", "solve", "--data", str(DATA / "test.jsonl"), "--model", str(out / name), "--json",
-                "--calculator" if calculator else "--no-calculator", "--out", str(out / f"{name}.{mode}.preds.jsonl")]
+        args = [
+            "mwp",
+            "solve",
+            "--data",
+            str(DATA / "test.jsonl"),
+            "--model",
+            str(out / name),
+            "--json",
+            "--calculator" if calculator else "--no-calculator",
+            "--out",
+            str(out / f"{name}.{mode}.preds.jsonl"),
+        ]
         run(args + (["--limit", str(limit)] if limit else []), stdout=result)
     return json.loads(result.read_text())
 
@@ -51,7 +78,10 @@ def row(name: str, out: Path, config: str, sets: list[str], limit: int | None) -
         train(name, out, config, sets)
     stats = json.loads((out / name / "ases.json").read_text())["train"]
     facts = {"tokens": sum(t["tokens"] for t in stats.values()), "train_s": sum(t["train_s"] for t in stats.values())}
-    return [{"name": f"{name} {'+ calculator' if calc else ''}".strip(), **score(name, out, calc, limit), **facts} for calc in (False, True)]
+    return [
+        {"name": f"{name} {'+ calculator' if calc else ''}".strip(), **score(name, out, calc, limit), **facts}
+        for calc in (False, True)
+    ]
 
 
 def constant_floor(limit: int | None) -> dict:
@@ -65,16 +95,24 @@ def constant_floor(limit: int | None) -> dict:
     common, _ = Counter(extract_answer(ex.target) for ex in load_problems(DATA / "train.jsonl")).most_common(1)[0]
     test = [r for r in read_records(DATA / "test.jsonl")[:limit] if hasattr(r, "target")]
     correct = sum(extract_answer(r.target) == common for r in test)
-    return {"name": f"floor: always {common}", "accuracy": 100 * correct / len(test), "correct": correct, "n": len(test),
-            "no_answer": 0}
+    return {
+        "name": f"floor: always {common}",
+        "accuracy": 100 * correct / len(test),
+        "correct": correct,
+        "n": len(test),
+        "no_answer": 0,
+    }
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| method | accuracy | no answer | BLEU | train tokens | train time |", "|---|---|---|---|---|---|"]
     for r in rows:
         bleu = f"{r['bleu']:.1f}" if "bleu" in r else "–"  # the floor writes no reasoning
-        lines.append(f"| {r['name']} | {r['accuracy']:.2f}% ({r['correct']}/{r['n']}) | {100 * r['no_answer'] / max(r['n'], 1):.1f}% | "
-                     f"{bleu} | {cost_cells(r)} |")
+        lines.append(
+            f"| {r['name']} | {r['accuracy']:.2f}% ({r['correct']}/{r['n']}) | "
+            f"{100 * r['no_answer'] / max(r['n'], 1):.1f}% | "
+            f"{bleu} | {cost_cells(r)} |"
+        )
     return "\n".join(lines)
 
 
@@ -86,7 +124,9 @@ def main() -> None:
         sys.exit(f"error: {DATA}/train.jsonl not found (set PETSUM_GSM8K)")
     names = pick_rows(args.rows, ROWS.get, args.out, ", ".join(ROWS))
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = [constant_floor(args.limit)] + [r for name in names for r in row(name, args.out, args.config, args.sets, args.limit)]
+    rows = [constant_floor(args.limit)] + [
+        r for name in names for r in row(name, args.out, args.config, args.sets, args.limit)
+    ]
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
 

@@ -33,8 +33,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PETSUM_PET_CSV", ROOT / ".." / "shared" / "data" / "cpet" / "pet.csv"))
@@ -45,7 +45,9 @@ ROWS = {  # name: (method, strategy); the default rows
     "dsm-inter": ("dsm", "inter"),
     "usm-inter": ("usm", "inter"),
 }
-_ROW = re.compile(r"(direct|dsm|usm)(?:-(inter|ent|ent_pre|loss|bleu|rouge))?(?:-b(\d+(?:\.\d+)?))?(?:-g(\d+(?:\.\d+)?))?")
+_ROW = re.compile(
+    r"(direct|dsm|usm)(?:-(inter|ent|ent_pre|loss|bleu|rouge))?(?:-b(\d+(?:\.\d+)?))?(?:-g(\d+(?:\.\d+)?))?"
+)
 ROW_FORMS = "METHOD[-STRATEGY][-bBETA][-gGAMMA], e.g. " + ", ".join(ROWS) + ", usm-ent-b1.2, usm-inter-g0.5"
 
 
@@ -94,8 +96,20 @@ def train_args(name: str, split: Path, out: Path, config: str, sets: list[str], 
     if spec is None:
         raise ValueError(f"not a row name: {name!r} ({ROW_FORMS})")
     method, strategy, beta, gamma = spec
-    args = ["petsum", "train", "--data", str(split / "train.csv"), "--val", str(split / "val.csv"), "--config", config,
-            "--method", method, "--out", str(out / name)]
+    args = [
+        "petsum",
+        "train",
+        "--data",
+        str(split / "train.csv"),
+        "--val",
+        str(split / "val.csv"),
+        "--config",
+        config,
+        "--method",
+        method,
+        "--out",
+        str(out / name),
+    ]
     if source != "region":
         args += ["--source", source]
     for flag, value in (("--strategy", strategy), ("--beta", beta), ("--gamma", gamma)):
@@ -108,8 +122,16 @@ def train_args(name: str, split: Path, out: Path, config: str, sets: list[str], 
     return args
 
 
-def row(name: str, split: Path, out: Path, config: str, sets: list[str], source: str = "region",
-        backend: str = "onnx", eval_args: tuple[str, ...] = ()) -> dict:
+def row(
+    name: str,
+    split: Path,
+    out: Path,
+    config: str,
+    sets: list[str],
+    source: str = "region",
+    backend: str = "onnx",
+    eval_args: tuple[str, ...] = (),
+) -> dict:
     """Train, export (backend onnx) and score one row, each step skipped when its output exists."""
     run_dir = out / name
     if not (run_dir / "ases.json").is_file():
@@ -121,19 +143,50 @@ def row(name: str, split: Path, out: Path, config: str, sets: list[str], source:
             run(["petsum", "export", "--model", str(run_dir), "--out", str(scored)])
     result = out / f"{name}.metrics.json"
     if not result.is_file():
-        run(["petsum", "evaluate", "--data", str(split / "test.csv"), "--model", str(scored), "--json",
-             "--out", str(out / f"{name}.preds.jsonl"), *eval_args], stdout=result)
+        run(
+            [
+                "petsum",
+                "evaluate",
+                "--data",
+                str(split / "test.csv"),
+                "--model",
+                str(scored),
+                "--json",
+                "--out",
+                str(out / f"{name}.preds.jsonl"),
+                *eval_args,
+            ],
+            stdout=result,
+        )
     manifest = json.loads((run_dir / "ases.json").read_text())
     train = manifest["train"]
-    return {"name": name, **json.loads(result.read_text()), "tokens": sum(t["tokens"] for t in train.values()),
-            "train_s": sum(t["train_s"] for t in train.values()), "steps": {r: t["steps"] for r, t in train.items()}}
+    return {
+        "name": name,
+        **json.loads(result.read_text()),
+        "tokens": sum(t["tokens"] for t in train.values()),
+        "train_s": sum(t["train_s"] for t in train.values()),
+        "steps": {r: t["steps"] for r, t in train.items()},
+    }
 
 
 def floor(kind: str, split: Path, out: Path) -> dict:
     result = out / f"floor-{kind}.metrics.json"
     if not result.is_file():
-        run(["petsum", "floor", kind, "--train", str(split / "train.csv"), "--data", str(split / "test.csv"), "--json",
-             "--out", str(out / f"floor-{kind}.preds.jsonl")], stdout=result)
+        run(
+            [
+                "petsum",
+                "floor",
+                kind,
+                "--train",
+                str(split / "train.csv"),
+                "--data",
+                str(split / "test.csv"),
+                "--json",
+                "--out",
+                str(out / f"floor-{kind}.preds.jsonl"),
+            ],
+            stdout=result,
+        )
     return {"name": f"floor: {kind}", **json.loads(result.read_text())}
 
 
@@ -158,12 +211,17 @@ def cost_cells(r: dict) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| method | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR ↓ | ER ↓ | train tokens | train time |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | BLEU-zh | ROUGE-1 | ROUGE-2 | ROUGE-L | MR ↓ | ER ↓ | train tokens | train time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         er = f"{r['er']:.1f}" if "er" in r else "–"  # metrics files written before ER existed lack it
-        lines.append(f"| {r['name']} | {r['bleu']:.1f} | {r['rouge1']:.1f} | {r['rouge2']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} "
-                     f"| {er} | {cost_cells(r)} |")
+        lines.append(
+            f"| {r['name']} | {r['bleu']:.1f} | {r['rouge1']:.1f} | "
+            f"{r['rouge2']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} "
+            f"| {er} | {cost_cells(r)} |"
+        )
     return "\n".join(lines)
 
 
@@ -179,9 +237,15 @@ def parser(doc: str, out: str, config: str, rows: dict) -> argparse.ArgumentPars
 
 def main() -> None:
     ap = parser(__doc__, "runs/compare", "pet/compare.yaml", ROWS)
-    ap.add_argument("--source", choices=("region", "salient", "finding"), default="region", help="petsum train --source")
-    ap.add_argument("--backend", choices=("onnx", "torch"), default="onnx", help="score the ONNX export or the run itself")
-    ap.add_argument("--eval-arg", dest="eval_args", action="append", default=[], help="extra petsum evaluate option (repeat)")
+    ap.add_argument(
+        "--source", choices=("region", "salient", "finding"), default="region", help="petsum train --source"
+    )
+    ap.add_argument(
+        "--backend", choices=("onnx", "torch"), default="onnx", help="score the ONNX export or the run itself"
+    )
+    ap.add_argument(
+        "--eval-arg", dest="eval_args", action="append", default=[], help="extra petsum evaluate option (repeat)"
+    )
     args = ap.parse_args()
     if not DATA.is_file():
         sys.exit(f"error: {DATA} not found (set PETSUM_PET_CSV)")
@@ -190,7 +254,10 @@ def main() -> None:
     if not (split / "split.json").is_file():
         run(["petsum", "split", "--data", str(DATA), "--out", str(split)])
     rows = [floor("retrieval", split, args.out), floor("extractive", split, args.out)]
-    rows += [row(name, split, args.out, args.config, args.sets, args.source, args.backend, tuple(args.eval_args)) for name in names]
+    rows += [
+        row(name, split, args.out, args.config, args.sets, args.source, args.backend, tuple(args.eval_args))
+        for name in names
+    ]
     (args.out / "results.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     print(table(rows))
 

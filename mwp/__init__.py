@@ -1,8 +1,8 @@
 """mwp: math word problems (GSM8K) solved by AS-ES trained seq2seq models.
 
-    from mwp import Solver
+from mwp import Solver
 
-    print(Solver.load().solve(["A box holds 12 pens. How many pens are in 4 boxes?"])[0].answer)
+print(Solver.load().solve(["A box holds 12 pens. How many pens are in 4 boxes?"])[0].answer)
 """
 
 from __future__ import annotations

@@ -73,8 +73,13 @@ class TorchStepper:
 
         step_ids = torch.tensor(tokens, dtype=torch.long, device=self.model.device)[:, None]
         with torch.no_grad():
-            out = self.model(encoder_outputs=self.encoded, attention_mask=self.mask, decoder_input_ids=step_ids,
-                             past_key_values=self.past, use_cache=True)
+            out = self.model(
+                encoder_outputs=self.encoded,
+                attention_mask=self.mask,
+                decoder_input_ids=step_ids,
+                past_key_values=self.past,
+                use_cache=True,
+            )
         self.past = out.past_key_values
         return out.logits[:, -1].float().numpy(force=True)
 
@@ -123,7 +128,12 @@ class CalculatorGenerator:
     max_calls: int = MAX_CALLS
 
     def generate_tokens(
-        self, sources: list[list[int]], max_new_tokens: int, num_beams: int = 1, no_repeat: int = 0, bias: LogitBias | None = None,
+        self,
+        sources: list[list[int]],
+        max_new_tokens: int,
+        num_beams: int = 1,
+        no_repeat: int = 0,
+        bias: LogitBias | None = None,
         sampling: object = None,
     ) -> list[list[int]]:
         """Each source's tokens through EOS (forced ones included); greedy whatever `num_beams`.
@@ -191,4 +201,6 @@ def use_calculator(models: "ModelSet") -> None:
     """Make every model of a run decode with the calculator."""
     if not writes_annotations(models.tokenizer):
         raise InputError("this model's tokenizer cannot write calculator annotations <<…>>; pass --no-calculator")
-    models.models = {role: CalculatorGenerator(_stepper(m, models.tokenizer), models.tokenizer) for role, m in models.models.items()}
+    models.models = {
+        role: CalculatorGenerator(_stepper(m, models.tokenizer), models.tokenizer) for role, m in models.models.items()
+    }

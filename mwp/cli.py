@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from deploy.cli import export_command
-from shared.cli import fail, friendly_errors, run_training, serving_options, training_options
+from shared.cli import console, fail, friendly_errors, run_training, serving_options, training_options
 
 if TYPE_CHECKING:
     from mwp.solve import Solver
@@ -26,11 +26,31 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--data", default=str(DEFAULT_DATA), show_default=True, type=click.Path(), help="JSONL (question, answer: a GSM8K solution ending in #### N, or a number), or a folder with train.jsonl.")
-@click.option("--calculator", is_flag=True, help="Keep GSM8K's calculator annotations (<<48/2=24>>) in the targets; `mwp solve` then computes them while decoding.")
+@click.option(
+    "--data",
+    default=str(DEFAULT_DATA),
+    show_default=True,
+    type=click.Path(),
+    help="JSONL (question, answer: a GSM8K solution ending in #### N, or a number), or a folder with train.jsonl.",
+)
+@click.option(
+    "--calculator",
+    is_flag=True,
+    help="Keep GSM8K's calculator annotations (<<48/2=24>>) in the targets; "
+    "`mwp solve` then computes them while decoding.",
+)
 @training_options
 @friendly_errors
-def train(data: str, calculator: bool, method: str | None, strategy: str | None, beta: float | None, out: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+def train(
+    data: str,
+    calculator: bool,
+    method: str | None,
+    strategy: str | None,
+    beta: float | None,
+    out: str,
+    config_path: str | None,
+    sets: tuple[str, ...],
+) -> None:
     """Train a solver on GSM8K-style problems.
 
     Validation is a fixed share of --data: data.val_fraction of the problems (default 0.1), picked
@@ -42,38 +62,79 @@ def train(data: str, calculator: bool, method: str | None, strategy: str | None,
     from mwp.train import calculator_facts
 
     examples = load_problems(data, calculator=calculator)
-    run_training(examples, MwpAdapter(), out, method, strategy, beta, config_path, sets, prepare=calculator_facts(calculator, out))
+    run_training(
+        examples,
+        MwpAdapter(),
+        out,
+        method,
+        strategy,
+        beta,
+        config_path,
+        sets,
+        prepare=calculator_facts(calculator, out),
+    )
 
 
 @main.command()
 @click.argument("question", required=False)
-@click.option("--data", type=click.Path(), help="JSONL of problems (question, answer) to score instead of one QUESTION; a folder means its test.jsonl.")
+@click.option(
+    "--data",
+    type=click.Path(),
+    help="JSONL of problems (question, answer) to score instead of one QUESTION; a folder means its test.jsonl.",
+)
 @serving_options
 @click.option("--limit", type=click.IntRange(min=1), help="Score the first N problems only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics (or the solution) as JSON.")
-@click.option("--out", "pred_path", type=click.Path(dir_okay=False), help="Write one JSON line per problem: prediction, answer, gold, correct (or error).")
+@click.option(
+    "--out",
+    "pred_path",
+    type=click.Path(dir_okay=False),
+    help="Write one JSON line per problem: prediction, answer, gold, correct (or error).",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--calculator/--no-calculator", default=None, help="Compute <<expr=…>> annotations while decoding (greedy). Default: on for runs trained with --calculator.")
+@click.option(
+    "--resume", is_flag=True, help="Continue an --out file left by an interrupted run (each problem solved once)."
+)
+@click.option(
+    "--calculator/--no-calculator",
+    default=None,
+    help="Compute <<expr=…>> annotations while decoding (greedy). Default: on for runs trained with --calculator.",
+)
 @friendly_errors
-def solve(question: str | None, data: str | None, model_dir: str | None, backend: str, device: str, limit: int | None, as_json: bool, pred_path: str | None, batch_size: int, calculator: bool | None) -> None:
+def solve(
+    question: str | None,
+    data: str | None,
+    model_dir: str | None,
+    backend: str,
+    device: str,
+    limit: int | None,
+    as_json: bool,
+    pred_path: str | None,
+    batch_size: int,
+    resume: bool,
+    calculator: bool | None,
+) -> None:
     """Solve QUESTION, or score accuracy and BLEU over --data (exit 3 when some records were unusable)."""
     from mwp.data import read_records
-    from mwp.solve import evaluate, metrics_line, write_rows
+    from mwp.solve import evaluate, evaluate_to_file, metrics_line
 
-    _check_inputs(question, data, limit, pred_path)
+    _check_inputs(question, data, limit, pred_path, resume)
     records = read_records(data, "test")[:limit] if data is not None else None  # bad input fails before the model loads
     solver = _solver(model_dir, backend, device, batch_size, calculator)
     if records is None:
         return _print_solution(solver, question or "", as_json)
-    rows, metrics = evaluate(solver, records)
     if pred_path:
-        write_rows(rows, pred_path)
+        metrics = evaluate_to_file(solver, records, Path(pred_path), console(), batch_size, resume)
+    else:
+        metrics = evaluate(solver, records)[1]
     click.echo(json.dumps(metrics) if as_json else metrics_line(metrics))
     if metrics["errors"]:
         sys.exit(EXIT_PARTIAL)
 
 
-def _check_inputs(question: str | None, data: str | None, limit: int | None, pred_path: str | None) -> None:
+def _check_inputs(
+    question: str | None, data: str | None, limit: int | None, pred_path: str | None, resume: bool
+) -> None:
     """Mistakes in the command line itself, caught before anything is loaded."""
     if (question is None) == (data is None):
         fail("give either a QUESTION or --data FILE")
@@ -81,6 +142,8 @@ def _check_inputs(question: str | None, data: str | None, limit: int | None, pre
         fail("the question is empty")
     if question is not None and (limit or pred_path):
         fail("--limit and --out go with --data")
+    if resume and not pred_path:
+        fail("--resume continues an --out file: give --out")
     if pred_path and not Path(pred_path).absolute().parent.is_dir():
         fail(f"{pred_path}: its folder does not exist")  # now, not after the whole set is solved
 
@@ -93,7 +156,10 @@ def _solver(model_dir: str | None, backend: str, device: str, batch_size: int, c
     if note := device_warning(solver.models, device):
         click.echo(f"warning: {note}", err=True)
     if solver.calculator and solver.cfg.num_beams > 1:
-        click.echo(f"warning: calculator mode decodes greedily; generate.num_beams={solver.cfg.num_beams} is not used", err=True)
+        click.echo(
+            f"warning: calculator mode decodes greedily; generate.num_beams={solver.cfg.num_beams} is not used",
+            err=True,
+        )
     return solver
 
 
@@ -102,9 +168,21 @@ def _print_solution(solver: "Solver", question: str, as_json: bool) -> None:
 
     sol = solve_question(solver, question)
     if as_json:
-        click.echo(json.dumps({"reasoning": sol.reasoning, "answer": sol.answer, "generated": sol.generated, "calculator": solver.calculator}))
+        click.echo(
+            json.dumps(
+                {
+                    "reasoning": sol.reasoning,
+                    "answer": sol.answer,
+                    "generated": sol.generated,
+                    "calculator": solver.calculator,
+                }
+            )
+        )
     else:
-        click.echo(f"{sol.reasoning}\nanswer: {sol.answer if sol.answer is not None else 'none (no number after The answer is)'}")
+        click.echo(
+            f"{sol.reasoning}\nanswer: "
+            f"{sol.answer if sol.answer is not None else 'none (no number after The answer is)'}"
+        )
 
 
 main.add_command(export_command(Path(__file__).parent / "models" / "default"))

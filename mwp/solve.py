@@ -17,6 +17,9 @@ from mwp.cot import prompt, strip_annotations
 from mwp.data import BadRecord
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from shared.batch import Record
     from shared.config import GenerateConfig
     from shared.generate import ModelSet
     from shared.schema import Example
@@ -29,8 +32,8 @@ DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 class Solver:
     """A run loaded for solving. `Solver.load()` is the Python API (the shipped default, or a folder):
 
-        solver = Solver.load()
-        solution = solver.solve(["A box holds 12 pens. How many pens are in 4 boxes?"])[0]  # .answer, .reasoning
+    solver = Solver.load()
+    solution = solver.solve(["A box holds 12 pens. How many pens are in 4 boxes?"])[0]  # .answer, .reasoning
     """
 
     models: "ModelSet"
@@ -40,7 +43,12 @@ class Solver:
 
     @classmethod
     def load(
-        cls, model: str | Path | None = None, *, backend: str = "auto", device: str = "cpu", batch_size: int = 32,
+        cls,
+        model: str | Path | None = None,
+        *,
+        backend: str = "auto",
+        device: str = "cpu",
+        batch_size: int = 32,
         calculator: bool | None = None,
     ) -> "Solver":
         """A run, checkpoint or ONNX export folder (None: the shipped default); `calculator=None`:
@@ -49,8 +57,11 @@ class Solver:
 
         path = Path(model) if model else DEFAULT_MODEL
         if not path.exists():
-            raise InputError(f"{path}: no such model folder" if model else
-                             f"the default model is missing from this install ({path}): reinstall petsum, or pass --model")
+            raise InputError(
+                f"{path}: no such model folder"
+                if model
+                else f"the default model is missing from this install ({path}): reinstall petsum, or pass --model"
+            )
         return load_solver(path, backend, device, batch_size, calculator)
 
     def solve(self, questions: list[str]) -> list["Solution"]:
@@ -109,18 +120,47 @@ def evaluate(solver: Solver, records: list["Example | BadRecord"]) -> tuple[list
 
 def _row(record: "Example", sol: Solution, adapter: MwpAdapter) -> dict:
     gold = adapter.extract_answer(record.target)
-    return {"id": record.id, "prediction": sol.reasoning, "generated": sol.generated, "answer": sol.answer,
-            "gold": gold, "correct": sol.answer is not None and sol.answer == gold}
+    return {
+        "id": record.id,
+        "prediction": sol.reasoning,
+        "generated": sol.generated,
+        "answer": sol.answer,
+        "gold": gold,
+        "correct": sol.answer is not None and sol.answer == gold,
+    }
 
 
 def _error_row(record: BadRecord) -> dict:
     return {"id": record.id, "error": record.error}
 
 
-def write_rows(rows: list[dict], path: str | Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+def solve_chunk(solver: Solver, chunk: list["Record"]) -> list[dict]:
+    """One output row per record of a `shared.batch` chunk, in order (`Record.extra`: its problem)."""
+    good = [r.extra for r in chunk if r.error is None]
+    solutions = iter(solve(solver, [ex.question for ex in good]))
+    return [
+        {"id": r.id, "error": r.error} if r.error is not None else _row(r.extra, next(solutions), solver.adapter)
+        for r in chunk
+    ]
+
+
+def evaluate_to_file(
+    solver: Solver, records: list["Example | BadRecord"], out: Path, console: "Console", batch_size: int, resume: bool
+) -> dict:
+    """`evaluate`, with each chunk's rows written to `out` as it is solved (flushed, fsynced) and
+    `resume` continuing an interrupted file: a large set is solved once, however often it is killed.
+    The metrics are those of the whole file."""
+    from shared.batch import Record, write_batch
+
+    stream = (
+        Record(r.id, error=r.error) if isinstance(r, BadRecord) else Record(r.id, r.question, extra=r) for r in records
+    )
+    engine = lambda chunks: (solve_chunk(solver, chunk) for chunk in chunks)  # noqa: E731
+    write_batch(engine, stream, len(records), out, console, batch_size=batch_size, resume=resume, unit="problem")
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]  # not splitlines: U+2028
+    good = [(row, r) for row, r in zip(rows, records) if not isinstance(r, BadRecord)]
+    metrics = solver.adapter.score([row["generated"] for row, _ in good], [r.target for _, r in good])
+    return {**metrics, "errors": len(records) - len(good), "calculator": solver.calculator}
 
 
 def metrics_line(metrics: dict) -> str:

@@ -5,8 +5,9 @@ export, which copies the manifest) knows to evaluate `<<expr=` while decoding.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from shared.textio import InputError
 
@@ -27,10 +28,14 @@ def _check(calculator: bool, cfg: "RunConfig", out: Path) -> None:
         from shared.modeling import load_tokenizer
 
         if not writes_annotations(load_tokenizer(cfg.model.pretrained)):
-            raise InputError("model.pretrained's tokenizer cannot write calculator annotations <<…>>; train without --calculator")
+            raise InputError(
+                "model.pretrained's tokenizer cannot write calculator annotations <<…>>; train without --calculator"
+            )
 
 
-def calculator_facts(calculator: bool, out: str) -> Callable[[list["Example"], "RunConfig"], tuple[list["Example"], dict]]:
+def calculator_facts(
+    calculator: bool, out: str
+) -> Callable[[list["Example"], "RunConfig"], tuple[list["Example"], dict]]:
     """The `prepare` hook of `shared.cli.run_training`: examples unchanged, and the fact for the
     manifest, after checking the run can honour it."""
 

@@ -1,10 +1,10 @@
 """petsum: Chinese PET/CT findings → impression, with AS-ES trained seq2seq models.
 
-    from petsum import Summarizer
+from petsum import Summarizer
 
-    summarizer = Summarizer.load()  # the shipped default model, or Summarizer.load("runs/pet")
-    for summary in summarizer.summarize([findings]):
-        print(summary.impression)  # an InputError stands in for a text that cannot be summarized
+summarizer = Summarizer.load()  # the shipped default model, or Summarizer.load("runs/pet")
+for summary in summarizer.summarize([findings]):
+    print(summary.impression)  # an InputError stands in for a text that cannot be summarized
 """
 
 from __future__ import annotations

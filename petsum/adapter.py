@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from shared.adapter import StopTokenAdapter
-from shared.metrics import corpus_bleu
 
 STOP = "<STOP>"
 
@@ -14,6 +13,3 @@ class PetAdapter(StopTokenAdapter):
 
     def __init__(self) -> None:
         super().__init__(name="petsum", stop=STOP, bleu_tokenize="zh")
-
-    def score(self, predictions: list[str], references: list[str]) -> dict[str, float]:
-        return {"bleu": corpus_bleu(predictions, references, "zh")}

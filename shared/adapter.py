@@ -9,7 +9,10 @@ from shared.text import join_segments, split_subsentences
 
 @runtime_checkable
 class TaskAdapter(Protocol):
-    """What the core needs to know about a task. `petsum` and `mwp` each implement one."""
+    """What the core needs to know about a task, and nothing more: how targets are cut into
+    segments and joined again, how the last one carries the stop sign, and how BLEU tokenizes the
+    task's language. `petsum` and `mwp` each implement one; scoring a task's answers is the task's
+    own business (`petsum.evaluation`, `mwp.solve`)."""
 
     name: str
     bleu_tokenize: str  # sacrebleu tokenizer for this language: "zh" or "13a"
@@ -33,14 +36,6 @@ class TaskAdapter(Protocol):
 
     def strip_stop(self, segment: str) -> str:
         """A final segment as shown to the user."""
-        ...
-
-    def extract_answer(self, text: str) -> str | None:
-        """The task's answer in a generated text (a number for math; the impression for PET)."""
-        ...
-
-    def score(self, predictions: list[str], references: list[str]) -> dict[str, float]:
-        """Task metrics of generated texts against references."""
         ...
 
 
@@ -70,11 +65,3 @@ class StopTokenAdapter:
     def strip_stop(self, segment: str) -> str:
         # Anything after the stop sign is noise the model wrote past its end.
         return segment.split(self.stop, 1)[0].strip()
-
-    def extract_answer(self, text: str) -> str | None:
-        return text.strip() or None
-
-    def score(self, predictions: list[str], references: list[str]) -> dict[str, float]:
-        from shared.metrics import corpus_bleu
-
-        return {"bleu": corpus_bleu(predictions, references, self.bleu_tokenize)}

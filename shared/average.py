@@ -20,7 +20,8 @@ WEIGHTS = "model.safetensors"
 def average_checkpoints(folders: list[Path], out: Path) -> Path:
     """Write `out`: the first folder's files (config, tokenizer, ases.json) with `model.safetensors`
     the uniform mean of all the folders' weights, computed in float32 and stored in each
-    tensor's own dtype; ases.json names the folders averaged instead of one run's step and loss. Raises ValueError for fewer than two folders, a folder that is no
+    tensor's own dtype; ases.json names the folders averaged instead of one run's step and loss. Raises
+    ValueError for fewer than two folders, a folder that is no
     checkpoint or named twice, weights that are unreadable or differ in names or shapes, or an `out` that exists."""
     import torch
     from safetensors.torch import save_file
@@ -42,7 +43,9 @@ def average_checkpoints(folders: list[Path], out: Path) -> Path:
             raise ValueError(f"{f}: its weights are named differently from {folders[0]}'s: not the same architecture")
         for k, v in weights.items():
             if v.shape != sums[k].shape:
-                raise ValueError(f"{f}: {k} is {tuple(v.shape)}, {tuple(sums[k].shape)} in {folders[0]}: not the same architecture")
+                raise ValueError(
+                    f"{f}: {k} is {tuple(v.shape)}, {tuple(sums[k].shape)} in {folders[0]}: not the same architecture"
+                )
             sums[k] += v.to(torch.float32)
     mean = {k: (s / len(folders)).to(first[k].dtype).contiguous() for k, s in sums.items()}
     tmp = out.with_name(out.name + ".tmp")

@@ -1,7 +1,8 @@
 """The batch engine: many texts in, one JSONL record per text out, exactly once.
 
 What a task does with each chunk is its engine (`petsum.batch.local`, `mwp.solve`); reading,
-resuming and writing are here, the same for every task. Records stream from a folder of `.txt` files, a `.csv` or a `.jsonl` and are summarized in
+resuming and writing are here, the same for every task. Records stream from a folder of `.txt`
+files, a `.csv` or a `.jsonl` and are summarized in
 chunks; each chunk's lines are written in input order, flushed and fsynced before the next
 chunk starts. `resume` trusts only complete lines of an existing output, checks that they are
 the first records of this input, and continues after them, so a run killed at any moment (even
@@ -15,9 +16,10 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.textio import InputError, describe_columns, open_text, read_bytes
 
@@ -33,7 +35,9 @@ def decode_record(data: bytes, name: str, max_bytes: int) -> str:
     from shared.textio import decode_bytes
 
     if len(data) > max_bytes:
-        raise InputError(f"{name} is {len(data) / 1e6:.1f} MB; a record is a few KB (limit {max_bytes // 1_000_000} MB)")
+        raise InputError(
+            f"{name} is {len(data) / 1e6:.1f} MB; a record is a few KB (limit {max_bytes // 1_000_000} MB)"
+        )
     return decode_bytes(data, name)
 
 
@@ -54,6 +58,7 @@ class Record:
     id: str
     text: str | None = None
     error: str | None = None
+    extra: Any = None  # what the task's engine needs beside the text (mwp: the record with its gold answer)
 
 
 @dataclass
@@ -134,9 +139,13 @@ def _csv(path: Path, spec: Input) -> Iterator[Record]:
             n += 1
             rid = row[id_at].strip() if id_at is not None and id_at < len(row) and row[id_at].strip() else str(n)
             if len(row) != len(header):
-                yield Record(rid, error=f"record {n} has {len(row)} fields, the header {len(header)} (truncated or broken row)")
+                yield Record(
+                    rid, error=f"record {n} has {len(row)} fields, the header {len(header)} (truncated or broken row)"
+                )
             elif len(row[text_at]) > spec.max_chars:
-                yield Record(rid, error=f"record {n} has {len(row[text_at]):,} characters; a {spec.unit} has a few thousand")
+                yield Record(
+                    rid, error=f"record {n} has {len(row[text_at]):,} characters; a {spec.unit} has a few thousand"
+                )
             else:
                 yield Record(rid, text=row[text_at])
 
@@ -212,27 +221,53 @@ Engine = Callable[[Iterator[list[Record]]], Iterator[list[dict]]]
 
 
 def run_batch(
-    engine: Engine, source: Path, out: Path, console: "Console", *, spec: Input = Input(), batch_size: int = 32,
+    engine: Engine,
+    source: Path,
+    out: Path,
+    console: "Console",
+    *,
+    spec: Input = Input(),
+    batch_size: int = 32,
     resume: bool = False,
 ) -> BatchStats:
     """Reading, resuming and writing are the same for every engine; `engine` only turns
     chunks of `batch_size` records into their output records."""
-    stats = BatchStats(total=count_records(source, spec))
+    total = count_records(source, spec)
+    return write_batch(
+        engine, records(source, spec), total, out, console, batch_size=batch_size, resume=resume, unit=spec.unit
+    )
+
+
+def write_batch(
+    engine: Engine,
+    stream: Iterator[Record],
+    total: int,
+    out: Path,
+    console: "Console",
+    *,
+    batch_size: int = 32,
+    resume: bool = False,
+    unit: str = "record",
+) -> BatchStats:
+    """`stream`'s `total` records through `engine` into `out`, each exactly once across kills and
+    `resume`: complete lines already in `out` must be the stream's first records, and are skipped."""
+    stats = BatchStats(total=total)
     if out.exists() and out.stat().st_size and not resume:
         raise InputError(f"{out} already has records: pass --resume to continue it, or choose another --out")
     done, stats.errors = done_records(out) if resume else ([], 0)
     stats.resumed = len(done)
-    stream = records(source, spec)
     for k, expected in enumerate(done):  # the output must be this input's first records
         rec = next(stream, None)
         if rec is None or rec.id != expected:
             got = "the end of the input" if rec is None else f"id {rec.id!r}"
-            raise InputError(f"{out} does not continue this input: its record {k + 1} has id {expected!r}, the input has {got}")
+            raise InputError(
+                f"{out} does not continue this input: its record {k + 1} has id {expected!r}, the input has {got}"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     seen = set(done)  # ids are kept for the duplicate count only; records are matched by position
     start = time.perf_counter()
-    with out.open("a", encoding="utf-8") as f, _Progress(console, stats.total, stats.resumed, spec.unit) as bar:
-        for chunk, done in _checked(groups(stream, batch_size), engine):
+    with out.open("a", encoding="utf-8") as f, _Progress(console, stats.total, stats.resumed, unit) as bar:
+        for _chunk, done in _checked(groups(stream, batch_size), engine):
             f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in done))
             f.flush()
             os.fsync(f.fileno())
@@ -280,11 +315,24 @@ class _Progress:
     """A rich progress bar (reports/s, ETA) on a terminal; silent otherwise. Shows counts only."""
 
     def __init__(self, console: "Console", total: int, completed: int, unit: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("working"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-            TextColumn("{task.fields[rate]} " + unit.split()[-1] + "s/s"), TimeRemainingColumn(), console=console, disable=not console.is_terminal,
+            TextColumn("working"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]} " + unit.split()[-1] + "s/s"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not console.is_terminal,
         )
         self.task = self.progress.add_task("batch", total=total, completed=completed, rate="-")
         self.start, self.base, self.done = time.perf_counter(), completed, completed
@@ -308,8 +356,14 @@ def summary_table(stats: BatchStats, out: Path, title: str = "batch", unit: str 
     table = Table(title=title, show_header=False)
     rate = stats.written / stats.seconds if stats.seconds else 0.0
     for name, value in [
-        ("records in input", stats.total), ("already done (resumed)", stats.resumed), ("written this run", stats.written),
-        ("errors (whole output)", stats.errors), ("duplicate ids", stats.duplicates), ("seconds", f"{stats.seconds:.1f}"), (f"{unit}/s", f"{rate:.2f}"), ("output", str(out)),
+        ("records in input", stats.total),
+        ("already done (resumed)", stats.resumed),
+        ("written this run", stats.written),
+        ("errors (whole output)", stats.errors),
+        ("duplicate ids", stats.duplicates),
+        ("seconds", f"{stats.seconds:.1f}"),
+        (f"{unit}/s", f"{rate:.2f}"),
+        ("output", str(out)),
     ]:
         table.add_row(name, str(value))
     return table

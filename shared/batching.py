@@ -10,8 +10,9 @@ the baseline the benchmark compares against.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +55,8 @@ def encode_samples(
     ps = ids([s.prefix for s in samples])
     ts = ids([s.target for s in samples])
     return [
-        Encoded(encode_source(q, p, max_source_len, eos), t[: max_target_len - 1] + [eos]) for q, p, t in zip(qs, ps, ts)
+        Encoded(encode_source(q, p, max_source_len, eos), t[: max_target_len - 1] + [eos])
+        for q, p, t in zip(qs, ps, ts)
     ]
 
 

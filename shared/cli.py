@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -42,18 +43,38 @@ def friendly_errors(fn: F) -> F:
 
 def serving_options(fn: F) -> F:
     """`--model`, `--backend` and `--device` of every command that generates."""
-    fn = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
-                      help="cuda: run on the GPU when one is active, else fall back to the CPU with a warning.")(fn)
-    fn = click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
-                      help="Inference engine; auto: onnxruntime for an ONNX export, else torch.")(fn)
-    fn = click.option("--model", "model_dir", type=click.Path(file_okay=False),
-                      help="Run, checkpoint or ONNX export folder (default: the shipped model).")(fn)
+    fn = click.option(
+        "--device",
+        type=click.Choice(["cpu", "cuda"]),
+        default="cpu",
+        show_default=True,
+        help="cuda: run on the GPU when one is active, else fall back to the CPU with a warning.",
+    )(fn)
+    fn = click.option(
+        "--backend",
+        type=click.Choice(["auto", "torch", "onnx"]),
+        default="auto",
+        show_default=True,
+        help="Inference engine; auto: onnxruntime for an ONNX export, else torch.",
+    )(fn)
+    fn = click.option(
+        "--model",
+        "model_dir",
+        type=click.Path(file_okay=False),
+        help="Run, checkpoint or ONNX export folder (default: the shipped model).",
+    )(fn)
     return fn
 
 
 def config_options(fn: F) -> F:
     """`--config FILE` and repeatable `--set section.field=value`."""
-    fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field, e.g. train.lr=1e-3 (repeatable).")(fn)
+    fn = click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config field, e.g. train.lr=1e-3 (repeatable).",
+    )(fn)
     fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML or JSON run config.")(fn)
     return fn
 
@@ -61,16 +82,34 @@ def config_options(fn: F) -> F:
 def training_options(fn: F) -> F:
     """The options every task's `train` command takes."""
     fn = config_options(fn)
-    fn = click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (resumes if it holds a run).")(fn)
+    fn = click.option(
+        "--out", required=True, type=click.Path(file_okay=False), help="Run folder (resumes if it holds a run)."
+    )(fn)
     fn = click.option("--beta", type=float, help="β of the score-based strategies (default: 1.0).")(fn)
-    fn = click.option("--strategy", type=click.Choice(["inter", "ent", "ent_pre", "loss", "bleu", "rouge"]), help="Segmentation strategy (default: inter).")(fn)
-    fn = click.option("--method", type=click.Choice(["direct", "dsm", "usm"]), help="Training method (default: usm).")(fn)
+    fn = click.option(
+        "--strategy",
+        type=click.Choice(["inter", "ent", "ent_pre", "loss", "bleu", "rouge"]),
+        help="Segmentation strategy (default: inter).",
+    )(fn)
+    fn = click.option("--method", type=click.Choice(["direct", "dsm", "usm"]), help="Training method (default: usm).")(
+        fn
+    )
     return fn
 
 
 def run_training(
-    examples, adapter, out: str, method: str | None, strategy: str | None, beta: float | None, config_path: str | None,
-    sets: tuple[str, ...], flags: dict[str, Any] | None = None, prepare: Callable | None = None, val_examples=None,
+    examples,
+    adapter,
+    out: str,
+    method: str | None,
+    strategy: str | None,
+    beta: float | None,
+    config_path: str | None,
+    sets: tuple[str, ...],
+    flags: dict[str, Any] | None = None,
+    prepare: Callable | None = None,
+    val_examples=None,
+    schema: type | None = None,
 ) -> None:
     """Validate the config, run the AS-ES recipe, print the run's manifest. `prepare(examples,
     cfg) -> (instances, facts)` turns a task's records into training instances (PET's regions).
@@ -83,7 +122,12 @@ def run_training(
     from shared.distributed import init_from_env, shutdown
     from shared.pipeline import train_run
 
-    cfg = build_config(config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **(flags or {})})
+    cfg = build_config(
+        config_path,
+        sets,
+        {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **(flags or {})},
+        schema,
+    )
     extra = None
     if prepare is not None:
         examples, extra = prepare(examples, cfg)
@@ -115,22 +159,32 @@ def launch_training(module: str, nproc: int, args: list[str]) -> None:
     # Each rank's torch gets its share of the cores instead of every rank taking them all.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its errors become ours, below
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()), rdzv_backend="c10d",
-                          rdzv_endpoint="localhost:0", max_restarts=0)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+    )
     try:
         elastic_launch(config, sys.executable)("-u", "-m", module, *args)
     except ChildFailedError as e:
         rank, failure = e.get_first_failure()
-        fail(f"training stopped: rank {rank} of {nproc} exited with code {failure.exitcode}", failure.exitcode if failure.exitcode > 0 else 1)
+        fail(
+            f"training stopped: rank {rank} of {nproc} exited with code {failure.exitcode}",
+            failure.exitcode if failure.exitcode > 0 else 1,
+        )
 
 
-def build_config(config_path: str | None, sets: tuple[str, ...], flags: dict[str, Any]):
-    """Defaults ← --config ← named flags ← --set."""
-    from shared.config import load_config, parse_override
+def build_config(config_path: str | None, sets: tuple[str, ...], flags: dict[str, Any], schema: type | None = None):
+    """Defaults ← --config ← named flags ← --set, validated as `schema` (default: the core's `RunConfig`)."""
+    from shared.config import RunConfig, load_config, parse_override
 
     overrides = {k: v for k, v in flags.items() if v is not None}  # flags not given keep the config's value
     overrides.update(parse_override(s) for s in sets)
-    return load_config(config_path, overrides)
+    return load_config(config_path, overrides, schema or RunConfig)
 
 
 def console():

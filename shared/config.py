@@ -18,15 +18,18 @@ class ConfigError(ValueError):
     """A config that cannot be used; the message is one readable line."""
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A config section: unknown fields are errors, and so are assignments that do not validate."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     pretrained: str | None = Field(None, description="local Hugging Face seq2seq checkpoint folder to start from")
     tokenizer: str | None = Field(
-        None, description="tokenizer folder to use instead of training one (e.g. another run's, so that a warm-up run and the "
-        "run started from it share the tokenizer); `pretrained` brings its own",
+        None,
+        description="tokenizer folder to use instead of training one (e.g. another run's, so that a warm-up run and "
+        "the run started from it share the tokenizer); `pretrained` brings its own",
     )
     vocab_size: int = Field(4000, ge=64, description="BPE vocabulary when training a tokenizer from scratch")
     d_model: int = Field(256, ge=8)
@@ -45,25 +48,24 @@ class ModelConfig(_Strict):
         return self
 
 
-class DataConfig(_Strict):
-    max_source_len: int = Field(512, ge=8, description="tokens; longer inputs keep the question's head and the prefix's tail")
+class DataConfig(Strict):
+    max_source_len: int = Field(
+        512, ge=8, description="tokens; longer inputs keep the question's head and the prefix's tail"
+    )
     max_target_len: int = Field(128, ge=4)
     val_fraction: float = Field(0.1, gt=0, lt=1, description="share of examples held out for validation")
     split_seed: int = 42
 
 
-class SegmentConfig(_Strict):
+class SegmentConfig(Strict):
     strategy: Strategy = "inter"
     beta: float = Field(1.0, gt=0)
     scorer: str | None = Field(None, description="checkpoint that scores ent/loss; default: train a direct model first")
     scorer_budget: float = Field(1.0, gt=0, description="the scorer's training budget as a share of train's")
     score_batch_size: int = Field(32, ge=1)
-    gamma: float = Field(
-        1.0, ge=0, description="normal samples (fixed-ES 'no anomaly' targets) per source document, for tasks that have them (petsum's normal regions)"
-    )
 
 
-class TrainConfig(_Strict):
+class TrainConfig(Strict):
     method: Method = "usm"
     lr: float = Field(5e-4, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -92,14 +94,17 @@ class TrainConfig(_Strict):
         return self
 
 
-class GenerateConfig(_Strict):
+class GenerateConfig(Strict):
     num_beams: int = Field(1, ge=1)
     max_new_tokens: int = Field(128, ge=1, description="per segment")
     max_iters: int = Field(8, ge=1, description="most segments per input")
     max_total_tokens: int = Field(512, ge=1, description="most generated tokens per input, all segments together")
     batch_size: int = Field(32, ge=1)
     no_repeat_ngram_size: int = Field(
-        0, ge=0, description="never repeat an n-gram of this many tokens within one segment (0: off); Hugging Face's setting of that name"
+        0,
+        ge=0,
+        description="never repeat an n-gram of this many tokens within one segment (0: off); "
+        "Hugging Face's setting of that name",
     )
     first_token_bias: dict[str, float] = Field(
         default_factory=dict,
@@ -107,15 +112,19 @@ class GenerateConfig(_Strict):
         "(negative: that answer less often; petsum uses it against the 'no anomaly' answer)",
     )
     eos_bias: float = Field(
-        0.0, allow_inf_nan=False,
+        0.0,
+        allow_inf_nan=False,
         description="a bias added to the end-of-sequence logit at every step (negative: longer segments; 0: off)",
     )
     consensus_samples: int = Field(
-        0, ge=0,
-        description="draws per input besides the greedy answer; the answer is then the candidate that agrees most with the "
-        "others (minimum-Bayes-risk decoding by ROUGE-L); 0: the greedy answer alone. Direct models only",
+        0,
+        ge=0,
+        description="draws per input besides the greedy answer; the answer is then the candidate that agrees most with "
+        "the others (minimum-Bayes-risk decoding by ROUGE-L); 0: the greedy answer alone. Direct models only",
     )
-    sample_epsilon: float = Field(0.02, gt=0, lt=1, description="a draw takes only tokens of at least this probability (epsilon sampling)")
+    sample_epsilon: float = Field(
+        0.02, gt=0, lt=1, description="a draw takes only tokens of at least this probability (epsilon sampling)"
+    )
     sample_seed: int = Field(0, ge=0, description="the draws are a function of this seed and the input alone")
 
     @field_validator("first_token_bias")
@@ -129,12 +138,15 @@ class GenerateConfig(_Strict):
         return value
 
 
-class RunConfig(_Strict):
+class RunConfig(Strict):
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     segment: SegmentConfig = SegmentConfig()
     train: TrainConfig = TrainConfig()
     generate: GenerateConfig = GenerateConfig()
+
+
+_R = TypeVar("_R", bound=RunConfig)
 
 
 def _format(err: ValidationError) -> str:
@@ -208,13 +220,16 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Defaults ← file ← overrides, validated once. An override of None sets the field to null."""
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, schema: type[_R] = RunConfig
+) -> _R:
+    """Defaults ← file ← overrides, validated once as `schema` (a task's `RunConfig` with its own
+    sections, e.g. petsum's `pet`). An override of None sets the field to null."""
     tree = _read(Path(path)) if path else {}
     for key, value in (overrides or {}).items():
         _set(tree, key, value)
     try:
-        return RunConfig.model_validate(tree)
+        return schema.model_validate(tree)
     except ValidationError as e:
         raise ConfigError(f"invalid config: {_format(e)}") from None
 

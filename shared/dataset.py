@@ -7,8 +7,9 @@ the last target carries the task's stop sign. A `direct` row maps Q to the whole
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from shared.schema import ES, SEP, Example, Sample, Segment
 
@@ -21,7 +22,9 @@ def prefix_text(adapter: "TaskAdapter", previous: list[str]) -> str:
     return (SEP + adapter.join(previous)).rstrip()
 
 
-def ases_samples(example: Example, segments: list[Segment], adapter: "TaskAdapter", lead_es: bool = False) -> list[Sample]:
+def ases_samples(
+    example: Example, segments: list[Segment], adapter: "TaskAdapter", lead_es: bool = False
+) -> list[Sample]:
     """One row per segment. With `lead_es` (DSM), a target that opens with an AS segment gets an
     empty ES row first, so the ESM learns to yield at once and generation can always start with
     the ESM and alternate."""
@@ -55,7 +58,9 @@ def build_datasets(
     """Training rows per model: {"model": …} for direct/usm, {"esm": …, "asm": …} for dsm."""
     if method == "direct":
         return {"model": [direct_sample(ex, adapter) for ex in examples]}
-    rows = [r for ex, segs in zip(examples, segmented) for r in ases_samples(ex, segs, adapter, lead_es=method == "dsm")]
+    rows = [
+        r for ex, segs in zip(examples, segmented) for r in ases_samples(ex, segs, adapter, lead_es=method == "dsm")
+    ]
     if method == "usm":
         return {"model": rows}
     return {"esm": [r for r in rows if r.tag == ES], "asm": [r for r in rows if r.tag != ES]}

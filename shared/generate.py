@@ -9,8 +9,9 @@ ASM, starting with the ESM; a direct model answers in one round.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -31,7 +32,12 @@ class TokenGenerator(Protocol):
     through EOS when one was produced; with `sampling` (and one beam), each row's draw instead."""
 
     def generate_tokens(
-        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        self,
+        sources: list[list[int]],
+        max_new_tokens: int,
+        num_beams: int,
+        no_repeat: int = 0,
+        bias: LogitBias | None = None,
         sampling: Sampling | None = None,
     ) -> list[list[int]]: ...
 
@@ -80,8 +86,9 @@ class LogitBias:
         return bool(self.first or self.every)
 
     def apply(self, scores, step: int) -> None:
-        """In place, on every row of `scores` (a numpy array or a torch tensor) at decoding step `step` (0: the first)."""
-        for token, bias in (self.first.items() if step == 0 else ()):
+        """In place, on every row of `scores` (a numpy array or a torch tensor) at decoding step `step`
+        (0: the first)."""
+        for token, bias in self.first.items() if step == 0 else ():
             scores[:, token] += bias
         for token, bias in self.every.items():
             scores[:, token] += bias
@@ -187,7 +194,9 @@ class ModelSet:
     name: str = ""
     generate: GenerateConfig = field(default_factory=GenerateConfig)  # the run's own decoding settings
     backend: str = "torch"
-    providers: list[str] = field(default_factory=lambda: ["cpu"])  # where it really runs (torch device or ORT providers)
+    providers: list[str] = field(
+        default_factory=lambda: ["cpu"]
+    )  # where it really runs (torch device or ORT providers)
 
     def for_round(self, i: int) -> "PreTrainedModel | TokenGenerator":
         if self.method == "dsm":
@@ -204,14 +213,21 @@ class TorchGenerator:
     eos_id: int
 
     def generate_tokens(
-        self, sources: list[list[int]], max_new_tokens: int, num_beams: int, no_repeat: int = 0, bias: LogitBias | None = None,
+        self,
+        sources: list[list[int]],
+        max_new_tokens: int,
+        num_beams: int,
+        no_repeat: int = 0,
+        bias: LogitBias | None = None,
         sampling: Sampling | None = None,
     ) -> list[list[int]]:
         import torch
         from transformers import LogitsProcessorList
 
         ids, mask = pad(sources, self.pad_id)
-        processors = LogitsProcessorList(([_bias_processor(bias)] if bias else []) + ([_sampling_processor(sampling)] if sampling else []))
+        processors = LogitsProcessorList(
+            ([_bias_processor(bias)] if bias else []) + ([_sampling_processor(sampling)] if sampling else [])
+        )
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(self.model.device),
@@ -244,7 +260,11 @@ def generate_batch(
     counts: list[int] = [0] * len(sources)
     ended: list[bool] = [False] * len(sources)
     limit = max_new_tokens or cfg.max_new_tokens
-    gen = model if hasattr(model, "generate_tokens") else TorchGenerator(model, tokenizer.pad_token_id, tokenizer.eos_token_id)
+    gen = (
+        model
+        if hasattr(model, "generate_tokens")
+        else TorchGenerator(model, tokenizer.pad_token_id, tokenizer.eos_token_id)
+    )
     bias = logit_bias(tokenizer, cfg)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # less padding per batch
     for b in range(0, len(order), cfg.batch_size):
@@ -271,15 +291,23 @@ def consensus(texts: list[str], references: Sequence[tuple[str, float]] = ()) ->
 
     toks = [units(t) for t in texts]
     refs = [(units(t), w) for t, w in references]
-    common = {(i, j): lcs_length(toks[i], toks[j]) for i in range(len(toks)) for j in range(i + 1, len(toks))}  # once per pair: half the work
-    agreement = [sum(rouge_l_of(common[min(i, j), max(i, j)], len(a), len(toks[j])) for j in range(len(toks)) if j != i) for i, a in enumerate(toks)]
+    common = {
+        (i, j): lcs_length(toks[i], toks[j]) for i in range(len(toks)) for j in range(i + 1, len(toks))
+    }  # once per pair: half the work
+    agreement = [
+        sum(rouge_l_of(common[min(i, j), max(i, j)], len(a), len(toks[j])) for j in range(len(toks)) if j != i)
+        for i, a in enumerate(toks)
+    ]
     if refs:  # scaled by the others' count, not the sum divided by it: without references the floats are as before
         agreement = [s + (len(toks) - 1) * sum(w * rouge_l(a, b) for b, w in refs) for s, a in zip(agreement, toks)]
     return max(range(len(texts)), key=lambda i: (agreement[i], -i))
 
 
 def generate(
-    models: ModelSet, questions: list[str], adapter: "TaskAdapter", cfg: GenerateConfig,
+    models: ModelSet,
+    questions: list[str],
+    adapter: "TaskAdapter",
+    cfg: GenerateConfig,
     vote: Callable[[str, str], str | None] | None = None,
     references: Callable[[str], Sequence[tuple[str, float]]] | None = None,
 ) -> list[GenerationResult]:
@@ -307,9 +335,13 @@ def generate(
             open_ = [i for i, v in enumerate(greedy) if v is not None]  # the others stand as greedy decoding wrote them
             n = cfg.consensus_samples  # all draws in one call: longer batches of equal-length rows
             keys = [sample_key(sources[i], k, cfg.sample_seed) for i in open_ for k in range(n)]
-            drawn = generate_batch(models.models["model"], tok, [sources[i] for i in open_ for _ in range(n)], cfg, budget, keys)
+            drawn = generate_batch(
+                models.models["model"], tok, [sources[i] for i in open_ for _ in range(n)], cfg, budget, keys
+            )
             for v, i in enumerate(open_):
-                candidates = [(texts[i], counts[i], ended[i])] + [(drawn[0][j], drawn[1][j], drawn[2][j]) for j in range(v * n, (v + 1) * n)]
+                candidates = [(texts[i], counts[i], ended[i])] + [
+                    (drawn[0][j], drawn[1][j], drawn[2][j]) for j in range(v * n, (v + 1) * n)
+                ]
                 votes = [greedy[i]] + [as_voted(questions[i], _read_segment(adapter, c[0])[1]) for c in candidates[1:]]
                 eligible = [k for k, text in enumerate(votes) if text is not None]
                 known = references(questions[i]) if references else ()

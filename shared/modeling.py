@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from shared.config import ModelConfig
 
@@ -20,12 +21,19 @@ if TYPE_CHECKING:
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 # Characters every tokenizer must know even if the training corpus lacks them: digits and
 # ASCII (so an unseen number never becomes <unk>) and Chinese punctuation.
-BASE_ALPHABET = sorted(set(string.digits + string.ascii_letters + string.punctuation + "，。；：、！？（）《》“”‘’×～—…"))
+BASE_ALPHABET = sorted(
+    set(string.digits + string.ascii_letters + string.punctuation + "，。；：、！？（）《》“”‘’×～—…")
+)
 MANIFEST = "ases.json"  # written beside the weights: which AS-ES method and role a checkpoint has
 # A task's files beside the manifest (petsum's fitted tables and memory): they go wherever the
 # manifest goes (an export, an averaged folder), and the core never reads them.
 TASK_FILES = ("fitted.json", "memory.json")
-CHECKPOINT_FACTS = ("step", "val_loss", "val_bleu", "checkpoint")  # manifest keys about one saved checkpoint, not its model
+CHECKPOINT_FACTS = (
+    "step",
+    "val_loss",
+    "val_bleu",
+    "checkpoint",
+)  # manifest keys about one saved checkpoint, not its model
 
 
 def quiet_transformers() -> None:

@@ -80,7 +80,9 @@ def get_tokenizer(cfg: RunConfig, train: list[Example], adapter: "TaskAdapter", 
     if cfg.model.pretrained or cfg.model.tokenizer:
         source = Path(cfg.model.pretrained or cfg.model.tokenizer)
         if not source.is_dir():
-            raise FileNotFoundError(f"{source}: no such folder (model.{'pretrained' if cfg.model.pretrained else 'tokenizer'})")
+            raise FileNotFoundError(
+                f"{source}: no such folder (model.{'pretrained' if cfg.model.pretrained else 'tokenizer'})"
+            )
         tok = load_tokenizer(source)
         add_missing_tokens(tok, adapter.extra_tokens)
     else:
@@ -98,8 +100,13 @@ def served_checkpoint(model_dir: Path, best_bleu: float) -> str:
 
 
 def prepare_datasets(
-    examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console",
-    val_examples: list[Example] | None = None, dist: Dist = SINGLE,
+    examples: list[Example],
+    adapter: "TaskAdapter",
+    cfg: RunConfig,
+    out: Path,
+    console: "Console",
+    val_examples: list[Example] | None = None,
+    dist: Dist = SINGLE,
 ) -> tuple[dict[str, list], dict[str, list], object]:
     """Split (unless the caller brings its own validation examples), tokenizer, segmentation
     (training the scorer first where the strategy needs one), and the rows per role, written
@@ -122,7 +129,9 @@ def prepare_datasets(
 
     segmented_train = segmented_val = None
     if method != "direct":
-        scorer, scorer_tok = _scorer(cfg, adapter, train, val, tok, out, console, dist) if strategy in MODEL_STRATEGIES else (None, None)
+        scorer, scorer_tok = (
+            _scorer(cfg, adapter, train, val, tok, out, console, dist) if strategy in MODEL_STRATEGIES else (None, None)
+        )
         segmented_train = segment_examples(train, adapter, cfg.segment, scorer, scorer_tok, *lens)
         segmented_val = segment_examples(val, adapter, cfg.segment, scorer, scorer_tok, *lens)
     train_sets = build_datasets(train, segmented_train or [], adapter, method)
@@ -136,8 +145,14 @@ def prepare_datasets(
 
 
 def train_run(
-    examples: list[Example], adapter: "TaskAdapter", cfg: RunConfig, out: Path, console: "Console", extra: dict | None = None,
-    val_examples: list[Example] | None = None, dist: Dist = SINGLE,
+    examples: list[Example],
+    adapter: "TaskAdapter",
+    cfg: RunConfig,
+    out: Path,
+    console: "Console",
+    extra: dict | None = None,
+    val_examples: list[Example] | None = None,
+    dist: Dist = SINGLE,
 ) -> dict:
     """Run the recipe end to end; returns the manifest written to `out/ases.json` (with the
     task's own `extra` facts, e.g. how PET reports were split into instances). Validation
@@ -151,19 +166,44 @@ def train_run(
     roles: dict[str, str] = {}
     stats: dict[str, dict] = {}
     for role, rows in train_sets.items():
-        manifest = {"method": method, "role": role, "task": adapter.name, "strategy": strategy, "beta": cfg.segment.beta,
-                    "max_source_len": cfg.data.max_source_len, "generate": cfg.generate.model_dump(), **(extra or {})}
+        manifest = {
+            "method": method,
+            "role": role,
+            "task": adapter.name,
+            "strategy": strategy,
+            "beta": cfg.segment.beta,
+            "max_source_len": cfg.data.max_source_len,
+            "generate": cfg.generate.model_dump(),
+            **(extra or {}),
+        }
         share = len(rows) / total  # DSM's two models split one budget by their share of the rows
         _, st = train_model(
-            base_model(cfg, tok, adapter.extra_tokens), tok, rows, val_sets[role], cfg, out / role, manifest,
-            adapter.bleu_tokenize, share, console, dist,
+            base_model(cfg, tok, adapter.extra_tokens),
+            tok,
+            rows,
+            val_sets[role],
+            cfg,
+            out / role,
+            manifest,
+            adapter.bleu_tokenize,
+            share,
+            console,
+            dist,
         )
-        roles[role] = f"{role}/{served_checkpoint(out / role, st.best_bleu)}"  # rank 0's (it alone evaluates) is the one written
+        roles[role] = (
+            f"{role}/{served_checkpoint(out / role, st.best_bleu)}"  # rank 0's (it alone evaluates) is the one written
+        )
         stats[role] = {"steps": st.step, "tokens": st.tokens, "train_s": round(st.train_s, 1)}
     manifest = {
-        "method": method, "task": adapter.name, "strategy": None if method == "direct" else strategy,
-        "beta": cfg.segment.beta, "roles": roles, "train": stats, "max_source_len": cfg.data.max_source_len,
-        "validation": "seeded share of the data" if val_examples is None else "separate file", **(extra or {}),
+        "method": method,
+        "task": adapter.name,
+        "strategy": None if method == "direct" else strategy,
+        "beta": cfg.segment.beta,
+        "roles": roles,
+        "train": stats,
+        "max_source_len": cfg.data.max_source_len,
+        "validation": "seeded share of the data" if val_examples is None else "separate file",
+        **(extra or {}),
     }
     if dist.main:
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -185,9 +225,17 @@ def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Conso
     console.log(f"training the direct model that scores '{strategy}'")
     manifest = {"method": "direct", "role": "model", "task": adapter.name}
     train_model(
-        base_model(cfg, tok, adapter.extra_tokens), tok,
-        [direct_sample(ex, adapter) for ex in train], [direct_sample(ex, adapter) for ex in val],
-        cfg, out / "scorer", manifest, adapter.bleu_tokenize, cfg.segment.scorer_budget, console, dist,
+        base_model(cfg, tok, adapter.extra_tokens),
+        tok,
+        [direct_sample(ex, adapter) for ex in train],
+        [direct_sample(ex, adapter) for ex in val],
+        cfg,
+        out / "scorer",
+        manifest,
+        adapter.bleu_tokenize,
+        cfg.segment.scorer_budget,
+        console,
+        dist,
     )
     return load_model(out / "scorer" / served_checkpoint(out / "scorer", 0.0)), tok
 
@@ -220,9 +268,17 @@ def load_run(path: str | Path) -> "ModelSet":
         tok = load_tokenizer(path / next(iter(manifest["roles"].values())))
         return ModelSet(manifest["method"], tok, models, manifest.get("max_source_len", 512), path.name, gen)
     if not is_checkpoint(path):
-        raise FileNotFoundError(f"{path} is neither a training run nor a model folder (no config.json + model.safetensors)")
+        raise FileNotFoundError(
+            f"{path} is neither a training run nor a model folder (no config.json + model.safetensors)"
+        )
     method = manifest.get("method", "direct")
     if method == "dsm":
         raise ValueError(f"{path} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
-    return ModelSet(method, load_tokenizer(path), {"model": load_model(path)}, manifest.get("max_source_len", 512), path.name,
-                    decoding_settings(path))
+    return ModelSet(
+        method,
+        load_tokenizer(path),
+        {"model": load_model(path)},
+        manifest.get("max_source_len", 512),
+        path.name,
+        decoding_settings(path),
+    )

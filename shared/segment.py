@@ -84,7 +84,10 @@ def _segment_free(examples, adapter, cfg, scorer, tokenizer, max_source_len, max
         scores = _score_nonempty(examples, joined, scorer, tokenizer, cfg, max_source_len, max_target_len)
         tags = [tag_by_scores(s, cfg.beta, True) for s in scores]
     else:
-        tags = [tag_by_scores(similarity_scores(cfg.strategy, ex.question, p), cfg.beta, False) for ex, p in zip(examples, pieces)]
+        tags = [
+            tag_by_scores(similarity_scores(cfg.strategy, ex.question, p), cfg.beta, False)
+            for ex, p in zip(examples, pieces)
+        ]
     return [merge(p, t, adapter.join) for p, t in zip(pieces, tags)]
 
 

@@ -7,8 +7,8 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 class InputError(ValueError):

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from shared.schema import Sample
 
 
-
 @dataclass
 class TrainState:
     step: int = 0
@@ -58,7 +57,9 @@ class Budget:
     max_steps: int | None
     max_time_s: float | None
     max_tokens: int | None = None
-    schedule_steps: int | None = None  # the LR schedule's length: max_steps, or the steps max_tokens is expected to take
+    schedule_steps: int | None = (
+        None  # the LR schedule's length: max_steps, or the steps max_tokens is expected to take
+    )
 
     def spent(self, st: TrainState) -> bool:
         return (
@@ -111,12 +112,17 @@ def loss_sum(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> "
 
     logits = model(**batch).logits
     return F.cross_entropy(
-        logits.view(-1, logits.size(-1)), batch["labels"].view(-1), ignore_index=-100, label_smoothing=label_smoothing,
+        logits.view(-1, logits.size(-1)),
+        batch["labels"].view(-1),
+        ignore_index=-100,
+        label_smoothing=label_smoothing,
         reduction="sum",
     )
 
 
-def train_step(model: "PreTrainedModel", batch: dict, opt, sched, label_smoothing: float, grad_clip: float, scale: float) -> "torch.Tensor":
+def train_step(
+    model: "PreTrainedModel", batch: dict, opt, sched, label_smoothing: float, grad_clip: float, scale: float
+) -> "torch.Tensor":
     """One optimizer step on `loss_sum × scale`; returns the (detached) summed loss. `scale` is
     1 / the batch's target tokens in one process; see `train_model` for several."""
     import torch
@@ -150,7 +156,12 @@ def evaluate_loss(model: "PreTrainedModel", rows: list[Encoded], pad_id: int, ba
 
 
 def evaluate_bleu(
-    model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", rows: list[Encoded], refs: list[str], cfg: RunConfig, bleu_tokenize: str
+    model: "PreTrainedModel",
+    tokenizer: "PreTrainedTokenizerBase",
+    rows: list[Encoded],
+    refs: list[str],
+    cfg: RunConfig,
+    bleu_tokenize: str,
 ) -> float:
     """BLEU of single-step greedy generations against the rows' targets."""
     from shared.generate import generate_batch
@@ -159,9 +170,13 @@ def evaluate_bleu(
     if not rows:
         return math.nan
     model.eval()
-    gen_cfg = GenerateConfig(num_beams=1, max_new_tokens=cfg.data.max_target_len, batch_size=cfg.generate.batch_size,
-                             no_repeat_ngram_size=cfg.generate.no_repeat_ngram_size,
-                             first_token_bias=cfg.generate.first_token_bias)  # score as the run will decode
+    gen_cfg = GenerateConfig(
+        num_beams=1,
+        max_new_tokens=cfg.data.max_target_len,
+        batch_size=cfg.generate.batch_size,
+        no_repeat_ngram_size=cfg.generate.no_repeat_ngram_size,
+        first_token_bias=cfg.generate.first_token_bias,
+    )  # score as the run will decode
     hyps, _, _ = generate_batch(model, tokenizer, [r.source for r in rows], gen_cfg)
     model.train()
     return corpus_bleu(hyps, refs, bleu_tokenize)
@@ -222,7 +237,13 @@ def train_model(
     enc = encode_samples(tokenizer, train_rows, cfg.data.max_source_len, cfg.data.max_target_len)
     bucket = tc.batching == "bucket"
     sampler = BucketBatches(
-        [e.n_tokens for e in enc], tc.batch_size, tc.max_tokens if bucket else None, tc.seed, bucket=bucket, rank=dist.rank, world=dist.world
+        [e.n_tokens for e in enc],
+        tc.batch_size,
+        tc.max_tokens if bucket else None,
+        tc.seed,
+        bucket=bucket,
+        rank=dist.rank,
+        world=dist.world,
     )
     budget = make_budget(cfg, budget_scale, [e.n_tokens for e in enc], sampler)
 
@@ -258,8 +279,25 @@ def train_model(
     def evaluate() -> None:
         nonlocal interval_loss, interval_steps
         if dist.main:
-            _evaluate_and_save(model, tokenizer, opt, sched, st, out, manifest, cfg, val, val_enc, gen_n, pad_id, bleu_tokenize,
-                               interval_loss / max(interval_steps, 1), bool(interval_steps), log, console)
+            _evaluate_and_save(
+                model,
+                tokenizer,
+                opt,
+                sched,
+                st,
+                out,
+                manifest,
+                cfg,
+                val,
+                val_enc,
+                gen_n,
+                pad_id,
+                bleu_tokenize,
+                interval_loss / max(interval_steps, 1),
+                bool(interval_steps),
+                log,
+                console,
+            )
         interval_loss, interval_steps = 0.0, 0
         dist.barrier()  # the other ranks wait for rank 0's checkpoints
 
@@ -275,7 +313,9 @@ def train_model(
                 while st.batch_in_epoch < len(batches) and not budget.spent(st):
                     t0 = time.perf_counter()
                     ids = batches[st.batch_in_epoch]
-                    loss = _distributed_step(trained, enc, ids, sampler, dist, pad_id, pad_to, opt, sched, tc.label_smoothing, tc.grad_clip)
+                    loss = _distributed_step(
+                        trained, enc, ids, sampler, dist, pad_id, pad_to, opt, sched, tc.label_smoothing, tc.grad_clip
+                    )
                     # The slowest rank's time, so a time budget ends on the same step everywhere.
                     dt = dist.max(time.perf_counter() - t0)
                     # Counted from the global batch, not this rank's share: every rank agrees.
@@ -283,7 +323,9 @@ def train_model(
                     st.step += 1
                     st.batch_in_epoch += 1
                     st.tokens += real
-                    st.padded_tokens += sum(padded_size([enc[i] for i in sampler.shard(ids, r)], pad_to) for r in range(dist.world))
+                    st.padded_tokens += sum(
+                        padded_size([enc[i] for i in sampler.shard(ids, r)], pad_to) for r in range(dist.world)
+                    )
                     st.train_s += dt
                     interval_loss += loss
                     interval_steps += 1
@@ -291,7 +333,16 @@ def train_model(
                     interval_time += dt
                     if st.step % tc.log_every == 0:
                         tps = interval_tokens / max(interval_time, 1e-9)
-                        log({"step": st.step, "loss": loss, "lr": sched.get_last_lr()[0], "tokens": st.tokens, "tokens_per_s": round(tps, 1), "train_s": round(st.train_s, 2)})
+                        log(
+                            {
+                                "step": st.step,
+                                "loss": loss,
+                                "lr": sched.get_last_lr()[0],
+                                "tokens": st.tokens,
+                                "tokens_per_s": round(tps, 1),
+                                "train_s": round(st.train_s, 2),
+                            }
+                        )
                         progress.update(task, loss=loss, tps=tps)
                         interval_tokens, interval_time = 0, 0.0
                     progress.update(task, completed=st.step)
@@ -309,8 +360,17 @@ def train_model(
 
 
 def _distributed_step(
-    trained: "PreTrainedModel", enc: list[Encoded], ids: list[int], sampler: BucketBatches, dist: Dist, pad_id: int,
-    pad_to: tuple[int, int] | None, opt, sched, label_smoothing: float, grad_clip: float,
+    trained: "PreTrainedModel",
+    enc: list[Encoded],
+    ids: list[int],
+    sampler: BucketBatches,
+    dist: Dist,
+    pad_id: int,
+    pad_to: tuple[int, int] | None,
+    opt,
+    sched,
+    label_smoothing: float,
+    grad_clip: float,
 ) -> float:
     """One optimizer step on global batch `ids`; returns its token-mean loss. This rank trains
     on its shard with loss_sum × world / (the whole batch's target tokens): DDP averages the
@@ -327,14 +387,44 @@ def _distributed_step(
 
 
 def _evaluate_and_save(
-    model, tokenizer, opt, sched, st: TrainState, out: Path, manifest: dict, cfg: RunConfig, val, val_enc, gen_n: int,
-    pad_id: int, bleu_tokenize: str, mean_train: float, trained_since: bool, log, console: "Console",
+    model,
+    tokenizer,
+    opt,
+    sched,
+    st: TrainState,
+    out: Path,
+    manifest: dict,
+    cfg: RunConfig,
+    val,
+    val_enc,
+    gen_n: int,
+    pad_id: int,
+    bleu_tokenize: str,
+    mean_train: float,
+    trained_since: bool,
+    log,
+    console: "Console",
 ) -> None:
     """Validation loss and BLEU, the best_* checkpoints they earn, and `last`."""
     val_loss = evaluate_loss(model, val_enc, pad_id, cfg.train.batch_size)
-    bleu = evaluate_bleu(model, tokenizer, val_enc[:gen_n], [r.target for r in val[:gen_n]], cfg, bleu_tokenize) if gen_n else math.nan
-    log({"step": st.step, "train_loss": mean_train, "val_loss": val_loss, "val_bleu": bleu, "tokens": st.tokens, "train_s": round(st.train_s, 2)})
-    console.log(f"[{out.name}] step {st.step}: train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}", markup=False)
+    bleu = (
+        evaluate_bleu(model, tokenizer, val_enc[:gen_n], [r.target for r in val[:gen_n]], cfg, bleu_tokenize)
+        if gen_n
+        else math.nan
+    )
+    log(
+        {
+            "step": st.step,
+            "train_loss": mean_train,
+            "val_loss": val_loss,
+            "val_bleu": bleu,
+            "tokens": st.tokens,
+            "train_s": round(st.train_s, 2),
+        }
+    )
+    console.log(
+        f"[{out.name}] step {st.step}: train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}", markup=False
+    )
     meta = {**manifest, "step": st.step, "val_loss": val_loss, "val_bleu": bleu}
     if trained_since and mean_train < st.best_train:
         st.best_train = mean_train
@@ -369,7 +459,11 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop log lines past `step`: an interrupted run logged steps it will now repeat."""
     if not path.is_file():
         return
-    keep = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    keep = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= step
+    ]
     path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
 
 

@@ -43,7 +43,9 @@ def features(sections: list[tuple[str, str]]) -> set[str]:
     """A report's features, from its (region, findings) sections: the findings' character bi- and
     trigrams, and one feature per region."""
     text = "".join(body for _, body in sections)
-    return {text[i : i + n] for n in (2, 3) for i in range(len(text) - n + 1)} | {f"<{region}>" for region, _ in sections}
+    return {text[i : i + n] for n in (2, 3) for i in range(len(text) - n + 1)} | {
+        f"<{region}>" for region, _ in sections
+    }
 
 
 def covers(line: str, regions: set[str]) -> bool:
@@ -74,7 +76,14 @@ class ClosingLine:
         return cls(*read_lines_json(data, "closing_line"))
 
 
-def fit(reports: list["Example"], n_lines: int = 20, n_features: int = 5000, epochs: int = 5, lr: float = 0.01, seed: int = 0) -> tuple[ClosingLine | None, int]:
+def fit(
+    reports: list["Example"],
+    n_lines: int = 20,
+    n_features: int = 5000,
+    epochs: int = 5,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> tuple[ClosingLine | None, int]:
     """(the fit, the number of reports it was fitted on): the reports whose impression closes
     with one of the `n_lines` most frequent lines; (None, 0) when no impression has a closing line
     (the assembler's rule then writes it)."""

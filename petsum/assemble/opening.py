@@ -32,8 +32,12 @@ if TYPE_CHECKING:
 
 CUE = re.compile(r"较前(?!列腺)|前次|前片|新发|新增|同前(?!列腺)|好转")  # the findings compare with an earlier exam
 _ITEM = r"\d{1,2}\s*[、.．](?!\d)"  # an item number, `1、`, not `1.6`
-_HEAD = re.compile(rf"^\s*(?!{_ITEM})([^\n]{{1,80}}?)[：:]\s*(?=1\s*[、.．](?!\d))")  # the text before item 1, ending in a colon
-_DATE = re.compile(r"(?:19|20)\d{2}(?:\s*[-./年]\s*\d{1,2}(?:\s*[-./月]\s*\d{1,2}\s*日?|\s*月)?|\d{4})")  # 2015-11-12, 2015年11月, 20151112
+_HEAD = re.compile(
+    rf"^\s*(?!{_ITEM})([^\n]{{1,80}}?)[：:]\s*(?=1\s*[、.．](?!\d))"
+)  # the text before item 1, ending in a colon
+_DATE = re.compile(
+    r"(?:19|20)\d{2}(?:\s*[-./年]\s*\d{1,2}(?:\s*[-./月]\s*\d{1,2}\s*日?|\s*月)?|\d{4})"
+)  # 2015-11-12, 2015年11月, 20151112
 _COMPARISON = re.compile(r"与([^与，,。；;：:]*?)(相比较|比较|相比|对比)")  # one clause: `与2015-11-12 PET/CT检查比较`
 _EXAM = re.compile(r"前次|检查|显像|PET|CT|片")  # what a line compares with: an exam, not `与对侧相比`
 NONE = ""  # the class of impressions that open with no comparison line
@@ -47,7 +51,9 @@ def opening_line(impression: str) -> str | None:
     found = _COMPARISON.search(_DATE.sub("前次", head.group(1))) if head else None
     if not found or not _EXAM.search(found.group(1)):
         return None
-    line = re.sub(r"(?<=[A-Za-z0-9])\s+(?=[A-Za-z0-9])", " ", f"与{found.group(1)}{found.group(2)}")  # `18F-FDG PET/CT` keeps its space
+    line = re.sub(
+        r"(?<=[A-Za-z0-9])\s+(?=[A-Za-z0-9])", " ", f"与{found.group(1)}{found.group(2)}"
+    )  # `18F-FDG PET/CT` keeps its space
     return re.sub(r"(?<![A-Za-z0-9])\s+|\s+(?![A-Za-z0-9])", "", line)
 
 
@@ -82,7 +88,14 @@ class OpeningLine:
         return cls(lines, feats, weights, bias)
 
 
-def fit(reports: list["Example"], n_lines: int = 12, n_features: int = 5000, epochs: int = 5, lr: float = 0.01, seed: int = 0) -> tuple[OpeningLine | None, int]:
+def fit(
+    reports: list["Example"],
+    n_lines: int = 12,
+    n_features: int = 5000,
+    epochs: int = 5,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> tuple[OpeningLine | None, int]:
     """(the fit, the number of impressions with one of its comparison lines): a row per report
     whose impression opens with none of them or with one of the `n_lines` most frequent (a rarer
     one is neither: it is left out); (None, 0) when no impression opens with a comparison (the

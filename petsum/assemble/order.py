@@ -36,18 +36,18 @@ ONNX export; `petsum order` writes it there.
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from petsum.assemble.impression import suspicion
 from petsum.assemble.fitted import most_common, pack, unpack
-from petsum.evaluation.metrics import ITEM_NUMBER
+from petsum.text.findings import align_findings, finding_target, findings, pieces
+from petsum.text.inputs import InputKind
+from petsum.text.report import impression_items, split_sections
+from petsum.text.rules import ITEM_NUMBER, suspicion, suv_max
 
 if TYPE_CHECKING:
     from shared.schema import Example
@@ -71,16 +71,7 @@ class Source:
     index: int
 
 
-_SUV = re.compile(r"SUV\s*max\s*[:：为约]?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 MAX_PLACE = 6  # the seventh finding on shares one place feature: few lists are longer
-
-
-def suv_max(text: str) -> float | None:
-    """The highest SUVmax that `text` gives as `SUVmax:N` (or `：`, `为`, `约` before the number);
-    None otherwise. Rarer forms (`SUVmax=5.3`, `SUVmax约为3.5`: about 1% of the corpus's
-    mentions) read as none, alike in training and in use."""
-    values = [float(m.group(1)) for m in _SUV.finditer(text)]
-    return max(values) if values else None
 
 
 def context(sources: list[Source]) -> list[list[str]]:
@@ -98,7 +89,11 @@ def context(sources: list[Source]) -> list[list[str]]:
     for source in sources:
         p, value = place[source.index], suvs[source.index]
         said = [f"<region {source.region}>", f"<place {min(p, MAX_PLACE)}>", f"<last {int(p == len(distinct) - 1)}>"]
-        said += ["<suv none>"] if value is None else [f"<suv rank {min(hottest[source.index], 4)}>", f"<suv bin {min(int(value // 2), 8)}>"]
+        said += (
+            ["<suv none>"]
+            if value is None
+            else [f"<suv rank {min(hottest[source.index], 4)}>", f"<suv bin {min(int(value // 2), 8)}>"]
+        )
         out.append(said)
     return out
 
@@ -112,14 +107,13 @@ def finding_entries(report: Example) -> list[tuple[str, Source]]:
     """The targets of a report's finding instances (`petsum.data.instances.finding_instances`) in
     the order of the impression, each where its first piece stands, with the finding it is the
     target of."""
-    from petsum.text.findings import align_findings, finding_target, findings, pieces
-    from petsum.text.report import impression_items, split_sections
-
     units = [(region, f) for region, text in split_sections(report.question) for f in findings(text)]
     items, _closing = impression_items(report.target)
     where = {p: k for k, p in reversed(list(enumerate(p for item in items for p in pieces(item))))}  # first place
     aligned, _dropped = align_findings([f for _, f in units], items)
-    placed = sorted((min(where[p] for p in found), finding_target(found), k) for k, found in enumerate(aligned) if found)
+    placed = sorted(
+        (min(where[p] for p in found), finding_target(found), k) for k, found in enumerate(aligned) if found
+    )
     return [(text, Source(*units[k], k)) for _, text, k in placed]
 
 
@@ -134,10 +128,12 @@ def ordered_items(reports: list[Example], source: str = "region") -> list[list[s
     return ordered_entries(reports, source)[0]
 
 
-def ordered_entries(reports: list[Example], source: str = "region") -> tuple[list[list[str]], list[list[Source]] | None]:
+def ordered_entries(
+    reports: list[Example], source: str = "region"
+) -> tuple[list[list[str]], list[list[Source]] | None]:
     """`ordered_items` and, for `finding`, the `Source` of each item (what `fit` learns context
     from); None otherwise: which section a written numbered item came from is not known."""
-    if source != "finding":
+    if source != InputKind.FINDING:
         return [reference_items(r.target) for r in reports], None
     entries = [finding_entries(r) for r in reports]
     return [[t for t, _ in e] for e in entries], [[s for _, s in e] for e in entries]
@@ -184,16 +180,25 @@ class ItemOrder:
         width = self.after.shape[1]
         after = np.array([self.after[r].mean(0) if r else np.zeros(width) for r in rows])
         before = np.array([self.before[r].mean(0) if r else np.zeros(width) for r in rows])
-        scores = first[None, :] + np.vstack([self.start[None, :], after]) @ before.T  # row 0: the start; row i + 1: after item i
-        beams = beam_orders(len(items), self.beam, lambda placed, states: ([scores[p[-1] + 1 if p else 0] for p in placed], states))
+        scores = (
+            first[None, :] + np.vstack([self.start[None, :], after]) @ before.T
+        )  # row 0: the start; row i + 1: after item i
+        beams = beam_orders(
+            len(items), self.beam, lambda placed, states: ([scores[p[-1] + 1 if p else 0] for p in placed], states)
+        )
         return self._choose(beams, [len(t) for t in items])
 
     def _choose(self, beams: list[tuple[float, list[int]]], weights: list[int]) -> list[int]:
         return choose(beams, weights, self.temperature)
 
     def to_json(self) -> dict:
-        return {"features": list(self.features), "rank": len(self.start), "beam": self.beam, "temperature": self.temperature,
-                "tables": pack(self.first, self.start, self.after, self.before)}
+        return {
+            "features": list(self.features),
+            "rank": len(self.start),
+            "beam": self.beam,
+            "temperature": self.temperature,
+            "tables": pack(self.first, self.start, self.after, self.before),
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "ItemOrder":
@@ -203,7 +208,10 @@ class ItemOrder:
         n, rank = len(features), int(data["rank"])
         tables = unpack(data["tables"], n + rank + 2 * n * rank, "item_order")
         after, before = tables[n + rank :].reshape(2, n, rank)
-        beam, temperature = int(data.get("beam", 5)), float(data.get("temperature", 0.0))  # an order fitted before the vote: its top beam of 5
+        beam, temperature = (
+            int(data.get("beam", 5)),
+            float(data.get("temperature", 0.0)),
+        )  # an order fitted before the vote: its top beam of 5
         if beam < 1:
             raise ValueError(f"item_order: beam {beam}, expected at least 1")
         if not temperature >= 0:
@@ -220,7 +228,15 @@ def _from_positions(data: dict) -> ItemOrder:
         raise ValueError(f"item_order: {len(ranks)} ranks, expected {N_RANKS}")
     features = {str(g): i for i, g in enumerate([*data["weights"], *map(_rank_feature, range(N_RANKS))])}
     first = np.array([-float(w) for w in data["weights"].values()] + [-r for r in ranks])
-    return ItemOrder(features, first, np.zeros((len(features), 0)), np.zeros((len(features), 0)), np.zeros(0), beam=5, temperature=0.0)
+    return ItemOrder(
+        features,
+        first,
+        np.zeros((len(features), 0)),
+        np.zeros((len(features), 0)),
+        np.zeros(0),
+        beam=5,
+        temperature=0.0,
+    )
 
 
 def feature_rows(features: dict[str, int], item: str, said: Sequence[str] = ()) -> tuple[list[int], list[int]]:
@@ -240,7 +256,9 @@ def item_features(lists: list[list[str]], said: list[list[list[str]]], n_grams: 
     return {g: i for i, g in enumerate(vocab + [_rank_feature(r) for r in range(N_RANKS)] + seen)}
 
 
-def beam_orders(n: int, width: int, next_scores: Callable[[list[list[int]], list], tuple[Sequence[np.ndarray], Sequence]]) -> list[tuple[float, list[int]]]:
+def beam_orders(
+    n: int, width: int, next_scores: Callable[[list[list[int]], list], tuple[Sequence[np.ndarray], Sequence]]
+) -> list[tuple[float, list[int]]]:
     """The `width` most probable orders of `n` items, (log-probability, order), by a beam search:
     `next_scores(placed, states)` gives, for each beam's items placed so far and its state (None
     at the start), a score per item as the next one and the beam's new state; each next item is a
@@ -286,7 +304,12 @@ def _common(a: list[int], b: list[int], weights: list[int]) -> float:
 
 
 def fit(
-    ordered: list[list[str]], n_grams: int = 3000, rank: int = 32, epochs: int = 8, lr: float = 0.01, seed: int = 0,
+    ordered: list[list[str]],
+    n_grams: int = 3000,
+    rank: int = 32,
+    epochs: int = 8,
+    lr: float = 0.01,
+    seed: int = 0,
     sources: list[list[Source]] | None = None,
 ) -> tuple[ItemOrder, int]:
     """(the order, the number of items it was fitted on), from lists of items in their written
@@ -305,7 +328,13 @@ def fit(
     if not pairs:
         raise ValueError("no impression with two or more items to learn an order from")
     features = item_features([found for found, _ in pairs], [per for _, per in pairs], n_grams)
-    order = ItemOrder(features, np.zeros(len(features)), np.zeros((len(features), rank)), np.zeros((len(features), rank)), np.zeros(rank))
+    order = ItemOrder(
+        features,
+        np.zeros(len(features)),
+        np.zeros((len(features), rank)),
+        np.zeros((len(features), rank)),
+        np.zeros(rank),
+    )
     lists = [found for found, _ in pairs]
     data = [[order._rows(t, s) for t, s in zip(found, per)] for found, per in pairs]
     torch.manual_seed(seed)
@@ -335,12 +364,19 @@ def fit(
                 n = len(found)
                 prev = torch.cat([start[None], a[k : k + n - 1]])  # row t: the item before position t
                 logits = f[None, k : k + n] + prev @ e[k : k + n].T
-                logits = logits.masked_fill(~torch.ones(n, n, dtype=torch.bool).triu(), float("-inf"))[: n - 1]  # only those not yet placed
+                logits = logits.masked_fill(~torch.ones(n, n, dtype=torch.bool).triu(), float("-inf"))[
+                    : n - 1
+                ]  # only those not yet placed
                 loss = loss + torch.nn.functional.cross_entropy(logits, torch.arange(n - 1), reduction="sum")
                 steps, k = steps + n - 1, k + n
             opt.zero_grad()
             (loss / steps).backward()
             opt.step()
-    fitted = ItemOrder(features, first.weight.detach()[:pad, 0].double().numpy(), after.weight.detach()[:pad].double().numpy(),
-                       before.weight.detach()[:pad].double().numpy(), start.detach().double().numpy())
+    fitted = ItemOrder(
+        features,
+        first.weight.detach()[:pad, 0].double().numpy(),
+        after.weight.detach()[:pad].double().numpy(),
+        before.weight.detach()[:pad].double().numpy(),
+        start.detach().double().numpy(),
+    )
     return fitted, sum(len(found) for found in lists)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -37,19 +37,37 @@ KIND = "pointer"  # `"kind"` of the `"item_order"` entry in ases.json
 def _names(d: int, layers: int) -> dict[str, tuple[int, ...]]:
     """The weight tables besides the two feature tables, with their shapes, in stored order."""
     shapes: dict[str, tuple[int, ...]] = {
-        "inp.0.weight": (d, 2 * d), "inp.0.bias": (d,), "inp.2.weight": (d, d), "inp.2.bias": (d,),
+        "inp.0.weight": (d, 2 * d),
+        "inp.0.bias": (d,),
+        "inp.2.weight": (d, d),
+        "inp.2.bias": (d,),
     }
     for k in range(layers):
         p = f"enc.layers.{k}."
         shapes |= {
-            p + "self_attn.in_proj_weight": (3 * d, d), p + "self_attn.in_proj_bias": (3 * d,),
-            p + "self_attn.out_proj.weight": (d, d), p + "self_attn.out_proj.bias": (d,),
-            p + "linear1.weight": (2 * d, d), p + "linear1.bias": (2 * d,), p + "linear2.weight": (d, 2 * d), p + "linear2.bias": (d,),
-            p + "norm1.weight": (d,), p + "norm1.bias": (d,), p + "norm2.weight": (d,), p + "norm2.bias": (d,),
+            p + "self_attn.in_proj_weight": (3 * d, d),
+            p + "self_attn.in_proj_bias": (3 * d,),
+            p + "self_attn.out_proj.weight": (d, d),
+            p + "self_attn.out_proj.bias": (d,),
+            p + "linear1.weight": (2 * d, d),
+            p + "linear1.bias": (2 * d,),
+            p + "linear2.weight": (d, 2 * d),
+            p + "linear2.bias": (d,),
+            p + "norm1.weight": (d,),
+            p + "norm1.bias": (d,),
+            p + "norm2.weight": (d,),
+            p + "norm2.bias": (d,),
         }
     shapes |= {
-        "gru.weight_ih_l0": (3 * d, d), "gru.weight_hh_l0": (3 * d, d), "gru.bias_ih_l0": (3 * d,), "gru.bias_hh_l0": (3 * d,),
-        "start": (d,), "q.weight": (d, 2 * d), "q.bias": (d,), "first.weight": (1, d), "first.bias": (1,),
+        "gru.weight_ih_l0": (3 * d, d),
+        "gru.weight_hh_l0": (3 * d, d),
+        "gru.bias_ih_l0": (3 * d,),
+        "gru.bias_hh_l0": (3 * d,),
+        "start": (d,),
+        "q.weight": (d, 2 * d),
+        "q.bias": (d,),
+        "first.weight": (1, d),
+        "first.bias": (1,),
     }
     return shapes
 
@@ -88,7 +106,10 @@ class PointerOrder:
         width = self.words.shape[1]
         e = np.stack([self.words[r].mean(0) if r else np.zeros(width) for r in words])
         x = np.stack([self.said[r].sum(0) if r else np.zeros(width) for r in extra])
-        h = np.maximum(np.concatenate([e, x], 1) @ w["inp.0.weight"].T + w["inp.0.bias"], 0.0) @ w["inp.2.weight"].T + w["inp.2.bias"]
+        h = (
+            np.maximum(np.concatenate([e, x], 1) @ w["inp.0.weight"].T + w["inp.0.bias"], 0.0) @ w["inp.2.weight"].T
+            + w["inp.2.bias"]
+        )
         n, d = h.shape
         dh = d // self.heads
         for k in range(self.layers):
@@ -98,13 +119,20 @@ class PointerOrder:
             att = q @ key.transpose(0, 2, 1) / math.sqrt(dh)
             att = np.exp(att - att.max(-1, keepdims=True))
             att /= att.sum(-1, keepdims=True)
-            mixed = (att @ v).transpose(1, 0, 2).reshape(n, d) @ w[p + "self_attn.out_proj.weight"].T + w[p + "self_attn.out_proj.bias"]
+            mixed = (att @ v).transpose(1, 0, 2).reshape(n, d) @ w[p + "self_attn.out_proj.weight"].T + w[
+                p + "self_attn.out_proj.bias"
+            ]
             h = _layer_norm(h + mixed, w[p + "norm1.weight"], w[p + "norm1.bias"])
-            ff = np.maximum(h @ w[p + "linear1.weight"].T + w[p + "linear1.bias"], 0.0) @ w[p + "linear2.weight"].T + w[p + "linear2.bias"]
+            ff = (
+                np.maximum(h @ w[p + "linear1.weight"].T + w[p + "linear1.bias"], 0.0) @ w[p + "linear2.weight"].T
+                + w[p + "linear2.bias"]
+            )
             h = _layer_norm(h + ff, w[p + "norm2.weight"], w[p + "norm2.bias"])
         return h
 
-    def _step(self, prev: np.ndarray, state: np.ndarray, h: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _step(
+        self, prev: np.ndarray, state: np.ndarray, h: np.ndarray, first: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(scores of every item as the next, the GRU's new state) for beams whose last placed item
         is `prev` (beams, d) and whose state is `state` (beams, d)."""
         w = self.weights
@@ -141,8 +169,16 @@ class PointerOrder:
 
     def to_json(self) -> dict:
         names = _names(self.words.shape[1], self.layers)
-        return {"kind": KIND, "features": list(self.features), "d": self.words.shape[1], "layers": self.layers, "heads": self.heads,
-                "beam": self.beam, "temperature": self.temperature, "tables": pack(self.words, self.said, *(self.weights[k] for k in names))}
+        return {
+            "kind": KIND,
+            "features": list(self.features),
+            "d": self.words.shape[1],
+            "layers": self.layers,
+            "heads": self.heads,
+            "beam": self.beam,
+            "temperature": self.temperature,
+            "tables": pack(self.words, self.said, *(self.weights[k] for k in names)),
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "PointerOrder":
@@ -165,7 +201,9 @@ class PointerOrder:
         return cls(features, parts[0].reshape(-1, d), parts[1].reshape(-1, d), weights, heads, beam, temperature)
 
 
-def _bags(features: dict[str, int], items: list[str], sources: list[Source] | None) -> tuple[list[list[int]], list[list[int]]]:
+def _bags(
+    features: dict[str, int], items: list[str], sources: list[Source] | None
+) -> tuple[list[list[int]], list[list[int]]]:
     """Per item, its word rows and its rank and context rows (`petsum.assemble.order.feature_rows`)."""
     said = context(sources) if sources else [[] for _ in items]
     rows = [feature_rows(features, item, s) for item, s in zip(items, said)]
@@ -179,12 +217,21 @@ def read_item_order(data: dict) -> "ItemOrder | PointerOrder":
 
 
 def fit(
-    ordered: list[list[str]], sources: list[list[Source]] | None = None, n_grams: int = 3000, d: int = 64, layers: int = 2, heads: int = 4,
-    epochs: int = 10, lr: float = 2e-3, seed: int = 0, log=None,
+    ordered: list[list[str]],
+    sources: list[list[Source]] | None = None,
+    n_grams: int = 3000,
+    d: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    epochs: int = 10,
+    lr: float = 2e-3,
+    seed: int = 0,
+    log=None,
 ) -> tuple[PointerOrder, int]:
     """(the order, the number of items it was fitted on), from lists of items in their written order
     (`petsum.assemble.order.ordered_entries`) and, where given, each item's `Source`. Lists of one item are
-    skipped. AdamW (weight decay 0.01), the learning rate warmed up over a tenth of the steps and decayed by a cosine, batches of 64 lists, dropout 0.1
+    skipped. AdamW (weight decay 0.01), the learning rate warmed up over a tenth of the steps and decayed by
+    a cosine, batches of 64 lists, dropout 0.1
     in the encoder; the lists and the order each is shown in are seeded. `log`, where given, gets
     a line per epoch (the mean next-item loss)."""
     import random
@@ -197,7 +244,9 @@ def fit(
     if not pairs:
         raise ValueError("no impression with two or more items to learn an order from")
     if d < 1 or heads < 1 or d % heads or layers < 1:
-        raise ValueError(f"fit: d {d}, heads {heads}, layers {layers}: d must be a positive multiple of heads, and layers at least 1")
+        raise ValueError(
+            f"fit: d {d}, heads {heads}, layers {layers}: d must be a positive multiple of heads, and layers at least 1"
+        )
     features = item_features([found for found, _ in pairs], [context(per) if per else [] for _, per in pairs], n_grams)
     rng = random.Random(seed)
     data = []
@@ -212,7 +261,9 @@ def fit(
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
     total = epochs * math.ceil(len(data) / 64)
     warm = max(1, total // 10)  # then a cosine decay to nothing
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm)))
+    )
     for epoch in range(epochs):
         net.train()
         rng.shuffle(data)
@@ -279,20 +330,29 @@ def _module():
             """(summed next-item cross-entropy, the number of steps it sums): every step but the
             last, where one item is left."""
             b, n, _ = words.shape
-            h = self.inp(torch.cat([self.words(words.view(b * n, -1)).view(b, n, -1), self.said(said.view(b * n, -1)).view(b, n, -1)], -1))
+            h = self.inp(
+                torch.cat(
+                    [self.words(words.view(b * n, -1)).view(b, n, -1), self.said(said.view(b * n, -1)).view(b, n, -1)],
+                    -1,
+                )
+            )
             h = self.enc(h, src_key_padding_mask=~real)
             d = h.shape[-1]
             placed = torch.gather(h, 1, order[..., None].expand(-1, -1, d))  # in written order
             prev = torch.cat([self.start.expand(b, 1, d), placed[:, :-1]], 1)
             state, _ = self.gru(prev)
-            logits = self.q(torch.cat([state, prev], -1)) @ h.transpose(1, 2) + self.first(h).transpose(1, 2)  # (lists, step, item)
+            logits = self.q(torch.cat([state, prev], -1)) @ h.transpose(1, 2) + self.first(h).transpose(
+                1, 2
+            )  # (lists, step, item)
             at_step = torch.zeros(b, n, n, dtype=torch.bool).scatter_(2, order[..., None], True)
             before = torch.cat([torch.zeros(b, 1, n, dtype=torch.bool), at_step.cumsum(1)[:, :-1].bool()], 1)
             logits = logits.masked_fill(before | ~real[:, None, :], float("-inf"))
             counted = torch.arange(n)[None, :] < (real.sum(1) - 1)[:, None]
             logits = logits.masked_fill(~counted[..., None], 0.0)  # rows not counted: no -inf-only rows
             target = order.masked_fill(~counted, -100)
-            loss = torch.nn.functional.cross_entropy(logits.reshape(b * n, n), target.reshape(-1), ignore_index=-100, reduction="sum")
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(b * n, n), target.reshape(-1), ignore_index=-100, reduction="sum"
+            )
             return loss, int(counted.sum())
 
     return Net

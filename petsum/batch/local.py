@@ -48,7 +48,9 @@ def summarize_chunk(summarizer: "Summarizer", chunk: list[Record]) -> list[dict]
         if isinstance(res, InputError):
             out.append({"id": rec.id, "error": str(res)})
         else:
-            out.append({"id": rec.id, "impression": res.impression, **({"warnings": res.warnings} if res.warnings else {})})
+            out.append(
+                {"id": rec.id, "impression": res.impression, **({"warnings": res.warnings} if res.warnings else {})}
+            )
     return out
 
 
@@ -60,8 +62,17 @@ def _one(summarizer: "Summarizer", text: str):
 
 
 def batch_reports(
-    engine: Engine, source: Path, out: Path, console: "Console", *, column: str = "question", id_column: str = "qid",
-    batch_size: int = 32, resume: bool = False,
+    engine: Engine,
+    source: Path,
+    out: Path,
+    console: "Console",
+    *,
+    column: str = "question",
+    id_column: str = "qid",
+    batch_size: int = 32,
+    resume: bool = False,
 ) -> BatchStats:
     """`shared.batch.run_batch` over reports: every engine of `petsum batch` writes through this."""
-    return run_batch(engine, source, out, console, spec=report_input(column, id_column), batch_size=batch_size, resume=resume)
+    return run_batch(
+        engine, source, out, console, spec=report_input(column, id_column), batch_size=batch_size, resume=resume
+    )

@@ -16,8 +16,9 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from petsum.batch.local import summarize_chunk
 from shared.batch import Engine, Record, groups
@@ -64,7 +65,9 @@ class ChunkSummarizer:
     engine's code. Rows carry JSON text, not columns, so ids stay strings and null fields need
     no Arrow type inference."""
 
-    def __init__(self, model: str, backend: str, device: str, batch_size: int, threads: int, consensus: int | None = None) -> None:
+    def __init__(
+        self, model: str, backend: str, device: str, batch_size: int, threads: int, consensus: int | None = None
+    ) -> None:
         from petsum.summarize.summarizer import Summarizer
 
         if threads:
@@ -111,13 +114,21 @@ def _start(settings: RaySettings) -> int:
         try:
             ray.init(address=settings.address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise InputError(f"cannot join the Ray cluster at {settings.address}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            raise InputError(
+                f"cannot join the Ray cluster at {settings.address}: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from None
         threads = 0
     else:
         cpus = os.cpu_count() or 1
         # As many logical CPUs as workers: Ray starts exactly the pool, and each worker's torch
         # takes its share of the machine's cores.
-        ray.init(num_cpus=settings.num_workers, num_gpus=_local_gpus(settings), object_store_memory=LOCAL_OBJECT_STORE, **quiet)
+        ray.init(
+            num_cpus=settings.num_workers,
+            num_gpus=_local_gpus(settings),
+            object_store_memory=LOCAL_OBJECT_STORE,
+            **quiet,
+        )
         threads = max(1, cpus // settings.num_workers)
     _quiet_ray_data()
     return threads
@@ -142,8 +153,6 @@ def _quiet_ray_data() -> None:
             handler.setLevel(logging.CRITICAL)
 
 
-
-
 def _summarize_window(window: list[list[Record]], settings: RaySettings, threads: int) -> Iterator[list[dict]]:
     import ray.data
     import ray.exceptions
@@ -158,8 +167,14 @@ def _summarize_window(window: list[list[Record]], settings: RaySettings, threads
             ChunkSummarizer,
             batch_size=1,  # one row is one chunk: workers summarize exactly the local engine's batches
             compute=ray.data.ActorPoolStrategy(size=workers),
-            fn_constructor_kwargs={"model": settings.model, "backend": settings.backend, "device": _device(settings),
-                                   "batch_size": settings.batch_size, "threads": threads, "consensus": settings.consensus},
+            fn_constructor_kwargs={
+                "model": settings.model,
+                "backend": settings.backend,
+                "device": _device(settings),
+                "batch_size": settings.batch_size,
+                "threads": threads,
+                "consensus": settings.consensus,
+            },
             num_cpus=1,
             num_gpus=settings.gpus_per_worker or None,
             batch_format="numpy",

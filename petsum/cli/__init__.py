@@ -21,7 +21,9 @@ class _Sections(click.Group):
         return [name for name in USER_COMMANDS if name in self.commands] + rest
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, self.commands[name].get_short_help_str(formatter.width - 20)) for name in self.list_commands(ctx)]
+        rows = [
+            (name, self.commands[name].get_short_help_str(formatter.width - 20)) for name in self.list_commands(ctx)
+        ]
         with formatter.section("Commands"):
             formatter.write_dl([r for r in rows if r[0] in USER_COMMANDS])
         with formatter.section("Research and maintenance"):

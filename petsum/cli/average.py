@@ -18,7 +18,13 @@ from shared.cli import friendly_errors
 def command(models: tuple[str, ...], out: str) -> None:
     """Average the weights of checkpoints fine-tuned from one start (a model soup); the first gives the other files."""
     path = average_checkpoints([Path(m) for m in models], Path(out))
-    click.echo(f"averaged {len(models)} checkpoints into {path}; validate it before use (petsum evaluate --data val.csv --model {path})")
+    click.echo(
+        f"averaged {len(models)} checkpoints into {path}; "
+        f"validate it before use (petsum evaluate --data val.csv --model {path})"
+    )
     if has_memory(path):  # the first folder's files came along
-        click.echo(f"note: {path} has the first folder's memory (petsum memory): it holds report text; "
-                   f"petsum memory --model {path} --drop takes it out", err=True)
+        click.echo(
+            f"note: {path} has the first folder's memory (petsum memory): it holds report text; "
+            f"petsum memory --model {path} --drop takes it out",
+            err=True,
+        )

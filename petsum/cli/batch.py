@@ -15,8 +15,15 @@ from shared.cli import console, fail, friendly_errors, serving_options
 
 
 def _engine(
-    name: str, address: str | None, workers: int | None, gpus: float | None, model_dir: str | None, backend: str,
-    device: str, batch_size: int, consensus: int | None,
+    name: str,
+    address: str | None,
+    workers: int | None,
+    gpus: float | None,
+    model_dir: str | None,
+    backend: str,
+    device: str,
+    batch_size: int,
+    consensus: int | None,
 ) -> Engine:
     if name == "ray":
         from petsum.batch.ray_engine import RaySettings, check_model, ray_engine, require_ray
@@ -33,29 +40,56 @@ def _engine(
 
 @click.command(name="batch")
 @click.argument("source", metavar="INPUT", type=click.Path())
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output JSONL: one record per input record, in order.")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Output JSONL: one record per input record, in order."
+)
 @click.option("--column", default="question", show_default=True, help="Text column (CSV) or field (JSONL).")
 @click.option("--id-column", default="qid", show_default=True, help="Id column or field (else the record number).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Reports summarized together.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Reports summarized together."
+)
 @click.option("--resume", is_flag=True, help="Continue an output left by an interrupted run.")
 @serving_options
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: this process; ray: a pool of Ray workers (needs the ray extra).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process; ray: a pool of Ray workers (needs the ray extra).",
+)
 @click.option("--address", help="Ray cluster to join (--engine ray; default: start a local Ray instance).")
-@click.option("--num-workers", type=click.IntRange(min=1), help="Ray workers, each with its own copy of the model (default: 2).")
-@click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs per Ray worker; > 0 runs the workers on CUDA (default: 0).")
+@click.option(
+    "--num-workers", type=click.IntRange(min=1), help="Ray workers, each with its own copy of the model (default: 2)."
+)
+@click.option(
+    "--gpus-per-worker",
+    type=click.FloatRange(min=0),
+    help="GPUs per Ray worker; > 0 runs the workers on CUDA (default: 0).",
+)
 @consensus_option
 @friendly_errors
 def command(
-    source: str, out: str, column: str, id_column: str, batch_size: int, resume: bool, model_dir: str | None, backend: str,
-    device: str, engine: str, address: str | None, num_workers: int | None, gpus_per_worker: float | None,
+    source: str,
+    out: str,
+    column: str,
+    id_column: str,
+    batch_size: int,
+    resume: bool,
+    model_dir: str | None,
+    backend: str,
+    device: str,
+    engine: str,
+    address: str | None,
+    num_workers: int | None,
+    gpus_per_worker: float | None,
     consensus: int | None,
 ) -> None:
     """Summarize a folder of .txt reports, a .csv or a .jsonl into OUT (exit 3 if any record failed)."""
     chunks = _engine(engine, address, num_workers, gpus_per_worker, model_dir, backend, device, batch_size, consensus)
     log = console()
-    stats = batch_reports(chunks, Path(source), Path(out), log, column=column, id_column=id_column,
-                          batch_size=batch_size, resume=resume)
+    stats = batch_reports(
+        chunks, Path(source), Path(out), log, column=column, id_column=id_column, batch_size=batch_size, resume=resume
+    )
     log.print(summary_table(stats, Path(out), "petsum batch", "reports"))
     if stats.errors:
         sys.exit(EXIT_PARTIAL)

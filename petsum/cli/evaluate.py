@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-from petsum.cli.options import consensus_option, data_option, decoding_overrides, json_option, load_summarizer
-from petsum.cli.options import predictions_option, print_metrics
+from petsum.cli.options import (
+    consensus_option,
+    data_option,
+    decoding_overrides,
+    json_option,
+    load_summarizer,
+    predictions_option,
+    print_metrics,
+)
 from petsum.evaluation.scoring import evaluate_file
 from shared.cli import console, friendly_errors, serving_options
 
@@ -18,21 +25,52 @@ from shared.cli import console, friendly_errors, serving_options
 @click.option("--words", is_flag=True, help="Also word-level ROUGE (jieba, with the organ lexicon).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @consensus_option
-@click.option("--set", "sets", multiple=True, metavar="generate.FIELD=VALUE",
-              help="Try another decoding setting than the model's, e.g. generate.no_repeat_ngram_size=0 (repeatable).")
-@click.option("--normal-penalty", type=click.FloatRange(min=0), metavar="LOGITS",
-              help="Try another penalty on the 'no anomaly' answer than the model's (generate.first_token_bias; 0: none).")
-@click.option("--no-repeat-ngram", type=click.IntRange(min=0), hidden=True)  # older spelling of --set generate.no_repeat_ngram_size
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="generate.FIELD=VALUE",
+    help="Try another decoding setting than the model's, e.g. generate.no_repeat_ngram_size=0 (repeatable).",
+)
+@click.option(
+    "--normal-penalty",
+    type=click.FloatRange(min=0),
+    metavar="LOGITS",
+    help="Try another penalty on the 'no anomaly' answer than the model's (generate.first_token_bias; 0: none).",
+)
+@click.option(
+    "--no-repeat-ngram", type=click.IntRange(min=0), hidden=True
+)  # older spelling of --set generate.no_repeat_ngram_size
 @click.option("--eos-bias", type=float, hidden=True)  # older spelling of --set generate.eos_bias
-@click.option("--no-guard", is_flag=True, help="Research: keep outputs about organs their finding does not name (the model alone).")
-@click.option("--no-trim", is_flag=True, help="Research: keep the clauses of an output about organs its finding does not name.")
+@click.option(
+    "--no-guard",
+    is_flag=True,
+    help="Research: keep outputs about organs their finding does not name (the model alone).",
+)
+@click.option(
+    "--no-trim", is_flag=True, help="Research: keep the clauses of an output about organs its finding does not name."
+)
 @predictions_option
 @json_option
 @friendly_errors
 def command(
-    data: str, model_dir: str | None, backend: str, device: str, limit: int | None, heldout: bool, words: bool,
-    batch_size: int, consensus: int | None, sets: tuple[str, ...], normal_penalty: float | None,
-    no_repeat_ngram: int | None, eos_bias: float | None, no_guard: bool, no_trim: bool, pred_path: str | None, as_json: bool,
+    data: str,
+    model_dir: str | None,
+    backend: str,
+    device: str,
+    limit: int | None,
+    heldout: bool,
+    words: bool,
+    batch_size: int,
+    consensus: int | None,
+    sets: tuple[str, ...],
+    normal_penalty: float | None,
+    no_repeat_ngram: int | None,
+    eos_bias: float | None,
+    no_guard: bool,
+    no_trim: bool,
+    pred_path: str | None,
+    as_json: bool,
 ) -> None:
     """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing and extra ratios."""
     summarizer = load_summarizer(model_dir, backend, device, batch_size, consensus)

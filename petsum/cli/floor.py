@@ -11,7 +11,9 @@ from shared.cli import friendly_errors
 
 @click.command(name="floor")
 @click.argument("kind", type=click.Choice(["retrieval", "extractive"]))
-@click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV of reports to score (question, answer).")
+@click.option(
+    "--data", required=True, type=click.Path(dir_okay=False), help="CSV of reports to score (question, answer)."
+)
 @click.option("--train", "train_data", type=click.Path(dir_okay=False), help="Training CSV that retrieval copies from.")
 @predictions_option
 @json_option

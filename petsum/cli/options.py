@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from petsum.summarize.summarizer import Summarizer
-from petsum.text.salient import SOURCES
+from petsum.text.inputs import SOURCES
 from shared.cli import console
 from shared.config import ConfigError, parse_override
 
@@ -17,19 +18,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def consensus_option(fn: F) -> F:
     return click.option(
-        "--consensus", type=click.IntRange(min=0), metavar="N",
+        "--consensus",
+        type=click.IntRange(min=0),
+        metavar="N",
         help="Draws per finding besides the greedy answer, the answer then the one that agrees most with the others, "
         "instead of the model's generate.consensus_samples (0: the greedy answer alone, several times faster).",
     )(fn)
 
 
 def gamma_option(fn: F) -> F:
-    return click.option("--gamma", type=click.FloatRange(min=0), help="Normal-region samples per report (default: 1.0).")(fn)
+    return click.option(
+        "--gamma", type=click.FloatRange(min=0), help="Normal-region samples per report (default: 1.0)."
+    )(fn)
 
 
 def source_option(fn: F) -> F:
     return click.option(
-        "--source", type=click.Choice(list(SOURCES)), default="region", show_default=True,
+        "--source",
+        type=click.Choice(list(SOURCES)),
+        default="region",
+        show_default=True,
         help="What the model reads of a region: its whole findings, only the sentences that report something "
         "(grounding), or those one finding at a time (research: the shipped model reads findings).",
     )(fn)
@@ -44,8 +52,9 @@ def json_option(fn: F) -> F:
 
 
 def predictions_option(fn: F) -> F:
-    return click.option("--out", "pred_path", type=click.Path(dir_okay=False),
-                        help="Write each prediction with its reference (JSONL).")(fn)
+    return click.option(
+        "--out", "pred_path", type=click.Path(dir_okay=False), help="Write each prediction with its reference (JSONL)."
+    )(fn)
 
 
 def load_summarizer(

@@ -18,8 +18,15 @@ from shared.cli import friendly_errors, training_options
 @training_options
 @friendly_errors
 def command(
-    data: str, gamma: float | None, source: str, method: str | None, strategy: str | None, beta: float | None, out: str,
-    config_path: str | None, sets: tuple[str, ...],
+    data: str,
+    gamma: float | None,
+    source: str,
+    method: str | None,
+    strategy: str | None,
+    beta: float | None,
+    out: str,
+    config_path: str | None,
+    sets: tuple[str, ...],
 ) -> None:
     """Write the region-level AS-ES datasets to OUT/data for inspection (no final training)."""
     counts = segment(data, gamma, source, method, strategy, beta, out, config_path, sets)

@@ -12,7 +12,12 @@ from shared.cli import friendly_errors
 
 @click.command(name="split")
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="CSV of reports with an id column.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for train.csv, val.csv, test.csv and split.json.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for train.csv, val.csv, test.csv and split.json.",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--id-column", default="qid", show_default=True)
 @friendly_errors

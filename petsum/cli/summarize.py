@@ -17,7 +17,9 @@ from shared.cli import fail, friendly_errors, serving_options
 @click.option("--json", "as_json", is_flag=True, help="Print the impression with its regions and segments as JSON.")
 @consensus_option
 @friendly_errors
-def command(report: str, model_dir: str | None, backend: str, device: str, as_json: bool, consensus: int | None) -> None:
+def command(
+    report: str, model_dir: str | None, backend: str, device: str, as_json: bool, consensus: int | None
+) -> None:
     """Print the impression for one report's findings (REPORT is a file, or - for stdin)."""
     name, text = read_report_file(report)
     summarizer = load_summarizer(model_dir, backend, device, consensus=consensus)
@@ -27,4 +29,6 @@ def command(report: str, model_dir: str | None, backend: str, device: str, as_js
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
     engine = {"backend": summarizer.models.backend, "providers": summarizer.models.providers}
-    click.echo(json.dumps(summary.to_json(str(summarizer.path), engine), ensure_ascii=False) if as_json else summary.impression)
+    click.echo(
+        json.dumps(summary.to_json(str(summarizer.path), engine), ensure_ascii=False) if as_json else summary.impression
+    )

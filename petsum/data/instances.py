@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 
 from petsum.text.findings import align_findings, bigrams, finding_target, findings
+from petsum.text.inputs import InputKind, model_inputs
 from petsum.text.lexicon import Lexicon, load_lexicon
 from petsum.text.report import impression_items, split_sections
-from petsum.text.salient import model_inputs
 from shared.schema import ES, Example
 
 NORMAL = "未见明显异常。"
@@ -44,7 +44,9 @@ def item_region(item: str, sections: dict[str, str], lexicon: Lexicon | None = N
     return max(sections, key=lambda r: sum((grams & bigrams(sections[r])).values()))
 
 
-def align_items(sections: list[tuple[str, str]], items: list[str], lexicon: Lexicon | None = None) -> dict[str, list[str]]:
+def align_items(
+    sections: list[tuple[str, str]], items: list[str], lexicon: Lexicon | None = None
+) -> dict[str, list[str]]:
     """region → its impression items, in impression order, for every section of the report."""
     by_region = dict(sections)
     out: dict[str, list[str]] = {region: [] for region, _ in sections}
@@ -58,13 +60,15 @@ def region_target(items: list[str]) -> str:
     return "".join(i if i.endswith(tuple(_END)) else i + "。" for i in items) if items else NORMAL
 
 
-def report_instances(report: Example, lexicon: Lexicon | None = None, source: str = "region") -> tuple[list[Example], list[Example]]:
+def report_instances(
+    report: Example, lexicon: Lexicon | None = None, source: str = "region"
+) -> tuple[list[Example], list[Example]]:
     """(abnormal instances, normal instances) of one report; ids are `{report id}#{region}`.
     With `source="salient"` a region's question is its salient text (`petsum.text.salient`), and a
     region without any is no instance: at inference it is normal without asking the model.
     With `source="finding"` each finding is an instance (`{report id}#{region}#{k}`) whose
     target is the impression pieces aligned to it (`petsum.text.findings`)."""
-    if source == "finding":
+    if source == InputKind.FINDING:
         return finding_instances(report, lexicon)
     sections = split_sections(report.question, lexicon)
     items, _closing = impression_items(report.target)  # the closing line is the assembler's job
@@ -74,7 +78,9 @@ def report_instances(report: Example, lexicon: Lexicon | None = None, source: st
         found, inputs = aligned[region], model_inputs(text, source, lexicon)
         if not inputs:
             continue
-        ex = Example(f"{report.id}#{region}", inputs[0], region_target(found), group=report.id, tag=None if found else ES)
+        ex = Example(
+            f"{report.id}#{region}", inputs[0], region_target(found), group=report.id, tag=None if found else ES
+        )
         (abnormal if found else normal).append(ex)
     return abnormal, normal
 
@@ -82,12 +88,22 @@ def report_instances(report: Example, lexicon: Lexicon | None = None, source: st
 def finding_instances(report: Example, lexicon: Lexicon | None = None) -> tuple[list[Example], list[Example]]:
     """One instance per finding of the report, any region: the impression pieces aligned to it,
     or `NORMAL` (tagged ES) for a finding the impression does not mention."""
-    units = [(region, k, f) for region, text in split_sections(report.question, lexicon) for k, f in enumerate(findings(text, lexicon))]
+    units = [
+        (region, k, f)
+        for region, text in split_sections(report.question, lexicon)
+        for k, f in enumerate(findings(text, lexicon))
+    ]
     items, _closing = impression_items(report.target)
     aligned, _dropped = align_findings([f for _, _, f in units], items, lexicon)
     abnormal, normal = [], []
     for (region, k, finding), found in zip(units, aligned):
-        ex = Example(f"{report.id}#{region}#{k}", finding, finding_target(found) or NORMAL, group=report.id, tag=None if found else ES)
+        ex = Example(
+            f"{report.id}#{region}#{k}",
+            finding,
+            finding_target(found) or NORMAL,
+            group=report.id,
+            tag=None if found else ES,
+        )
         (abnormal if found else normal).append(ex)
     return abnormal, normal
 
@@ -103,13 +119,17 @@ def copy_instances(reports: list[Example], lexicon: Lexicon | None = None, sourc
     for report in reports:
         for region, text in split_sections(report.question, lexicon):
             for k, question in enumerate(model_inputs(text, source, lexicon)):
-                suffix = f"#{k}" if source == "finding" else ""
+                suffix = f"#{k}" if source == InputKind.FINDING else ""
                 out.append(Example(f"{report.id}#{region}{suffix}", question, question, group=report.id))
     return out
 
 
 def build_instances(
-    reports: list[Example], gamma: float, seed: int = 0, lexicon: Lexicon | None = None, source: str = "region",
+    reports: list[Example],
+    gamma: float,
+    seed: int = 0,
+    lexicon: Lexicon | None = None,
+    source: str = "region",
     target: str = "impression",
 ) -> tuple[list[Example], dict]:
     """All abnormal region instances plus round(γ × reports) normal ones; and counts for the
@@ -130,5 +150,12 @@ def build_instances(
     rank = sorted(normal, key=lambda ex: hashlib.sha256(f"{seed}:{ex.id}".encode()).digest())
     chosen = {ex.id for ex in rank[:keep]}
     instances = [ex for ex in abnormal + normal if ex.tag is None or ex.id in chosen]
-    stats = {"reports": len(reports), "abnormal_instances": len(abnormal), "normal_available": len(normal), "normal_used": keep, "gamma": gamma, "source": source}
+    stats = {
+        "reports": len(reports),
+        "abnormal_instances": len(abnormal),
+        "normal_available": len(normal),
+        "normal_used": keep,
+        "gamma": gamma,
+        "source": source,
+    }
     return instances, stats

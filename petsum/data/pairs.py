@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from petsum.text.report import clean_report
 from shared.schema import Example
 from shared.textio import InputError, read_csv_rows
 
-_LINE_ENDS = re.compile(r"\r\n?")
 
-
-def clean_report(text: str) -> str:
-    """Line endings unified and outer whitespace stripped. Inner runs of spaces are kept:
-    cPET reports separate anatomical sections with them."""
-    return _LINE_ENDS.sub("\n", text).strip()
-
-
-def load_pairs(path: str | Path, question: str = "question", answer: str = "answer", id_column: str = "qid") -> list[Example]:
+def load_pairs(
+    path: str | Path, question: str = "question", answer: str = "answer", id_column: str = "qid"
+) -> list[Example]:
     """Rows with findings and impression; rows missing either are skipped, ids default to the row number."""
     rows = read_csv_rows(path, [question, answer])
     out = []

@@ -58,8 +58,17 @@ def split_csv(path: str | Path, out: str | Path, seed: int = 42, id_column: str 
             writer.writeheader()
             writer.writerows(chosen)
         counts[name] = len(chosen)
-    ids_digest = {name: hashlib.sha256("\n".join(sorted(i for i in ids if side[i] == name)).encode()).hexdigest()[:16] for name in SIDES}
-    facts = {"source": str(path), "seed": seed, "fractions": dict(zip(SIDES, FRACTIONS)), "id_column": id_column,
-             "counts": counts, "ids_sha256": ids_digest}
+    ids_digest = {
+        name: hashlib.sha256("\n".join(sorted(i for i in ids if side[i] == name)).encode()).hexdigest()[:16]
+        for name in SIDES
+    }
+    facts = {
+        "source": str(path),
+        "seed": seed,
+        "fractions": dict(zip(SIDES, FRACTIONS)),
+        "id_column": id_column,
+        "counts": counts,
+        "ids_sha256": ids_digest,
+    }
     (out / "split.json").write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
     return facts

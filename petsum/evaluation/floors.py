@@ -16,6 +16,7 @@ from petsum.data.pairs import load_pairs
 from petsum.evaluation.metrics import evaluate_texts
 from petsum.summarize.tfidf import TfIdf
 from petsum.text.report import normalize, split_sections
+from petsum.text.rules import raised_uptake, sentences
 from shared.dataset import write_jsonl
 from shared.schema import Example
 from shared.textio import InputError
@@ -43,25 +44,13 @@ class Retrieval:
         return self.targets[self.nearest(question)[0]]
 
 
-_RAISED = re.compile(r"(?:摄取|代谢|浓聚|聚集|分布)[^，。；]{0,4}(?:增高|增强|升高|活跃|异常)|(?:异常|增高的?)(?:放射性)?(?:摄取|浓聚|代谢)|高代谢")
-_NEGATED = re.compile(r"(?:未见|未|无|不伴|没有)[^，。；]{0,10}$")
-_SUV = re.compile(r"SUV", re.IGNORECASE)
-
-
-def raised_uptake(sentence: str) -> bool:
-    """An SUV value, or an uptake/metabolism increase that no 未见/无 clause negates."""
-    if _SUV.search(sentence):
-        return True
-    return any(not _NEGATED.search(sentence[: m.start()]) for m in _RAISED.finditer(sentence))
-
-
 def extractive(question: str) -> str:
     """The abnormal-uptake sentences of each region, numbered, with the usual closing line."""
     sections = split_sections(question)
     outputs = []
     for region, text in sections:
-        sentences = [s.strip() for s in re.split(r"(?<=[。；])", text) if s.strip()]
-        outputs.append((region, "".join(s if s.endswith("。") else s.rstrip("；") + "。" for s in sentences if raised_uptake(s))))
+        kept = [s.strip() for s in sentences(text) if raised_uptake(s)]
+        outputs.append((region, "".join(s if s.endswith("。") else s.rstrip("；") + "。" for s in kept)))
     return assemble(outputs, {r for r, _ in sections})
 
 

@@ -9,24 +9,11 @@ content. Character units leave punctuation out, so `，` matches don't inflate R
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import defaultdict
 
-from petsum.text.lexicon import REGIONS, Lexicon, finding_organs, load_lexicon
-from shared.metrics import corpus_bleu, rouge_l, rouge_n, units
-
-ITEM_NUMBER = re.compile(r"(?:^|(?<=[\s。；]))\d{1,2}[、.．](?!\d)")  # `1、`, ` 2.`, `。3．`; not `2.5cm`
-
-
-def comparable(text: str) -> str:
-    """The impression's content: item numbers and whitespace removed."""
-    return re.sub(r"\s+", "", ITEM_NUMBER.sub("", text))
-
-
-def chars(text: str) -> list[str]:
-    """Character-level units: each CJK character, each ASCII word or number; no punctuation."""
-    return [u for u in units(comparable(text)) if not unicodedata.category(u[0]).startswith("P")]
+from petsum.text.lexicon import REGIONS, Lexicon, load_lexicon
+from petsum.text.rules import chars, comparable, finding_organs
+from shared.metrics import corpus_bleu, rouge_l, rouge_n
 
 
 def rouge_scores(hyps: list[str], refs: list[str], tokens=chars) -> dict[str, float]:

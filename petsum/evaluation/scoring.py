@@ -28,7 +28,9 @@ def heldout(reports: list[Example], run: Path) -> list[Example]:
         raise FileNotFoundError(f"{run}: no config.json, so no record of which reports it held out")
     data = json.loads(cfg_file.read_text(encoding="utf-8")).get("data")
     if not isinstance(data, dict) or "val_fraction" not in data:
-        raise FileNotFoundError(f"{run} is a model folder, not a training run: --heldout needs the run folder `petsum train` wrote")
+        raise FileNotFoundError(
+            f"{run} is a model folder, not a training run: --heldout needs the run folder `petsum train` wrote"
+        )
     return split_examples(reports, data["val_fraction"], data["split_seed"])[1]
 
 
@@ -49,7 +51,9 @@ def evaluate_reports(
                 if isinstance(res, Exception):
                     preds.append({"id": ex.id, "impression": "", "reference": ex.target, "error": str(res)})
                 else:
-                    preds.append({"id": ex.id, "impression": res.impression, "reference": ex.target, "warnings": res.warnings})
+                    preds.append(
+                        {"id": ex.id, "impression": res.impression, "reference": ex.target, "warnings": res.warnings}
+                    )
             bar.advance(task, len(chunk))
     metrics = evaluate_texts([p["impression"] for p in preds], [p["reference"] for p in preds], word_rouge)
     metrics["failed"] = sum("error" in p for p in preds)
@@ -57,8 +61,14 @@ def evaluate_reports(
 
 
 def evaluate_file(
-    summarizer: "Summarizer", data: str, console: "Console", limit: int | None = None, held_out: bool = False,
-    words: bool = False, batch_size: int = 32, pred_path: str | None = None,
+    summarizer: "Summarizer",
+    data: str,
+    console: "Console",
+    limit: int | None = None,
+    held_out: bool = False,
+    words: bool = False,
+    batch_size: int = 32,
+    pred_path: str | None = None,
 ) -> dict:
     """`petsum evaluate`: the metrics of `summarizer` on `data` (its first `limit` reports, or
     those the run held out); with `pred_path`, each prediction and its reference written there."""

@@ -14,10 +14,11 @@ along inside the manifest. Folders written before this layout keep these entries
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
-from petsum.text.salient import InputKind
+from petsum.text.inputs import InputKind
 from shared.modeling import MANIFEST, TASK_FILES, read_manifest
 from shared.textio import InputError
 
@@ -81,7 +82,13 @@ def learned(model: Path, key: str, data: Any, read: Callable[[Any], T]) -> T | N
         return None
     try:
         return read(data)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:  # a bad base64 table is a ValueError too
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+    ) as e:  # a bad base64 table is a ValueError too
         again = "petsum memory" if key == MEMORY_KEY else "petsum order"
         raise InputError(f"{model}: an unreadable {key} ({type(e).__name__}); rewrite it with {again}") from None
 

@@ -18,28 +18,23 @@ nothing about the finding would be left, `guard` puts the report's words in plac
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from petsum.text.lexicon import Lexicon, load_lexicon
-from petsum.text.salient import informative
+from petsum.text.rules import (
+    MAX_RANGE,
+    MEASURE,
+    NOT_A_NUMBER,
+    NUMBER,
+    OPPOSITE_SIDE,
+    RANGE,
+    clause_pieces,
+    clauses,
+    informative,
+    sided_organs,
+)
 
-_CLAUSE = re.compile(r"[，,；;。]")
-_PIECE = re.compile(r"(?<=[，,；;。])")  # split after a clause's punctuation, keeping it
-# Measurements and comparisons: the impression states what a finding is, not its numbers.
-_MEASURE = re.compile(r"SUV|CT值|大小约|长径|短径|直径|最大|范围约|约\d|\d+(?:\.\d+)?\s*(?:cm|mm|HU)|较前|同前|与前")
 MAX_CLAUSES = 3  # an impression item is short: the organ and what is seen in it
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # ASCII digits: report text is normalized to them
-_RANGE = re.compile(r"(?<![0-9.])([0-9]{1,2})\s*[-~～至到]\s*([0-9]{1,2})(?![0-9.])")  # `3-5`, `T10-12`
-MAX_RANGE = 12  # a range of levels (`胸1-12`) spans at most the thoracic spine
-_NOT_A_NUMBER = re.compile(r"[0-9]+m?(?:F|Ga|Tc|C|N|Zr|Cu|I)(?![a-z])|T[12]WI")  # `18F`, `68Ga`, `99mTc`, `T2WI`
-
-# A side and the organ term it qualifies: `右肾`, `左侧锁骨区`, `右下肺` (up to two characters between,
-# none of them a separator or another side). `左、右肾`, `左右肺`, `左侧及右侧肾上腺` name both sides, as `双` does.
-_SIDE = re.compile(r"(左|右)侧?")
-_BOTH = re.compile(r"左侧?[、及和与]?右侧?|右侧?[、及和与]?左侧?")
-_NOT_BETWEEN = set("，,；;。、及和与左右双 \n")
-_OPPOSITE = {"左": "右", "右": "左"}
 
 
 @dataclass(frozen=True)
@@ -58,43 +53,30 @@ def given(finding: str, lexicon: Lexicon | None = None) -> Given:
 
 def _values(text: str) -> set[float]:
     """The numbers `text` states, by value, with every whole number inside its ranges."""
-    text = _NOT_A_NUMBER.sub(" ", text)
-    values = {float(n) for n in _NUMBER.findall(text)}
-    for low, high in _RANGE.findall(text):
+    text = NOT_A_NUMBER.sub(" ", text)
+    values = {float(n) for n in NUMBER.findall(text)}
+    for low, high in RANGE.findall(text):
         if 0 < int(high) - int(low) <= MAX_RANGE:
             values.update(float(v) for v in range(int(low), int(high) + 1))
     return values
 
 
 def _new_numbers(numbers: set[float], text: str) -> set[str]:
-    return {n for n in _NUMBER.findall(_NOT_A_NUMBER.sub(" ", text)) if float(n) not in numbers}
+    return {n for n in NUMBER.findall(NOT_A_NUMBER.sub(" ", text)) if float(n) not in numbers}
 
 
 def _new_sides(sides: set[tuple[str, str]], text: str, lexicon: Lexicon | None = None) -> set[tuple[str, str]]:
-    return {(side, organ) for side, organ in sided_organs(text, lexicon) if (_OPPOSITE[side], organ) in sides and (side, organ) not in sides}
+    return {
+        (side, organ)
+        for side, organ in sided_organs(text, lexicon)
+        if (OPPOSITE_SIDE[side], organ) in sides and (side, organ) not in sides
+    }
 
 
 def invented_numbers(finding: str, text: str) -> set[str]:
     """The numbers `text` states that `finding` does not, compared by value as whole numbers
     (`胸1` is not in `胸11`; `2cm` is in `2.0cm`)."""
     return _new_numbers(_values(finding), text)
-
-
-def sided_organs(text: str, lexicon: Lexicon | None = None) -> set[tuple[str, str]]:
-    """(side, organ) for each organ term `text` qualifies with only 左 or only 右."""
-    lex = lexicon or load_lexicon()
-    text = _BOTH.sub("双", text)
-    out = set()
-    for m in _SIDE.finditer(text):
-        for gap in range(3):
-            at = m.end() + gap
-            if at > len(text) or any(c in _NOT_BETWEEN for c in text[m.end() : at]):
-                break
-            term = lex.pattern.match(text, at)
-            if term:
-                out.add((m.group(1), lex.organ_of[term.group(0)]))
-                break
-    return out
 
 
 def invented_sides(finding: str, text: str, lexicon: Lexicon | None = None) -> set[tuple[str, str]]:
@@ -125,8 +107,8 @@ def report_words(finding: str, lexicon: Lexicon | None = None) -> str:
     """The finding as an impression item in the report's words: its clauses that name an organ or
     report something, without measurements, at most `MAX_CLAUSES`; "" when none is left."""
     lex = lexicon or load_lexicon()
-    clauses = [c.strip() for c in _CLAUSE.split(finding) if c.strip() and not _MEASURE.search(c)]
-    kept = [c for c in clauses if informative(c, lex) or lex.terms_in(c)][:MAX_CLAUSES]
+    unmeasured = [c for c in clauses(finding) if not MEASURE.search(c)]
+    kept = [c for c in unmeasured if informative(c, lex) or lex.terms_in(c)][:MAX_CLAUSES]
     return "，".join(kept) + "。" if kept else ""
 
 
@@ -145,7 +127,7 @@ def ground(finding: str, output: str, lexicon: Lexicon | None = None, cut: bool 
     apply but the number and side rule does."""
     lex = lexicon or load_lexicon()
     g = given(finding, lex)
-    pieces = [(p, lex.organs_in(p), _invents(g, p, lex)) for p in _PIECE.split(output) if p]
+    pieces = [(p, lex.organs_in(p), _invents(g, p, lex)) for p in clause_pieces(output)]
     kept = [(p, organs) for p, organs, new in pieces if not new and (not g.organs or not organs or organs & g.organs)]
     if not (any(organs & g.organs for _, organs in kept) if g.organs else any(p.strip("，,；;。 ") for p, _ in kept)):
         kept = []  # nothing about the finding would be left

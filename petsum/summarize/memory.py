@@ -4,7 +4,8 @@ like the one being answered.
 Consensus decoding (`generate.consensus_samples`) keeps, of a finding's greedy answer and its
 draws, the one that agrees most with the others. With a memory, the targets of the finding's
 `neighbours` nearest training findings vote as well: weighted by their similarity squared, and
-together `weight` times as much as all the other candidates (the greedy answer and the draws). Of the answers the model finds about equally
+together `weight` times as much as all the other candidates (the greedy answer and the draws). Of the
+answers the model finds about equally
 likely, the one worded as the house words such findings then wins. The memory never writes: the
 answer kept is still one the model wrote, and the grounding guard checks it as before.
 
@@ -29,6 +30,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from petsum.data.instances import report_instances
 from petsum.summarize.tfidf import TfIdf
 
 if TYPE_CHECKING:
@@ -71,8 +73,13 @@ class Memory:
 
     def to_json(self) -> dict:
         packed = gzip.compress(json.dumps([self.findings, self.targets], ensure_ascii=False).encode("utf-8"), mtime=0)
-        return {"kind": "memory", "neighbours": self.neighbours, "weight": self.weight, "pairs": len(self.findings),
-                "texts": base64.b64encode(packed).decode("ascii")}
+        return {
+            "kind": "memory",
+            "neighbours": self.neighbours,
+            "weight": self.weight,
+            "pairs": len(self.findings),
+            "texts": base64.b64encode(packed).decode("ascii"),
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "Memory":
@@ -95,7 +102,5 @@ def build(reports: list["Example"], source: str, neighbours: int = NEIGHBOURS, w
     """The memory of these training reports for a model of `source` instances: each abnormal
     instance's model input and its target (`petsum.data.instances.report_instances`), as the model
     was trained on them."""
-    from petsum.data.instances import report_instances
-
     pairs = [(ex.question, ex.target) for r in reports for ex in report_instances(r, source=source)[0]]
     return Memory([q for q, _ in pairs], [t for _, t in pairs], neighbours, weight)

@@ -3,7 +3,8 @@
 A report is normalized and split into anatomical sections; every model input of every report
 in the batch (a section, or each of its findings) goes to the batched AS-ES generator; the
 answers, each with the `Source` it was written from, are assembled into the impression (each
-region's answers joined stay in `RegionSummary.text`). Bad reports come back as `InputError`s in their place, never raised.
+region's answers joined stay in `RegionSummary.text`). Bad reports come back as `InputError`s in their
+place, never raised.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from petsum.adapter import PetAdapter
-from petsum.assemble.impression import assemble, is_normal
 from petsum.assemble.closing import ClosingLine
-from petsum.summarize.grounding import ground
-from petsum.data.instances import NORMAL
-from petsum.text.lexicon import load_lexicon
-from petsum.summarize.memory import Memory
-from petsum.evaluation.metrics import chars
+from petsum.assemble.impression import assemble, is_normal
 from petsum.assemble.opening import OpeningLine
-from petsum.assemble.order import ItemOrder, Source
-from petsum.assemble.pointer import PointerOrder, read_item_order
+from petsum.assemble.order import Source
+from petsum.assemble.pointer import read_item_order
+from petsum.data.instances import NORMAL
+from petsum.summarize.folder import MEMORY_KEY, fitted_entries, input_kind, learned, memory_entry, model_path
+from petsum.summarize.grounding import ground
+from petsum.summarize.memory import Memory
+from petsum.text.inputs import model_inputs
+from petsum.text.lexicon import load_lexicon
 from petsum.text.report import normalize, split_sections
-from petsum.text.salient import model_inputs
-from petsum.summarize.folder import MEMORY_KEY, fitted_entries, input_kind, learned, memory_entry
+from petsum.text.rules import chars
 from shared.textio import InputError
 
 MAX_REGION_CHARS = 2000  # a region's findings run to a few hundred characters; beyond this is noise
@@ -37,7 +38,9 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 class RegionSummary:
     region: str
     text: str
-    segments: list[dict] = field(default_factory=list)  # [{"tag": "ES"|"AS"|None|"copy", "text": …}]; copy: report words
+    segments: list[dict] = field(
+        default_factory=list
+    )  # [{"tag": "ES"|"AS"|None|"copy", "text": …}]; copy: report words
     stopped: bool = True
 
 
@@ -49,7 +52,13 @@ class Summary:
 
     def to_json(self, model: str, engine: dict | None = None) -> dict:
         regions = [{"region": r.region, "segments": r.segments, "stopped": r.stopped} for r in self.regions]
-        return {"impression": self.impression, "regions": regions, "model": model, **(engine or {}), "warnings": self.warnings}
+        return {
+            "impression": self.impression,
+            "regions": regions,
+            "model": model,
+            **(engine or {}),
+            "warnings": self.warnings,
+        }
 
 
 def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
@@ -79,7 +88,9 @@ def read_report(data: bytes, name: str, max_bytes: int = MAX_REPORT_BYTES) -> st
     from shared.textio import decode_bytes
 
     if len(data) > max_bytes:
-        raise InputError(f"{name} is {len(data) / 1e6:.1f} MB; a PET/CT report is a few KB (limit {max_bytes // 1_000_000} MB)")
+        raise InputError(
+            f"{name} is {len(data) / 1e6:.1f} MB; a PET/CT report is a few KB (limit {max_bytes // 1_000_000} MB)"
+        )
     return decode_bytes(data, name)
 
 
@@ -121,18 +132,28 @@ class Summarizer:
 
     @classmethod
     def load(
-        cls, model: str | Path | None = None, *, backend: str = "auto", device: str = "cpu", batch_size: int | None = None,
+        cls,
+        model: str | Path | None = None,
+        *,
+        backend: str = "auto",
+        device: str = "cpu",
+        batch_size: int | None = None,
         consensus: int | None = None,
     ) -> "Summarizer":
         """A run, checkpoint or ONNX export folder (None: the shipped default); `consensus` overrides
         the model's draws per finding (0: greedy)."""
-        from petsum.summarize.folder import model_path
-
         summarizer = cls(model_path(model), backend, batch_size, device)
         summarizer.tune(consensus_samples=consensus)
         return summarizer
 
-    def __init__(self, model: str | Path, backend: str = "auto", batch_size: int | None = None, device: str = "cpu", threads: int = 0) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        backend: str = "auto",
+        batch_size: int | None = None,
+        device: str = "cpu",
+        threads: int = 0,
+    ) -> None:
         from deploy.backend import load_models
         from shared.modeling import read_manifest
 
@@ -144,8 +165,12 @@ class Summarizer:
         fitted = fitted_entries(self.path)
         self.item_order = learned(self.path, "item_order", fitted.get("item_order"), read_item_order)  # None: the rule
         self.closing = learned(self.path, "closing_line", fitted.get("closing_line"), ClosingLine.from_json)  # likewise
-        self.opening = learned(self.path, "opening_line", fitted.get("opening_line"), OpeningLine.from_json)  # None: none
-        self.memory = learned(self.path, MEMORY_KEY, memory_entry(self.path), Memory.from_json)  # None: draws vote alone
+        self.opening = learned(
+            self.path, "opening_line", fitted.get("opening_line"), OpeningLine.from_json
+        )  # None: none
+        self.memory = learned(
+            self.path, MEMORY_KEY, memory_entry(self.path), Memory.from_json
+        )  # None: draws vote alone
         self.guard = True  # `petsum.summarize.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise
 
@@ -159,7 +184,10 @@ class Summarizer:
             generate["first_token_bias"] = normal_bias(normal_penalty)
         tuned = validated_update(self.models.generate, {k: v for k, v in generate.items() if v is not None})
         if tuned.consensus_samples and self.models.method != "direct":
-            raise ConfigError(f"consensus decoding (--consensus, generate.consensus_samples) is for direct models; {self.path} is a {self.models.method} run")
+            raise ConfigError(
+                f"consensus decoding (--consensus, generate.consensus_samples) is for direct models; "
+                f"{self.path} is a {self.models.method} run"
+            )
         self.models.generate = tuned
 
     def vote(self, question: str, text: str) -> str | None:
@@ -195,10 +223,23 @@ class Summarizer:
             closings[i] = self.closing.choose(sections) if self.closing else None
             openings[i] = self.opening.choose(sections) if self.opening else None
             inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
-        results = iter(generate(self.models, [q for _, _, qs in inputs for q in qs], self.adapter, self.models.generate, self.vote, self.references))
+        results = iter(
+            generate(
+                self.models,
+                [q for _, _, qs in inputs for q in qs],
+                self.adapter,
+                self.models.generate,
+                self.vote,
+                self.references,
+            )
+        )
         copied, trimmed = [0] * len(texts), [0] * len(texts)
-        said_by: dict[int, list[tuple[str, str]]] = {i: [] for i in closings}  # report → (region, answer) per model call
-        sources: dict[int, list[Source]] = {i: [] for i in closings}  # what each answer was written from: the order reads it
+        said_by: dict[int, list[tuple[str, str]]] = {
+            i: [] for i in closings
+        }  # report → (region, answer) per model call
+        sources: dict[int, list[Source]] = {
+            i: [] for i in closings
+        }  # what each answer was written from: the order reads it
         for i, region, questions in inputs:
             calls = [next(results) for _ in questions]  # none: a region that reports nothing is normal unasked
             outputs, segments = [], []
@@ -207,22 +248,35 @@ class Summarizer:
                 text = self.adapter.join([s.text for s in res.segments])
                 said, action = ground(question, text, cut=self.trim) if self.guard else (text, None)
                 said_by[i].append((region, said))
-                if action == "copy":  # the model wrote about another organ, or a number or side it was not given: the report's words instead
+                # the model wrote about another organ, or a number or side it was not given: the report's words instead
+                if action == "copy":
                     copied[i] += 1
                     outputs.append(said)
                     segments.append({"tag": "copy", "text": said})
                     continue
-                if action == "trim":  # some clauses were about another organ, or stated a number or side it was not given: they go
+                if (
+                    action == "trim"
+                ):  # some clauses were about another organ, or stated a number or side it was not given: they go
                     trimmed[i] += 1
                 outputs.append(said)
                 segments += [{"tag": s.tag, "text": s.text} for s in res.segments]  # what the model wrote, cut or not
-            out[i].regions.append(RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls)))  # type: ignore[union-attr]
+            out[i].regions.append(
+                RegionSummary(region, region_text(outputs), segments, all(res.stopped for res in calls))
+            )  # type: ignore[union-attr]
         for i, summary in enumerate(out):
             if isinstance(summary, Summary):
                 covered = {r.region for r in summary.regions}
-                summary.impression = assemble(said_by[i], covered, self.item_order, closings[i], sources[i], openings[i])
+                summary.impression = assemble(
+                    said_by[i], covered, self.item_order, closings[i], sources[i], openings[i]
+                )
                 if copied[i]:
-                    summary.warnings.append(f"{copied[i]} finding(s) in the report's own words: the model wrote about another organ, or a number or side the finding does not give")
+                    summary.warnings.append(
+                        f"{copied[i]} finding(s) in the report's own words: "
+                        "the model wrote about another organ, or a number or side the finding does not give"
+                    )
                 if trimmed[i]:
-                    summary.warnings.append(f"{trimmed[i]} finding(s) with clauses about another organ, or with a number or side the finding does not give, removed")
+                    summary.warnings.append(
+                        f"{trimmed[i]} finding(s) with clauses about another organ, "
+                        "or with a number or side the finding does not give, removed"
+                    )
         return out

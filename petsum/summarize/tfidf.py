@@ -15,13 +15,17 @@ def gram_keys(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     c = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.int64) + 1
     doc = np.repeat(np.arange(len(texts)), [len(t) for t in texts])
     same2, same3 = doc[:-1] == doc[1:], doc[:-2] == doc[2:]  # a gram does not run across two texts
-    keys = np.concatenate([c, ((c[:-1] << _BITS) | c[1:])[same2], ((c[:-2] << 2 * _BITS) | (c[1:-1] << _BITS) | c[2:])[same3]])
+    keys = np.concatenate(
+        [c, ((c[:-1] << _BITS) | c[1:])[same2], ((c[:-2] << 2 * _BITS) | (c[1:-1] << _BITS) | c[2:])[same3]]
+    )
     return np.concatenate([doc, doc[:-1][same2], doc[:-2][same3]]), keys
 
 
 def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct values, how often each occurs) of a sorted array."""
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])) if len(ordered) else np.zeros(0, np.int64)
+    starts = (
+        np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])) if len(ordered) else np.zeros(0, np.int64)
+    )
     return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
@@ -76,4 +80,3 @@ class TfIdf:
             return []
         tied = np.flatnonzero(scores >= np.partition(scores, -k)[-k])  # the k best and all that tie with the last
         return [(int(d), float(scores[d])) for d in sorted(tied, key=lambda d: (-scores[d], d))[:k]]
-

@@ -16,14 +16,12 @@ taught as something to invent.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
-from petsum.assemble.impression import ADVICE
 from petsum.text.lexicon import Lexicon, load_lexicon
-from petsum.text.salient import salient_sentence, sentences
+from petsum.text.rules import ADVICE, sentences
+from petsum.text.salient import salient_sentence
 
-_PIECE = re.compile(r"(?<=[；。])")
 ORGAN_WEIGHT = 10  # one shared organ outweighs any plausible count of shared bigrams in a short piece
 MIN_SCORE = 3  # below this a piece matches no finding: three shared bigrams or an organ
 
@@ -47,7 +45,7 @@ def pieces(item: str) -> list[str]:
     """An impression item cut at `；` and `。`: the findings it lists, one by one, advice
     (`建议随诊。`) kept with the finding before it."""
     out: list[str] = []
-    for piece in (p.strip() for p in _PIECE.split(item) if p.strip()):
+    for piece in (p.strip() for p in sentences(item)):
         if out and ADVICE.match(piece):
             out[-1] += piece
         else:

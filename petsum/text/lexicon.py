@@ -10,8 +10,6 @@ from pathlib import Path
 LEXICON_FILE = Path(__file__).parents[1] / "resources" / "lexicon.tsv"
 # Clinical order, as radiologists number impression items (head to foot, then systemic).
 REGIONS = ("brain", "head_neck", "chest", "abdomen", "pelvis", "musculoskeletal", "lymph", "soft_tissue")
-# Clauses that report the absence of disease: their organs are not findings.
-NEGATIVE = re.compile(r"未见|未显示|无明显|无异常|无扩张|无增厚|无肿大|如常|大致正常|形态正常|阴性|(?<!不)对称")
 
 
 @dataclass(frozen=True)
@@ -45,15 +43,3 @@ def load_lexicon(path: Path = LEXICON_FILE) -> Lexicon:
         organ_of[term] = organ
     terms = sorted(organ_of, key=len, reverse=True)  # longest match first
     return Lexicon(organ_of, region_of, re.compile("|".join(map(re.escape, terms))))
-
-
-def finding_clauses(text: str) -> list[str]:
-    """Clauses (split at ，。；, newlines and item numbers) that do not report a normal finding."""
-    clauses = re.split(r"[，。；;\n]|\s{2,}|(?<!\d)\d{1,2}[、.．](?!\d)", text)
-    return [c for c in clauses if c.strip() and not NEGATIVE.search(c)]
-
-
-def finding_organs(text: str, lexicon: Lexicon | None = None) -> set[str]:
-    """Organs named in the clauses of `text` that report findings."""
-    lex = lexicon or load_lexicon()
-    return {o for c in finding_clauses(text) for o in lex.organs_in(c)}

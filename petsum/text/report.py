@@ -5,16 +5,21 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from petsum.data.pairs import clean_report
 from petsum.text.lexicon import REGIONS, Lexicon, load_lexicon
+from petsum.text.rules import CLOSING, ITEM_START
 
 # Full-width ASCII (Ｆ, ２, ％, ．) → half-width, except the punctuation Chinese text keeps
 # full-width: clinical content is unchanged, only its encoding of Latin letters and digits.
 _KEEP_FULL = set("，。；：！？（）、")
 _HALF = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if chr(cp) not in _KEEP_FULL}
 _SECTION_BREAK = re.compile(r"[ \t]{3,}|\n+")
-_ITEM_START = re.compile(r"(?:^|(?<=\s)|(?<=[。；：:]))(\d{1,2})[、.．](?!\d)")
-_CLOSING = re.compile(r"^(?:目前)?余.{0,20}(?:PET|未见)")  # `余躯干及脑部PET/CT检查未见其他异常代谢征象。`
+_LINE_ENDS = re.compile(r"\r\n?")
+
+
+def clean_report(text: str) -> str:
+    """Line endings unified and outer whitespace stripped. Inner runs of spaces are kept:
+    cPET reports separate anatomical sections with them."""
+    return _LINE_ENDS.sub("\n", text).strip()
 
 
 def normalize(text: str) -> str:
@@ -69,7 +74,7 @@ def split_sections(report: str, lexicon: Lexicon | None = None) -> list[tuple[st
 def impression_items(impression: str) -> tuple[list[str], str | None]:
     """(numbered items without their numbers, closing line or None)."""
     text = normalize(impression)
-    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    starts = [m.start() for m in ITEM_START.finditer(text)]
     chunks = [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])] if starts else [text]
     head = text[: starts[0]].strip() if starts else ""
     items, closing = [], None
@@ -78,9 +83,9 @@ def impression_items(impression: str) -> tuple[list[str], str | None]:
     elif head:
         items.append(head.rstrip("：:"))
     for chunk in chunks:
-        body = _ITEM_START.sub("", chunk, count=1).strip()
+        body = ITEM_START.sub("", chunk, count=1).strip()
         for line in [s.strip() for s in re.split(r"\s{2,}|\n", body) if s.strip()]:
-            if _CLOSING.match(line):
+            if CLOSING.match(line):
                 closing = line
             else:
                 items.append(line)

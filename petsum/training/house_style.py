@@ -3,20 +3,25 @@ opening line) from its reports, and store the fits in the model folder's `fitted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from petsum.assemble import closing, opening, pointer
 from petsum.assemble.order import fit as fit_pairs
 from petsum.assemble.order import ordered_entries
 from petsum.data.pairs import load_pairs
 from petsum.summarize.folder import input_kind, write_fitted
-from petsum.text.salient import InputKind
+from petsum.text.inputs import InputKind
 from shared.modeling import read_manifest
 
 
 def fit_house_style(
-    data: str, model_dir: str, kind: str = "pointer", grams: int = 3000, rank: int = 32, epochs: int | None = None,
+    data: str,
+    model_dir: str,
+    kind: str = "pointer",
+    grams: int = 3000,
+    rank: int = 32,
+    epochs: int | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> str:
     """Fit the order, closing and opening line on `data`'s impressions; returns what was learned, in words."""
@@ -30,10 +35,23 @@ def fit_house_style(
         learned, n_items = fit_pairs(items, grams, rank, epochs or 8, sources=sources)
     line, n_closed = closing.fit(reports)
     first, n_opened = opening.fit(reports)
-    path = write_fitted(model, {"item_order": learned.to_json(), "closing_line": line.to_json() if line else None,
-                                "opening_line": first.to_json() if first else None})
+    path = write_fitted(
+        model,
+        {
+            "item_order": learned.to_json(),
+            "closing_line": line.to_json() if line else None,
+            "opening_line": first.to_json() if first else None,
+        },
+    )
     what = "finding targets" if source == InputKind.FINDING else "impression items"
-    said = f"the closing line from {n_closed} impressions" if line else "no closing line (no impression has one: the rule's line stays)"
-    said += (f", the opening line from {n_opened} that compare with an earlier exam" if first
-             else ", no opening line (no impression opens with a comparison)")
+    said = (
+        f"the closing line from {n_closed} impressions"
+        if line
+        else "no closing line (no impression has one: the rule's line stays)"
+    )
+    said += (
+        f", the opening line from {n_opened} that compare with an earlier exam"
+        if first
+        else ", no opening line (no impression opens with a comparison)"
+    )
     return f"learned the item order ({kind}) from {n_items} {what}, {said}; written to {path}"

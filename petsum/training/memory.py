@@ -16,7 +16,9 @@ from shared.textio import InputError
 def _checked(model_dir: str) -> Path:
     model = Path(model_dir)
     if model.resolve() == DEFAULT_MODEL.resolve():
-        raise InputError(f"{model_dir} is the shipped default, which holds no report text: copy it first (cp -r {model_dir} FOLDER)")
+        raise InputError(
+            f"{model_dir} is the shipped default, which holds no report text: copy it first (cp -r {model_dir} FOLDER)"
+        )
     return model
 
 
@@ -27,13 +29,18 @@ def remember(data: str, model_dir: str, neighbours: int = 8, weight: float = 1.0
         raise InputError(f"--weight must be a finite number, not {weight}")
     manifest = read_manifest(model)
     if manifest.get("method", "direct") != "direct":
-        raise InputError(f"a memory votes in consensus decoding, which is for direct models; {model_dir} is a {manifest['method']} run")
+        raise InputError(
+            f"a memory votes in consensus decoding, which is for direct models; "
+            f"{model_dir} is a {manifest['method']} run"
+        )
     learned = build(load_pairs(data), input_kind(model, manifest), neighbours, weight)
     if not learned.findings:
         raise InputError(f"{data}: no report has an impression item aligned to its findings: nothing to remember")
     path = write_memory(model, learned.to_json())
-    return (f"remembered {len(learned.findings)} findings and their targets in {path}; it votes only with consensus draws "
-            f"(generate.consensus_samples, --consensus); the folder now holds report text")
+    return (
+        f"remembered {len(learned.findings)} findings and their targets in {path}; it votes only with consensus draws "
+        f"(generate.consensus_samples, --consensus); the folder now holds report text"
+    )
 
 
 def forget(model_dir: str) -> str:
