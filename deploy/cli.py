@@ -23,10 +23,13 @@ def export_command(default_model: Path) -> click.Command:
     @friendly_errors
     def export(model_dir: str | None, out: str, int8: bool) -> None:
         """Export a model to ONNX for `--backend onnx` (onnxruntime, CPU or CUDA)."""
-        from deploy.export import export_run
+        from deploy.export import export_run, report_derived
 
         manifest = export_run(Path(model_dir) if model_dir else default_model, out, int8)
         click.echo(json.dumps({k: _brief(v) for k, v in manifest.items()}, ensure_ascii=False))
+        derived = report_derived(out)
+        if derived:  # one line, on stderr: stdout is the manifest
+            click.echo(f"note: {out} holds report-derived text: {'; '.join(derived)}", err=True)
 
     return export
 

@@ -28,6 +28,7 @@ from shared.modeling import (
     load_model,
     load_tokenizer,
     read_manifest,
+    role_folders,
 )
 from shared.pipeline import decoding_settings
 
@@ -46,9 +47,10 @@ def past_names(n_layers: int, prefix: str) -> list[str]:
 def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset: int = OPSET) -> dict:
     """Export every model of a run (one, or DSM's two) into `out`; returns the export's manifest."""
     src, out = Path(model_dir), Path(out)
-    manifest = read_manifest(src)
+    manifest = read_manifest(src)  # validated as a whole: a broken one is an error naming its file and field
     if "roles" in manifest:
-        roles = {role: src / sub for role, sub in manifest["roles"].items()}
+        roles = role_folders(src, manifest)
+        decoding_settings(src)  # checked before minutes of export, not when the export is first served
     elif is_checkpoint(src):
         if manifest.get("method") == "dsm":
             raise ValueError(f"{src} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
@@ -95,6 +97,32 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
     return exported
 
 
+# Tasks whose models are trained on patient reports: their tokenizer's vocabulary (the BPE merges)
+# holds fragments of the training reports.
+REPORT_TASKS = ("petsum",)
+
+
+def report_derived(folder: str | Path) -> list[str]:
+    """The files of a model folder or export that carry text derived from training reports, each with
+    what it holds: the tokenizers of a model trained on reports, the memory (report text word for
+    word) and the fitted tables (character n-grams and the stock closing and opening lines of the
+    training impressions). Empty for a folder of another task."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    found = []
+    if manifest.get("task") in REPORT_TASKS:
+        roles = manifest.get("roles") or {"model": "."}
+        for sub in roles.values():
+            if (folder / sub / "tokenizer.json").is_file():
+                name = (Path(sub) / "tokenizer.json").as_posix()
+                found.append(f"{name} (subword merges learned from training reports)")
+    if (folder / "memory.json").is_file():
+        found.append("memory.json (training findings and impressions word for word: patient data)")
+    if (folder / "fitted.json").is_file() and manifest.get("task") in REPORT_TASKS:
+        found.append("fitted.json (character n-grams and stock lines of training reports)")
+    return found
+
+
 def _check_tools() -> None:
     from shared.textio import InputError
 
@@ -124,7 +152,8 @@ def export_checkpoint(path: Path, out: Path, int8: bool, opset: int) -> None:
 
     from deploy.graph import check_supported
 
-    model, tok = load_model(path), load_tokenizer(path)
+    tok = load_tokenizer(path)  # before the weights: a broken tokenizer fails in milliseconds
+    model = load_model(path)
     check_supported(model)
     out.mkdir(parents=True)
     n = model.config.num_decoder_layers

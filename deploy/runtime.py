@@ -26,14 +26,12 @@ CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
 def is_export(path: str | Path) -> bool:
     """An export folder (or one role of it)."""
+    from shared.modeling import read_manifest
+
     p = Path(path)
     if (p / ONNX_MANIFEST).is_file():
         return True
-    try:
-        manifest = json.loads((p / "ases.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return manifest.get("backend") == "onnx"
+    return read_manifest(p).get("backend") == "onnx"  # a broken manifest is an error naming it, not "no export"
 
 
 class OnnxSeq2Seq:
@@ -242,16 +240,12 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "ModelSet":
     """An export folder as a `ModelSet`, ready for `shared.generate.generate`."""
     from shared.generate import ModelSet
-    from shared.modeling import load_tokenizer
+    from shared.modeling import load_tokenizer, read_manifest, role_folders
     from shared.pipeline import decoding_settings
     from shared.textio import InputError
 
     path = Path(path)
-    try:
-        manifest = json.loads((path / "ases.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = {}
-    manifest = manifest if isinstance(manifest, dict) else {}
+    manifest = read_manifest(path)  # validated as a whole (`shared.modeling.Manifest`); {} when absent
     if (path / ONNX_MANIFEST).is_file():  # one exported model (a role folder, or a plain checkpoint's export)
         if manifest.get("method") == "dsm":
             raise InputError(f"{path} is one half of a DSM pair; pass the export folder that holds esm/ and asm/")
@@ -260,16 +254,16 @@ def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "M
             "max_source_len": manifest.get("max_source_len", 512),
             "roles": {"model": "."},
         }
-    roles = manifest.get("roles")
-    if not isinstance(roles, dict) or not roles or manifest.get("method") not in ("direct", "usm", "dsm"):
+    if not manifest.get("roles"):
         raise InputError(f"{path}: ases.json does not describe an export (method, roles); re-run `export`")
-    models = {role: OnnxSeq2Seq(path / sub, device, threads) for role, sub in manifest["roles"].items()}
+    folders = role_folders(path, manifest)
     gen = decoding_settings(path)
-    first = next(iter(manifest["roles"].values()))
+    tok = load_tokenizer(next(iter(folders.values())))
+    models = {role: OnnxSeq2Seq(folder, device, threads) for role, folder in folders.items()}
     providers = next(iter(models.values())).providers
     return ModelSet(
-        manifest["method"],
-        load_tokenizer(path / first),
+        manifest.get("method", "direct"),
+        tok,
         models,
         manifest.get("max_source_len", 512),
         path.name,

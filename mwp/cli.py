@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from deploy.cli import export_command
+from mwp.data import question_error
 from shared.cli import console, fail, friendly_errors, run_training, serving_options, training_options
 
 if TYPE_CHECKING:
@@ -138,8 +139,8 @@ def _check_inputs(
     """Mistakes in the command line itself, caught before anything is loaded."""
     if (question is None) == (data is None):
         fail("give either a QUESTION or --data FILE")
-    if question is not None and not question.strip():
-        fail("the question is empty")
+    if question is not None and (problem := question_error(question)):
+        fail(problem)
     if question is not None and (limit or pred_path):
         fail("--limit and --out go with --data")
     if resume and not pred_path:

@@ -36,11 +36,26 @@ def _target(answer: object, calculator: bool) -> str:
     return stop_sentence(number)
 
 
+def question_error(question: object) -> str | None:
+    """Why `question` cannot be solved, or None. A lone surrogate (`"\\ud800"` in JSON, or an
+    undecodable byte in a command-line argument, which Python keeps as one) is not text the
+    tokenizer can read."""
+    if not isinstance(question, str):
+        return "the question is not text"
+    if not question.strip():
+        return "the question is empty"
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the question is not valid Unicode (a lone surrogate, or a byte that is not UTF-8)"
+    return None
+
+
 def _record(row: dict, n: int, calculator: bool) -> Example | BadRecord:
     rid = str(row.get("id", n))
     question = row["question"]
-    if not isinstance(question, str) or not question.strip():
-        return BadRecord(rid, "the question is empty" if isinstance(question, str) else "the question is not text")
+    if problem := question_error(question):
+        return BadRecord(rid, problem)
     try:
         target = _target(row["answer"], calculator)
     except ValueError as e:

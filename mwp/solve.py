@@ -7,6 +7,7 @@ which their manifest records as `"calculator": true`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +157,24 @@ def evaluate_to_file(
         Record(r.id, error=r.error) if isinstance(r, BadRecord) else Record(r.id, r.question, extra=r) for r in records
     )
     engine = lambda chunks: (solve_chunk(solver, chunk) for chunk in chunks)  # noqa: E731
-    write_batch(engine, stream, len(records), out, console, batch_size=batch_size, resume=resume, unit="problem")
+    seen = hashlib.sha256()  # what `resume` must find again: these problems, solved by this model
+    for r in records:
+        seen.update(
+            json.dumps([r.id, getattr(r, "question", None), getattr(r, "error", None)]).encode("utf-8", "replace")
+        )
+    settings = {"model": solver.models.name, "calculator": solver.calculator}
+    write_batch(
+        engine,
+        stream,
+        len(records),
+        out,
+        console,
+        batch_size=batch_size,
+        resume=resume,
+        unit="problem",
+        settings=settings,
+        fingerprint=seen.hexdigest(),
+    )
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]  # not splitlines: U+2028
     good = [(row, r) for row, r in zip(rows, records) if not isinstance(r, BadRecord)]
     metrics = solver.adapter.score([row["generated"] for row, _ in good], [r.target for _, r in good])

@@ -24,11 +24,15 @@ def friendly_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from shared.config import ConfigError
+        from pydantic import ValidationError
+
+        from shared.config import ConfigError, format_errors
         from shared.textio import InputError
 
         try:
             return fn(*args, **kwargs)
+        except ValidationError as e:  # a model validated outside `load_config`: name the fields, not the class
+            fail(f"invalid {e.title} settings: {format_errors(e)}")
         except (ConfigError, InputError, OSError, ValueError) as e:  # OSError: unreadable files, broken checkpoints
             fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
         except KeyboardInterrupt:

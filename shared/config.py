@@ -3,6 +3,7 @@ overridable with dotted `key=value` pairs (`train.lr=1e-3`). Errors name the fie
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -13,15 +14,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 Strategy = Literal["inter", "ent", "ent_pre", "loss", "bleu", "rouge"]
 Method = Literal["direct", "dsm", "usm"]
 
+# Upper bounds that keep a config's work finite (a model folder's `generate` is validated with them too).
+MAX_SOURCE_LEN = 8192  # tokens: attention is quadratic in it
+MAX_BATCH = 4096
+MAX_TIME_S = 30 * 24 * 3600.0  # a month
+MAX_BIAS = 1e4  # logits: far beyond any that changes a decision
+
 
 class ConfigError(ValueError):
     """A config that cannot be used; the message is one readable line."""
 
 
 class Strict(BaseModel):
-    """A config section: unknown fields are errors, and so are assignments that do not validate."""
+    """A config section: unknown fields are errors, and so are assignments that do not validate. No float
+    setting may be infinite or NaN (`allow_inf_nan` applies to every float of every section, optional and
+    nested ones too): `inf` would overflow a count or never end a budget."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(Strict):
@@ -31,12 +40,14 @@ class ModelConfig(Strict):
         description="tokenizer folder to use instead of training one (e.g. another run's, so that a warm-up run and "
         "the run started from it share the tokenizer); `pretrained` brings its own",
     )
-    vocab_size: int = Field(4000, ge=64, description="BPE vocabulary when training a tokenizer from scratch")
-    d_model: int = Field(256, ge=8)
-    d_ff: int = Field(1024, ge=8)
-    num_layers: int = Field(4, ge=1)
-    num_decoder_layers: int | None = Field(None, ge=1)
-    num_heads: int = Field(4, ge=1)
+    vocab_size: int = Field(
+        4000, ge=64, le=1_000_000, description="BPE vocabulary when training a tokenizer from scratch"
+    )
+    d_model: int = Field(256, ge=8, le=16384)
+    d_ff: int = Field(1024, ge=8, le=65536)
+    num_layers: int = Field(4, ge=1, le=128)
+    num_decoder_layers: int | None = Field(None, ge=1, le=128)
+    num_heads: int = Field(4, ge=1, le=256)
     dropout: float = Field(0.1, ge=0, lt=1)
     feed_forward_proj: Literal["relu", "gated-gelu"] = "relu"
     tie_embeddings: bool = True
@@ -50,35 +61,37 @@ class ModelConfig(Strict):
 
 class DataConfig(Strict):
     max_source_len: int = Field(
-        512, ge=8, description="tokens; longer inputs keep the question's head and the prefix's tail"
+        512, ge=8, le=MAX_SOURCE_LEN, description="tokens; longer inputs keep the question's head and the prefix's tail"
     )
-    max_target_len: int = Field(128, ge=4)
+    max_target_len: int = Field(128, ge=4, le=MAX_SOURCE_LEN)
     val_fraction: float = Field(0.1, gt=0, lt=1, description="share of examples held out for validation")
     split_seed: int = 42
 
 
 class SegmentConfig(Strict):
     strategy: Strategy = "inter"
-    beta: float = Field(1.0, gt=0)
+    beta: float = Field(1.0, gt=0, le=1000)
     scorer: str | None = Field(None, description="checkpoint that scores ent/loss; default: train a direct model first")
-    scorer_budget: float = Field(1.0, gt=0, description="the scorer's training budget as a share of train's")
-    score_batch_size: int = Field(32, ge=1)
+    scorer_budget: float = Field(1.0, gt=0, le=100, description="the scorer's training budget as a share of train's")
+    score_batch_size: int = Field(32, ge=1, le=MAX_BATCH)
 
 
 class TrainConfig(Strict):
     method: Method = "usm"
-    lr: float = Field(5e-4, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
+    lr: float = Field(5e-4, gt=0, le=1)
+    weight_decay: float = Field(0.01, ge=0, le=1)
     warmup_steps: int = Field(100, ge=0)
-    batch_size: int = Field(32, ge=1, description="most samples in a batch")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="most samples in a batch")
     max_tokens: int | None = Field(8192, ge=16, description="most padded (source+target) tokens in a batch")
     batching: Literal["bucket", "pad_max"] = Field("bucket", description="pad_max is the slow baseline")
     max_steps: int | None = Field(1000, ge=1)
-    max_time_s: float | None = Field(None, gt=0, description="wall-clock budget; with max_steps, whichever ends first")
+    max_time_s: float | None = Field(
+        None, gt=0, le=MAX_TIME_S, description="wall-clock budget; with max_steps, whichever ends first"
+    )
     max_train_tokens: int | None = Field(
         None, ge=1, description="budget in real (source + target) tokens trained on: equal compute on a noisy machine"
     )
-    grad_clip: float = Field(1.0, gt=0)
+    grad_clip: float = Field(1.0, gt=0, le=1e4)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     eval_every: int = Field(200, ge=1)
     log_every: int = Field(10, ge=1)
@@ -95,14 +108,17 @@ class TrainConfig(Strict):
 
 
 class GenerateConfig(Strict):
-    num_beams: int = Field(1, ge=1)
-    max_new_tokens: int = Field(128, ge=1, description="per segment")
-    max_iters: int = Field(8, ge=1, description="most segments per input")
-    max_total_tokens: int = Field(512, ge=1, description="most generated tokens per input, all segments together")
-    batch_size: int = Field(32, ge=1)
+    num_beams: int = Field(1, ge=1, le=64)
+    max_new_tokens: int = Field(128, ge=1, le=1024, description="per segment")
+    max_iters: int = Field(8, ge=1, le=64, description="most segments per input")
+    max_total_tokens: int = Field(
+        512, ge=1, le=4096, description="most generated tokens per input, all segments together"
+    )
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
     no_repeat_ngram_size: int = Field(
         0,
         ge=0,
+        le=64,
         description="never repeat an n-gram of this many tokens within one segment (0: off); "
         "Hugging Face's setting of that name",
     )
@@ -113,12 +129,14 @@ class GenerateConfig(Strict):
     )
     eos_bias: float = Field(
         0.0,
-        allow_inf_nan=False,
+        ge=-MAX_BIAS,
+        le=MAX_BIAS,
         description="a bias added to the end-of-sequence logit at every step (negative: longer segments; 0: off)",
     )
     consensus_samples: int = Field(
         0,
         ge=0,
+        le=256,
         description="draws per input besides the greedy answer; the answer is then the candidate that agrees most with "
         "the others (minimum-Bayes-risk decoding by ROUGE-L); 0: the greedy answer alone. Direct models only",
     )
@@ -133,8 +151,8 @@ class GenerateConfig(Strict):
         for text, bias in value.items():
             if not text.strip():
                 raise ValueError("first_token_bias: a text to bias must not be empty")
-            if not math.isfinite(bias):
-                raise ValueError(f"first_token_bias: the bias of {text!r} must be a finite number")
+            if not math.isfinite(bias) or abs(bias) > MAX_BIAS:
+                raise ValueError(f"first_token_bias: the bias of {text!r} must be a finite number within ±{MAX_BIAS:g}")
         return value
 
 
@@ -149,11 +167,12 @@ class RunConfig(Strict):
 _R = TypeVar("_R", bound=RunConfig)
 
 
-def _format(err: ValidationError) -> str:
+def format_errors(err: ValidationError, section: str = "") -> str:
+    """Every error as `field: message`, the field dotted (`train.lr`) under `section` when given."""
     parts = []
     for e in err.errors():
-        where = ".".join(str(x) for x in e["loc"]) or "config"
-        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+        where = ".".join([section] * bool(section) + [str(x) for x in e["loc"]]) or "config"
+        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {msg}")
     return "; ".join(parts)
 
@@ -167,7 +186,7 @@ def validated_update(cfg: _M, changes: dict[str, Any], name: str = "generate") -
     try:
         return type(cfg).model_validate(cfg.model_dump() | changes)
     except ValidationError as e:
-        raise ConfigError(f"invalid {name} settings: {_format(e)}") from None
+        raise ConfigError(f"invalid {name} settings: {format_errors(e)}") from None
 
 
 def _read(path: Path) -> dict:
@@ -226,12 +245,31 @@ def load_config(
     """Defaults ← file ← overrides, validated once as `schema` (a task's `RunConfig` with its own
     sections, e.g. petsum's `pet`). An override of None sets the field to null."""
     tree = _read(Path(path)) if path else {}
+    in_file = copy.deepcopy(tree)  # what the file itself said, before the overrides
     for key, value in (overrides or {}).items():
         _set(tree, key, value)
     try:
         return schema.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(f"invalid config: {_format(e)}") from None
+        raise ConfigError(_located(e, path, in_file, overrides or {})) from None
+
+
+def _located(err: ValidationError, path: str | Path | None, in_file: dict, overrides: dict[str, Any]) -> str:
+    """The error with where its first field came from: `configs/x.yaml: train.lr: …` for a field the
+    file set, `command line: train.lr: …` for an override (`--set`, or a flag such as `--gamma`)."""
+    loc = [str(x) for x in err.errors()[0]["loc"]]
+    node: Any = in_file
+    for key in loc:
+        node = node.get(key) if isinstance(node, dict) else None
+    dotted = ".".join(loc)
+    overridden = any(dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".") for k in overrides)
+    if path and node is not None and not overridden:
+        where = str(path)
+    elif overrides:
+        where = "command line"
+    else:
+        where = str(path) if path else "invalid config"
+    return f"{where}: {format_errors(err)}"
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:

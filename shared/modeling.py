@@ -11,9 +11,12 @@ import json
 import string
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from shared.config import ModelConfig
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from shared.config import MAX_SOURCE_LEN, GenerateConfig, Method, ModelConfig, format_errors
+from shared.textio import InputError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -37,11 +40,16 @@ CHECKPOINT_FACTS = (
 
 
 def quiet_transformers() -> None:
-    """No download warnings or per-load progress bars in our CLIs' output."""
+    """No download warnings, per-load progress bars or deprecation notices in our CLIs' output."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # transformers 5.x warns on every forward that is passed `past_key_values` (mwp's calculator
+    # decoding, the trainer's scorer): a notice for us, not for a user of the CLI.
+    warnings.filterwarnings("ignore", message=r".*`past_key_values` is deprecated", category=FutureWarning)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, extra_tokens: list[str]) -> "PreTrainedTokenizerBase":
@@ -95,21 +103,51 @@ def build_model(cfg: ModelConfig, tokenizer: "PreTrainedTokenizerBase", seed: in
     return T5ForConditionalGeneration(config)
 
 
+def _cause(e: BaseException) -> str:
+    """What went wrong, without the library's message: a tokenizer's or a parser's message can quote
+    the file, and a tokenizer's vocabulary holds fragments of training reports."""
+    return f"{type(e).__name__} {e.args[0]!r}" if isinstance(e, KeyError) and e.args else type(e).__name__
+
+
 def load_tokenizer(path: str | Path) -> "PreTrainedTokenizerBase":
+    """The folder's tokenizer; `InputError` naming its file when it cannot be read."""
     from transformers import AutoTokenizer
 
     quiet_transformers()
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except MemoryError:
+        raise
+    except Exception as e:  # tokenizers' own errors are plain Exceptions; transformers raises many kinds
+        name = Path(path) / "tokenizer.json"
+        if name.is_file():
+            raise InputError(f"{name}: not a readable tokenizer ({_cause(e)})") from None
+        raise InputError(f"{path}: no readable tokenizer: no tokenizer.json ({_cause(e)})") from None
 
 
 def load_model(path: str | Path) -> "PreTrainedModel":
+    """The folder's seq2seq model (safetensors only); `InputError` naming the folder when its weights or
+    config cannot be read (a truncated `model.safetensors`, a broken `config.json`)."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForSeq2SeqLM
 
     quiet_transformers()
-    model = AutoModelForSeq2SeqLM.from_pretrained(
-        str(path), local_files_only=True, trust_remote_code=False, use_safetensors=True
-    )
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(
+            str(path), local_files_only=True, trust_remote_code=False, use_safetensors=True
+        )
+    except SafetensorError as e:
+        raise InputError(f"{Path(path) / 'model.safetensors'}: not readable as safetensors ({_first(e)})") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+        raise InputError(f"{path}: cannot load the model ({type(e).__name__}: {_first(e)})") from None
     return model.eval()
+
+
+def _first(e: BaseException) -> str:
+    """The first line of a weights loader's message (it describes tensors and headers, never text), cut short."""
+    text = str(e).strip()
+    line = text.splitlines()[0] if text else type(e).__name__
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def add_missing_tokens(tokenizer: "PreTrainedTokenizerBase", tokens: list[str]) -> None:
@@ -149,6 +187,67 @@ def save_checkpoint(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBas
     shutil.rmtree(old, ignore_errors=True)
 
 
+class Manifest(BaseModel):
+    """`ases.json`, validated as a whole like a run config: the core's fields are typed and bounded,
+    and a task's own keys (mwp's `calculator`, petsum's `source` and `instance_stats`, the training
+    facts, older folders' `item_order` or `memory`) pass through for the task to read."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    method: Method = "direct"
+    role: str | None = None
+    roles: dict[str, str] | None = Field(
+        None, strict=True, description="role → its checkpoint folder, relative to the manifest's folder"
+    )
+    max_source_len: int = Field(512, strict=True, ge=8, le=MAX_SOURCE_LEN)
+    generate: GenerateConfig | None = None
+    backend: Literal["onnx"] | None = None
+
+    @field_validator("roles")
+    @classmethod
+    def _relative_folders(cls, roles: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
+        if roles is None:
+            return None
+        method = info.data.get("method")  # validated first; absent when it failed
+        want = {"esm", "asm"} if method == "dsm" else {"model"}
+        if method and set(roles) != want:
+            raise ValueError(f"a {method} run has the roles {', '.join(sorted(want))}, not {sorted(roles) or 'none'}")
+        for role, sub in roles.items():
+            p = Path(sub)
+            if not sub.strip() or p.is_absolute() or ".." in p.parts or "\\" in sub:
+                raise ValueError(f"{role}: a checkpoint folder relative to the manifest's, not {sub!r}")
+        return roles
+
+
 def read_manifest(path: str | Path) -> dict:
+    """The folder's `ases.json` as a dict ({} when it has none), validated as a `Manifest`;
+    `InputError` naming the file and the field otherwise."""
     f = Path(path) / MANIFEST
-    return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+    if not f.is_file():
+        return {}
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{f}: not readable as JSON ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{f}: not a JSON object but {_json_kind(data)}")
+    try:
+        Manifest.model_validate(data)
+    except ValidationError as e:
+        raise InputError(f"{f}: {format_errors(e)}") from None
+    return data
+
+
+def _json_kind(value: object) -> str:
+    return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(type(value), "a number")
+
+
+def role_folders(path: str | Path, manifest: dict) -> dict[str, Path]:
+    """A run's (or export's) role → checkpoint folder, each checked to exist; `manifest` comes from
+    `read_manifest(path)`, so its roles are already well-formed."""
+    path = Path(path)
+    folders = {role: path / sub for role, sub in manifest["roles"].items()}
+    for role, folder in folders.items():
+        if not folder.is_dir():
+            raise InputError(f"{path / MANIFEST}: roles.{role}: no folder {manifest['roles'][role]!r} in {path}")
+    return folders

@@ -243,30 +243,56 @@ def _scorer(cfg: RunConfig, adapter, train, val, tok, out: Path, console: "Conso
 def decoding_settings(path: Path) -> GenerateConfig:
     """The decoding settings a run, checkpoint or export was made with: the run config's
     `generate`, else the one `ases.json` carries (checkpoints and exports of them), else the
-    defaults, taking a plain HF folder's own `no_repeat_ngram_size` from its generation_config.json."""
+    defaults, taking a plain HF folder's own `no_repeat_ngram_size` from its generation_config.json.
+    Validated with the bounds of a config file; `InputError` naming the file and the field otherwise."""
+    from pydantic import ValidationError
+
+    from shared.config import format_errors
+    from shared.textio import InputError
+
     for name in ("config.json", MANIFEST):
         f = path / name
-        settings = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+        settings = read_manifest(path) if name == MANIFEST else _read_json(f)
         if isinstance(settings, dict) and isinstance(settings.get("generate"), dict):
-            return GenerateConfig.model_validate(settings["generate"])
-    hf = path / "generation_config.json"
-    own = json.loads(hf.read_text(encoding="utf-8")) if hf.is_file() else {}
+            try:
+                return GenerateConfig.model_validate(settings["generate"])
+            except ValidationError as e:
+                raise InputError(f"{f}: {format_errors(e, 'generate')}") from None
+        if name == "config.json" and isinstance(settings, dict) and "generate" in settings:
+            raise InputError(f"{f}: generate: not a mapping of settings")
+    own = _read_json(path / "generation_config.json")
     n = own.get("no_repeat_ngram_size") if isinstance(own, dict) else None
-    return GenerateConfig(no_repeat_ngram_size=n) if isinstance(n, int) and n > 0 else GenerateConfig()
+    return GenerateConfig(no_repeat_ngram_size=n) if isinstance(n, int) and 0 < n <= 64 else GenerateConfig()
+
+
+def _read_json(f: Path) -> object:
+    """A JSON file of a model folder ({} when absent); `InputError` naming it when it is not JSON."""
+    from shared.textio import InputError
+
+    if not f.is_file():
+        return {}
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{f}: not readable as JSON ({type(e).__name__})") from None
 
 
 def load_run(path: str | Path) -> "ModelSet":
     """A run folder (ases.json with roles), one of its checkpoints, or any HF seq2seq folder
-    (a checkpoint without our manifest is treated as a direct model)."""
+    (a checkpoint without our manifest is treated as a direct model). Every file is checked as it
+    is read: a broken manifest, tokenizer or weights file is an `InputError` naming it."""
     from shared.generate import ModelSet
+    from shared.modeling import role_folders
 
     path = Path(path)
     manifest = read_manifest(path)
     if "roles" in manifest:
+        folders = role_folders(path, manifest)
         gen = decoding_settings(path)
-        models = {role: load_model(path / sub) for role, sub in manifest["roles"].items()}
-        tok = load_tokenizer(path / next(iter(manifest["roles"].values())))
-        return ModelSet(manifest["method"], tok, models, manifest.get("max_source_len", 512), path.name, gen)
+        tok = load_tokenizer(next(iter(folders.values())))  # before the weights: a broken one fails in ms
+        models = {role: load_model(folder) for role, folder in folders.items()}
+        method, max_len = manifest.get("method", "direct"), manifest.get("max_source_len", 512)
+        return ModelSet(method, tok, models, max_len, path.name, gen)
     if not is_checkpoint(path):
         raise FileNotFoundError(
             f"{path} is neither a training run nor a model folder (no config.json + model.safetensors)"
@@ -274,11 +300,6 @@ def load_run(path: str | Path) -> "ModelSet":
     method = manifest.get("method", "direct")
     if method == "dsm":
         raise ValueError(f"{path} is one half of a DSM pair; pass the run folder that holds esm/ and asm/")
-    return ModelSet(
-        method,
-        load_tokenizer(path),
-        {"model": load_model(path)},
-        manifest.get("max_source_len", 512),
-        path.name,
-        decoding_settings(path),
-    )
+    gen = decoding_settings(path)
+    tok = load_tokenizer(path)
+    return ModelSet(method, tok, {"model": load_model(path)}, manifest.get("max_source_len", 512), path.name, gen)

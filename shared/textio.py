@@ -15,17 +15,32 @@ class InputError(ValueError):
     """Input that cannot be used; the message is one line and never quotes file content."""
 
 
-_BOMS = [(codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
+# UTF-32 first: its little-endian BOM (FF FE 00 00) starts with UTF-16's (FF FE).
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+_WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def detect_encoding(data: bytes, name: str = "input", complete: bool = True) -> str:
-    """BOM, then strict UTF-8, then strict GB18030 (a superset of GBK/GB2312), then
-    charset-normalizer; anything else is an error rather than mojibake. With `complete=False`
-    `data` is the head of a longer file, and a character cut at its end is no evidence."""
-    if b"\x00" in data and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    """BOM (UTF-32 before UTF-16), then strict UTF-8, then strict GB18030 (a superset of
+    GBK/GB2312), then charset-normalizer; anything else is an error rather than mojibake. Text
+    that still holds NUL characters once decoded is refused: it is binary, or a wrong guess.
+    With `complete=False` `data` is the head of a longer file, and a character cut at its end is
+    no evidence."""
+    if b"\x00" in data and not data.startswith(_WIDE_BOMS):
         raise InputError(f"{name} looks like a binary file, not text")
     for bom, enc in _BOMS:
         if data.startswith(bom):
+            try:
+                text = codecs.getincrementaldecoder(enc)().decode(data, final=complete)
+            except UnicodeDecodeError:
+                raise InputError(f"{name}: cannot decode as {enc} (its byte order mark says {enc})") from None
+            check_no_nul(text, name)
             return enc
     for enc in ("utf-8", "gb18030"):
         try:
@@ -41,12 +56,20 @@ def detect_encoding(data: bytes, name: str = "input", complete: bool = True) -> 
     return best.encoding
 
 
+def check_no_nul(text: str, name: str) -> None:
+    """Refuse decoded text with NUL characters (UTF-32 read as UTF-16, a binary file)."""
+    if "\x00" in text:
+        raise InputError(f"{name} holds NUL characters once decoded: a binary file, not text")
+
+
 def decode_bytes(data: bytes, name: str = "input") -> str:
     enc = detect_encoding(data, name)
     try:
-        return data.decode(enc)
+        text = data.decode(enc)
     except UnicodeDecodeError:  # charset-normalizer's guess can still fail on the whole text
         raise InputError(f"{name}: cannot decode as {enc}") from None
+    check_no_nul(text, name)
+    return text
 
 
 def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
@@ -77,14 +100,24 @@ def open_text(path: str | Path) -> io.TextIOWrapper:
     return io.TextIOWrapper(Path(path).open("rb"), encoding=enc, errors="strict", newline="")
 
 
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]{0,40}")
+
+
+def _plausible_column(name: str) -> bool:
+    """A short ASCII identifier without a run of 3 digits (an id, a date, an age): a column name,
+    not a value."""
+    return len(name) <= 41 and bool(_COLUMN_NAME.fullmatch(name)) and not re.search(r"\d{3}", name)
+
+
 def describe_columns(header: list[str]) -> str:
-    """Column names for an error message, unless they look like report text (a CSV without a
-    header row): messages must never quote file content."""
+    """Column names for an error message, only when every one is a plausible column name: a CSV
+    without a header row has data (a patient id, a name, report text) there, and messages never
+    quote file content. Otherwise only how many columns there are."""
     if not header:
         return "none"
-    if any(len(h) > 24 or re.search(r"[，。；：]|[\u3400-\u9fff]{8,}", h) for h in header):
-        return f"{len(header)}, the first row looks like data, not a header"
-    return ", ".join(header)
+    if all(_plausible_column(h.strip()) for h in header if h.strip()):
+        return ", ".join(h.strip() for h in header)
+    return f"{len(header)}, not shown: the first row looks like data, not column names"
 
 
 def read_csv_rows(path: str | Path, required: list[str]) -> Iterator[dict[str, str]]:
@@ -95,7 +128,10 @@ def read_csv_rows(path: str | Path, required: list[str]) -> Iterator[dict[str, s
             missing = [c for c in required if c not in names]
             if missing:
                 raise InputError(f"{path}: no column {', '.join(missing)} (columns: {describe_columns(list(names))})")
-            yield from reader
+            for row in reader:
+                if any("\x00" in v for v in row.values() if isinstance(v, str)):
+                    raise InputError(f"{path}: line {reader.line_num} holds a NUL character (not text)")
+                yield row
         except csv.Error as e:
             raise InputError(f"{path}: malformed CSV at line {reader.line_num}: {e}") from None
         except UnicodeDecodeError:
@@ -108,10 +144,14 @@ def read_jsonl_rows(path: str | Path) -> Iterator[dict]:
             for n, line in enumerate(f, 1):
                 if not line.strip():
                     continue
+                if "\x00" in line:
+                    raise InputError(f"{path}: line {n} holds a NUL character (not text)")
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise InputError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
+                except RecursionError:
+                    raise InputError(f"{path}: line {n} is nested too deeply to be a record") from None
                 if not isinstance(row, dict):
                     raise InputError(f"{path}: line {n} is not a JSON object")
                 yield row

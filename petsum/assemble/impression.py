@@ -100,6 +100,11 @@ def items(text: str) -> list[str]:
     return out
 
 
+# Items the learned order places; a longer list (none in cPET, whose longest has about 20) takes the
+# rule's order instead, since the order's beam search grows with the cube of the list's length.
+MAX_LEARNED_ORDER = 64
+
+
 def assemble(
     outputs: list[tuple[str, str]],
     covered: set[str] | None = None,
@@ -134,7 +139,7 @@ def assemble(
     field = scope(covered if covered is not None else {r for r, _ in outputs})
     if not found:  # no items, no opening line (the fit learned it from impressions with items)
         return f"{field}PET/CT检查未见明显异常代谢征象。"
-    if item_order:
+    if item_order and len(found) <= MAX_LEARNED_ORDER:
         order = item_order.permutation(found, [sources[k] for k in came_from] if sources is not None else None)
     else:
         order = sorted(range(len(found)), key=lambda j: suspicion(found[j]))  # stable: clinical order within a rank

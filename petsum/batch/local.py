@@ -71,8 +71,9 @@ def batch_reports(
     id_column: str = "qid",
     batch_size: int = 32,
     resume: bool = False,
+    settings: dict | None = None,
 ) -> BatchStats:
-    """`shared.batch.run_batch` over reports: every engine of `petsum batch` writes through this."""
-    return run_batch(
-        engine, source, out, console, spec=report_input(column, id_column), batch_size=batch_size, resume=resume
-    )
+    """`shared.batch.run_batch` over reports: every engine of `petsum batch` writes through this.
+    `settings`: what else changes the impressions (the model, `--consensus`), for `--resume`'s check."""
+    spec = report_input(column, id_column)
+    return run_batch(engine, source, out, console, spec=spec, batch_size=batch_size, resume=resume, settings=settings)

@@ -10,7 +10,7 @@ import click
 from petsum.batch.local import batch_reports, local_engine
 from petsum.cli.options import consensus_option, load_summarizer
 from petsum.summarize.folder import model_path
-from shared.batch import EXIT_PARTIAL, Engine, summary_table
+from shared.batch import EXIT_PARTIAL, Engine, check_out, path_identity, summary_table
 from shared.cli import console, fail, friendly_errors, serving_options
 
 
@@ -41,7 +41,10 @@ def _engine(
 @click.command(name="batch")
 @click.argument("source", metavar="INPUT", type=click.Path())
 @click.option(
-    "--out", required=True, type=click.Path(dir_okay=False), help="Output JSONL: one record per input record, in order."
+    "--out",
+    required=True,
+    type=click.Path(),  # checked by `shared.batch.check_out`: one-line errors, before the model loads
+    help="Output JSONL: one record per input record, in order (OUT.meta.json beside it: what it was made from).",
 )
 @click.option("--column", default="question", show_default=True, help="Text column (CSV) or field (JSONL).")
 @click.option("--id-column", default="qid", show_default=True, help="Id column or field (else the record number).")
@@ -85,11 +88,12 @@ def command(
     consensus: int | None,
 ) -> None:
     """Summarize a folder of .txt reports, a .csv or a .jsonl into OUT (exit 3 if any record failed)."""
+    src, dest = Path(source), Path(out)
+    check_out(dest, resume, src)  # an unusable OUT fails before the model loads
     chunks = _engine(engine, address, num_workers, gpus_per_worker, model_dir, backend, device, batch_size, consensus)
-    log = console()
-    stats = batch_reports(
-        chunks, Path(source), Path(out), log, column=column, id_column=id_column, batch_size=batch_size, resume=resume
-    )
-    log.print(summary_table(stats, Path(out), "petsum batch", "reports"))
+    settings = {"model": path_identity(model_path(model_dir)), "consensus": consensus}  # what changes the impressions
+    options = {"column": column, "id_column": id_column, "batch_size": batch_size, "resume": resume}
+    stats = batch_reports(chunks, src, dest, console(), settings=settings, **options)
+    console().print(summary_table(stats, dest, "petsum batch", "reports"))
     if stats.errors:
         sys.exit(EXIT_PARTIAL)

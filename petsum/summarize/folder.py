@@ -82,6 +82,8 @@ def learned(model: Path, key: str, data: Any, read: Callable[[Any], T]) -> T | N
         return None
     try:
         return read(data)
+    except InputError as e:  # a message of its own, which quotes nothing stored (e.g. a memory too large)
+        raise InputError(f"{model}: {key}: {e}") from None
     except (
         KeyError,
         TypeError,

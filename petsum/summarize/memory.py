@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from petsum.data.instances import report_instances
 from petsum.summarize.tfidf import TfIdf
+from shared.textio import InputError
 
 if TYPE_CHECKING:
     from shared.schema import Example
@@ -85,10 +86,7 @@ class Memory:
     def from_json(cls, data: dict) -> "Memory":
         if data.get("kind") != "memory":
             raise ValueError(f"not a memory: kind {data.get('kind')!r}")
-        try:
-            packed = gzip.decompress(base64.b64decode(data["texts"], validate=True))
-        except (OSError, EOFError, zlib.error) as e:  # not gzip, cut short, or damaged inside
-            raise ValueError(f"memory texts: {type(e).__name__}") from None
+        packed = unpack(base64.b64decode(data["texts"], validate=True))
         stored = json.loads(packed.decode("utf-8"))
         if not (isinstance(stored, list) and len(stored) == 2 and all(isinstance(part, list) for part in stored)):
             raise TypeError("memory texts must be two lists, findings and targets")
@@ -96,6 +94,40 @@ class Memory:
         if not all(isinstance(t, str) for t in [*findings, *targets]):
             raise TypeError("memory texts must be strings")
         return cls(findings, targets, int(data["neighbours"]), float(data["weight"]))
+
+
+class MemoryTooLarge(InputError):
+    """A memory whose texts would unpack beyond the limit; the message says so, and quotes nothing."""
+
+
+RATIO = 50  # cPET's memory: 2.0 MB of gzip for about 7 MB of text; Chinese text packs 3-5x
+MAX_UNPACKED = 256 * 2**20
+_FLOOR = 16 * 2**20  # a small memory of repetitive text may pack tighter than RATIO
+
+
+def max_unpacked(compressed: int) -> int:
+    """The most bytes a memory of `compressed` gzip bytes may unpack to."""
+    return min(MAX_UNPACKED, max(_FLOOR, RATIO * compressed))
+
+
+def unpack(compressed: bytes) -> bytes:
+    """The gzip member `to_json` wrote, decompressed a bounded piece at a time: a memory that would
+    grow past `max_unpacked(len(compressed))` (a gzip bomb: 1 MB can hold a gigabyte) is refused before
+    it takes that memory. ValueError for data that is not one whole gzip member."""
+    limit = max_unpacked(len(compressed))
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+    try:
+        out = inflate.decompress(compressed, limit + 1)
+    except zlib.error as e:  # not gzip, or damaged inside
+        raise ValueError(f"memory texts: {type(e).__name__}") from None
+    if len(out) > limit:
+        raise MemoryTooLarge(
+            f"memory texts unpack to more than {limit // 2**20} MB from {len(compressed) / 2**20:.1f} MB "
+            f"(at most {RATIO}x, {MAX_UNPACKED // 2**20} MB): not a memory that `petsum memory` wrote"
+        )
+    if not inflate.eof or inflate.unused_data:
+        raise ValueError("memory texts: not one whole gzip member (cut short, or trailing data)")
+    return out
 
 
 def build(reports: list["Example"], source: str, neighbours: int = NEIGHBOURS, weight: float = WEIGHT) -> Memory:

@@ -30,6 +30,10 @@ from petsum.text.rules import chars
 from shared.textio import InputError
 
 MAX_REGION_CHARS = 2000  # a region's findings run to a few hundred characters; beyond this is noise
+# Model calls per region and per report: cPET's most are 15 and 29, so these never cut a real
+# report, and they bound the work a pathological one costs (each call is a decoding).
+MAX_CALLS_PER_REGION = 30
+MAX_CALLS_PER_REPORT = 60
 MAX_REPORT_BYTES = 1_000_000  # a report is a few KB: a file this large is not one report
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -119,6 +123,25 @@ def read_report_file(report: str) -> tuple[str, str]:
     name = "stdin" if report == "-" else report
     data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1) if report == "-" else read_bytes(report, MAX_REPORT_BYTES + 1)
     return name, read_report(data, name)
+
+
+def bounded_inputs(
+    report: int, sections: list[tuple[str, str]], source: str, warnings: list[str]
+) -> list[tuple[int, str, list[str]]]:
+    """(report, region, model inputs) per section, at most `MAX_CALLS_PER_REGION` inputs a region
+    and `MAX_CALLS_PER_REPORT` a report, in report order; what is left out is said in `warnings`."""
+    out, left = [], MAX_CALLS_PER_REPORT
+    for region, body in sections:
+        asked = model_inputs(body, source)
+        kept = asked[: min(MAX_CALLS_PER_REGION, left)]
+        if len(kept) < len(asked):
+            warnings.append(
+                f"{region}: {len(asked) - len(kept)} of {len(asked)} findings not summarized (at most "
+                f"{MAX_CALLS_PER_REGION} a region and {MAX_CALLS_PER_REPORT} a report)"
+            )
+        left -= len(kept)
+        out.append((report, region, kept))
+    return out
 
 
 class Summarizer:
@@ -222,7 +245,7 @@ class Summarizer:
             out.append(Summary("", [], warnings))
             closings[i] = self.closing.choose(sections) if self.closing else None
             openings[i] = self.opening.choose(sections) if self.opening else None
-            inputs += [(i, region, model_inputs(body, self.source)) for region, body in sections]
+            inputs += bounded_inputs(i, sections, self.source, warnings)
         results = iter(
             generate(
                 self.models,

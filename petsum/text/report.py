@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections import Counter
 
 from petsum.text.lexicon import REGIONS, Lexicon, load_lexicon
@@ -22,11 +24,45 @@ def clean_report(text: str) -> str:
     return _LINE_ENDS.sub("\n", text).strip()
 
 
+# Characters a reader never sees: format characters (zero-width spaces and joiners, U+2060, the
+# BOM, a soft hyphen, bidi marks) and controls other than tab and newline (a NUL in a CSV field).
+# Inside `未\u200b见` one of them hides the negation from every rule and from the model, and a
+# fully normal report reads as malignant, so they go before anything reads the text.
+# Every other kind of space (NBSP, U+3000, thin spaces) is a plain space, and a line or paragraph
+# separator a newline. The tables are built at the first call, where such characters live (the
+# Basic and Supplementary Multilingual Planes and the tag block): a test checks that nothing
+# elsewhere in Unicode is of these kinds.
+_SCANNED = (range(0x20000), range(0xE0000, 0xE1000))
+
+
+@functools.cache
+def _folding() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    for cp in (cp for block in _SCANNED for cp in block):
+        kind = unicodedata.category(chr(cp))
+        if kind in ("Cf", "Cc") and chr(cp) not in "\t\n\r":
+            table[cp] = None
+        elif kind == "Zs" and cp != 0x20:
+            table[cp] = " "
+    table.update({0x2028: "\n", 0x2029: "\n"})
+    return table
+
+
+_CJK = "\u3400-\u9fff\uf900-\ufaff"
+# One space between two Chinese characters is a typing slip (`未 见`) that would hide a negation.
+# Two or more are structure: impressions separate their items with two, cPET its sections with
+# three or more.
+_STRAY_SPACE = re.compile(f"(?<=[{_CJK}])[ \t](?=[{_CJK}])")
+
+
 def normalize(text: str) -> str:
-    """NFKC-style width folding for Latin letters/digits, `\\u3000` → space, unified line
-    endings, no trailing spaces on lines. Runs of spaces stay: they separate sections."""
-    text = clean_report(text.translate(_HALF).replace("\u3000", " "))
-    return re.sub(r"[ \t]+\n", "\n", text)
+    """What every rule and the model read: invisible characters removed, spaces of every kind
+    folded to a plain space, a lone space between Chinese characters removed, full-width Latin letters and
+    digits folded to ASCII, line endings unified, no trailing spaces on lines. Runs of three or
+    more spaces stay: cPET separates sections with them. Idempotent, and linear in the text."""
+    text = text.translate(_folding()).translate(_HALF)
+    text = _STRAY_SPACE.sub("", clean_report(text))
+    return "\n".join(line.rstrip(" \t") for line in text.split("\n"))
 
 
 def section_region(section: str, lexicon: Lexicon | None = None) -> str | None:

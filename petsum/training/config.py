@@ -15,7 +15,7 @@ from shared.config import RunConfig, Strict
 
 
 class PetSection(Strict):
-    gamma: float = Field(1.0, ge=0, description="normal samples ('no anomaly' targets, always ES) per report")
+    gamma: float = Field(1.0, ge=0, le=100, description="normal samples ('no anomaly' targets, always ES) per report")
 
 
 class PetRunConfig(RunConfig):

@@ -37,15 +37,14 @@ def train(
     if nproc > 1:
         if launched_by_torchrun():
             raise InputError("--nproc starts its own processes; under torchrun, use torchrun's --nproc-per-node")
-        build_config(
-            config_path, sets, {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **flags}
-        )
+        named = {"train.method": method, "segment.strategy": strategy, "segment.beta": beta, **flags}
+        build_config(config_path, sets, named, PetRunConfig)  # a bad config fails here, before any spawn
         args = torchrun_args(data, val_data, gamma, method, strategy, beta, out, config_path, sets, source, target)
         launch_training("petsum.cli", nproc, ["train", *args])
         return
-    run_training(
-        reports, PetAdapter(), out, method, strategy, beta, config_path, sets, flags, preparer(source, target), val
-    )
+    prepare = preparer(source, target)
+    adapter = PetAdapter()
+    run_training(reports, adapter, out, method, strategy, beta, config_path, sets, flags, prepare, val, PetRunConfig)
 
 
 def segment(

@@ -12,9 +12,10 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from click.testing import CliRunner  # noqa: E402
+from conftest import tiny_sets  # noqa: E402
 from tinymodels import tiny_tokenizer  # noqa: E402
 
-from conftest import tiny_sets  # noqa: E402
+pytestmark = pytest.mark.slow  # ONNX export and onnxruntime on every test
 
 # Sources of different lengths, so every batch is padded.
 SOURCES = [[5, 6, 7, 8, 9, 10, 11, 1], [12, 13, 1], [14, 15, 16, 17, 1], [20, 1], [1]]
@@ -95,7 +96,9 @@ def test_encoder_and_step_logits_match_torch(random_t5):
     real = mask.numpy().astype(bool)  # padded positions are never read
     assert np.abs(hidden[real] - ref[real]).max() < 1e-4
 
-    decoder_ids = torch.tensor([[0, 7, 9, 4, 4, 3], [0, 5, 5, 5, 8, 2], [0, 1, 0, 0, 0, 0], [0, 3, 11, 12, 13, 14], [0, 2, 2, 2, 2, 2]])
+    decoder_ids = torch.tensor(
+        [[0, 7, 9, 4, 4, 3], [0, 5, 5, 5, 8, 2], [0, 1, 0, 0, 0, 0], [0, 3, 11, 12, 13, 14], [0, 2, 2, 2, 2, 2]]
+    )
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits.numpy()
     past = onnx_model.empty_past(len(SOURCES))
@@ -111,7 +114,10 @@ def test_batched_decoding_gives_torch_tokens(decisive_t5, beams):
 
     checkpoint, exported = decisive_t5
     tok = tiny_tokenizer()
-    torch_gen, onnx_gen = TorchGenerator(_torch(checkpoint), tok.pad_token_id, tok.eos_token_id), OnnxSeq2Seq(exported / "model")
+    torch_gen, onnx_gen = (
+        TorchGenerator(_torch(checkpoint), tok.pad_token_id, tok.eos_token_id),
+        OnnxSeq2Seq(exported / "model"),
+    )
     ref = torch_gen.generate_tokens(SOURCES, 12, beams)
     assert onnx_gen.generate_tokens(SOURCES, 12, beams) == ref
     # The comparison covers varied multi-token outputs, some ended by EOS and some by the limit.
@@ -134,10 +140,22 @@ def test_mt5_logits_and_beams_match_torch(tmp_path):
 
     tok = tiny_tokenizer()
     torch.manual_seed(5)
-    model = MT5ForConditionalGeneration(MT5Config(
-        vocab_size=len(tok), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=1, num_heads=2,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=False, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    )).eval()
+    model = MT5ForConditionalGeneration(
+        MT5Config(
+            vocab_size=len(tok),
+            d_model=32,
+            d_ff=64,
+            d_kv=16,
+            num_layers=2,
+            num_decoder_layers=1,
+            num_heads=2,
+            feed_forward_proj="gated-gelu",
+            tie_word_embeddings=False,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    ).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(3.0)
@@ -202,9 +220,18 @@ def test_export_refuses_non_t5_and_a_used_folder(random_t5, tmp_path):
 
     from deploy.export import export_run
 
-    bart = BartForConditionalGeneration(BartConfig(vocab_size=300, d_model=16, encoder_layers=1, decoder_layers=1,
-                                                   encoder_attention_heads=2, decoder_attention_heads=2,
-                                                   encoder_ffn_dim=32, decoder_ffn_dim=32))
+    bart = BartForConditionalGeneration(
+        BartConfig(
+            vocab_size=300,
+            d_model=16,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+        )
+    )
     bart.save_pretrained(str(tmp_path / "bart"))
     tiny_tokenizer().save_pretrained(str(tmp_path / "bart"))
     with pytest.raises(ValueError, match="T5-family"):
@@ -227,7 +254,7 @@ def pet_export(pet_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("petx") / "onnx"
     res = CliRunner().invoke(petsum, ["export", "--model", str(pet_run), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["backend"] == "onnx"
+    assert json.loads(res.stdout)["backend"] == "onnx"
     return out
 
 
@@ -250,7 +277,9 @@ def test_batch_onnx_matches_torch(pet_run, pet_export, pet_csv, tmp_path):
 
     runner = CliRunner()
     for name, model in (("t", pet_run), ("o", pet_export)):
-        res = runner.invoke(petsum, ["batch", str(pet_csv), "--out", str(tmp_path / f"{name}.jsonl"), "--model", str(model)])
+        res = runner.invoke(
+            petsum, ["batch", str(pet_csv), "--out", str(tmp_path / f"{name}.jsonl"), "--model", str(model)]
+        )
         assert res.exit_code == 0, res.output
     rows = [[json.loads(line) for line in (tmp_path / f"{n}.jsonl").read_text().splitlines()] for n in "to"]
     assert len(rows[0]) > 0 and all(r.get("impression") for r in rows[0])
@@ -271,7 +300,9 @@ def test_backend_mismatch_and_missing_cuda_are_one_line(pet_run, pet_export):
     assert res.exit_code == 2 and res.output.startswith("error:") and "petsum export" in res.output
     res = runner.invoke(petsum, ["summarize", "-", "--model", str(pet_export), "--backend", "torch"], input=text)
     assert res.exit_code == 2 and "--backend onnx" in res.output
-    res = runner.invoke(petsum, ["summarize", "-", "--model", str(pet_export), "--device", "cuda", "--json"], input=text)
+    res = runner.invoke(
+        petsum, ["summarize", "-", "--model", str(pet_export), "--device", "cuda", "--json"], input=text
+    )
     assert res.exit_code == 0, res.output
     assert "CUDA was requested but is not active" in res.stderr
     assert json.loads(res.stdout)["providers"] == ["CPUExecutionProvider"]
@@ -282,17 +313,44 @@ def test_mwp_solve_onnx_matches_torch(tmp_path, math_jsonl):
 
     runner = CliRunner()
     run = tmp_path / "run"
-    res = runner.invoke(mwp, ["train", "--data", str(math_jsonl), "--out", str(run), "--method", "dsm", *tiny_sets(**{"train.max_steps": 2})])
+    res = runner.invoke(
+        mwp,
+        [
+            "train",
+            "--data",
+            str(math_jsonl),
+            "--out",
+            str(run),
+            "--method",
+            "dsm",
+            *tiny_sets(**{"train.max_steps": 2}),
+        ],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(mwp, ["export", "--model", str(run), "--out", str(tmp_path / "x")])
     assert res.exit_code == 0, res.output
-    assert set(json.loads(res.output)["roles"]) == {"esm", "asm"}
+    assert set(json.loads(res.stdout)["roles"]) == {"esm", "asm"}
     outs = []
     for model, backend in ((run, "torch"), (tmp_path / "x", "onnx")):
-        res = runner.invoke(mwp, ["solve", "--data", str(math_jsonl), "--model", str(model), "--backend", backend,
-                                  "--json", "--out", str(tmp_path / f"{backend}.jsonl")])
+        res = runner.invoke(
+            mwp,
+            [
+                "solve",
+                "--data",
+                str(math_jsonl),
+                "--model",
+                str(model),
+                "--backend",
+                backend,
+                "--json",
+                "--out",
+                str(tmp_path / f"{backend}.jsonl"),
+            ],
+        )
         assert res.exit_code == 0, res.output
-        outs.append([json.loads(line)["prediction"] for line in (tmp_path / f"{backend}.jsonl").read_text().splitlines()])
+        outs.append(
+            [json.loads(line)["prediction"] for line in (tmp_path / f"{backend}.jsonl").read_text().splitlines()]
+        )
     assert outs[0] == outs[1]
 
 

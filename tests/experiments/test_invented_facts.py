@@ -12,4 +12,9 @@ def test_counts_invented_numbers_and_sides_but_not_item_numbers():
         "1、左肾囊肿。\n2、与2019-09-08 PET/CT检查比较，胸1111椎体骨质破坏。",
         "１、左肾囊肿；双肾小结石。",  # full-width item number, normalized like the report
     ]
-    assert facts.count(texts, [REPORT] * 3) == {"impressions": 3, "with an invented number": 1, "with an invented side": 2, "invented sides": 2}
+    assert facts.count(texts, [REPORT] * 3) == {
+        "impressions": 3,
+        "with an invented number": 1,
+        "with an invented side": 2,
+        "invented sides": 2,
+    }

@@ -1,6 +1,7 @@
 """benchmarks/region_calls.py: per-region 'no anomaly' answers against the reference, the count
 behind the README's analysis of where missed organs come from."""
 
+import pytest
 from conftest import load_benchmark
 
 
@@ -8,9 +9,10 @@ def _module():
     return load_benchmark("region_calls")
 
 
+@pytest.mark.slow
 def test_counts_add_up_and_follow_the_normal_bias(pet_run, pet_csv):
-    from petsum.data.pairs import load_pairs
     from petsum.data.instances import NORMAL
+    from petsum.data.pairs import load_pairs
     from petsum.summarize.summarizer import Summarizer
 
     region_calls = _module().region_calls

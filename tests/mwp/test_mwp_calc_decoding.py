@@ -4,6 +4,7 @@ what comes out, batched, through the AS-ES loop too."""
 
 import pytest
 import torch
+from tinymodels import TINY_DIMS, one_torch_thread, tiny_model, tiny_tokenizer
 
 from mwp.adapter import MwpAdapter
 from mwp.calc_decoding import CalculatorGenerator, TorchStepper, splice_ids, use_calculator, writes_annotations
@@ -12,7 +13,8 @@ from shared.config import GenerateConfig, ModelConfig
 from shared.generate import ModelSet, TorchGenerator, generate
 from shared.modeling import build_model
 from shared.textio import InputError
-from tinymodels import TINY_DIMS, one_torch_thread, tiny_model, tiny_tokenizer
+
+pytestmark = pytest.mark.slow  # the models are trained to memorize their targets
 
 # Targets whose annotations are wrong on purpose: a model that learned them writes 7, 9 and 9 by
 # itself, so a right value in the output can only come from the calculator.
@@ -30,7 +32,9 @@ def _one_thread():
 
 
 def _greedy(model, sources, limit=30):
-    return TorchGenerator(model, tiny_tokenizer().pad_token_id, tiny_tokenizer().eos_token_id).generate_tokens(sources, limit, 1)
+    return TorchGenerator(model, tiny_tokenizer().pad_token_id, tiny_tokenizer().eos_token_id).generate_tokens(
+        sources, limit, 1
+    )
 
 
 def _calc(model, sources, limit=30, **kw):
@@ -110,7 +114,7 @@ def test_splice_is_tokenized_in_context():
     ids = tok.encode(text, add_special_tokens=False)
     extra = splice_ids(tok, ids, text, "5>>")
     assert tok.decode(ids + extra) == text + "5>>"
-    assert extra == tok.encode(text + "5>>", add_special_tokens=False)[len(ids):]
+    assert extra == tok.encode(text + "5>>", add_special_tokens=False)[len(ids) :]
     assert extra != tok.encode("5>>", add_special_tokens=False)  # alone, `5` would start a new word
 
 

@@ -6,12 +6,14 @@ import re
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import FIXTURES, tiny_sets
+from tinymodels import one_torch_thread
+
 from mwp.calculator import calculate
 from mwp.cli import main as mwp
 from mwp.cot import ANNOTATION
-from tinymodels import one_torch_thread
+
+pytestmark = pytest.mark.slow  # a tiny run trained once for the module
 
 # The annotations in this fixture are wrong on purpose (7+5 = <<7+5=13>>13): a model that
 # memorized them writes 13 itself, so `<<7+5=12>>` in the output shows the calculator at work.
@@ -34,8 +36,15 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def calc_run(tmp_path_factory, _one_thread):
     out = tmp_path_factory.mktemp("mwp") / "run"
-    settings = {"train.max_steps": 60, "train.lr": 1e-2, "train.warmup_steps": 5, "train.eval_every": 1000,
-                "train.eval_gen_samples": 0, "train.threads": 1, "generate.max_new_tokens": 32}
+    settings = {
+        "train.max_steps": 60,
+        "train.lr": 1e-2,
+        "train.warmup_steps": 5,
+        "train.eval_every": 1000,
+        "train.eval_gen_samples": 0,
+        "train.threads": 1,
+        "generate.max_new_tokens": 32,
+    }
     res = invoke(["train", "--data", CALC_DATA, "--out", out, "--calculator", *tiny_sets(**settings)])
     assert res.exit_code == 0, res.output
     return out
@@ -66,7 +75,7 @@ def test_solve_computes_annotations_by_default(calc_run, tmp_path):
             value = calculate(m.group(1))
             if value is not None and m.end() < len(text):  # at the very end, the token limit cut it
                 calls += 1
-                assert text[m.end():].startswith(value + ">>"), text
+                assert text[m.end() :].startswith(value + ">>"), text
         assert not ANNOTATION.search(row["prediction"])  # the reasoning as read and scored has none
         assert set(row) == {"id", "prediction", "generated", "answer", "gold", "correct"}
         assert row["correct"] == (row["answer"] is not None and row["answer"] == row["gold"])
@@ -93,7 +102,9 @@ def test_solve_one_question(calc_run):
 
 
 def test_limit(calc_run, tmp_path):
-    res = invoke(["solve", "--data", CALC_DATA, "--model", calc_run, "--limit", 2, "--json", "--out", tmp_path / "p.jsonl"])
+    res = invoke(
+        ["solve", "--data", CALC_DATA, "--model", calc_run, "--limit", 2, "--json", "--out", tmp_path / "p.jsonl"]
+    )
     assert res.exit_code == 0 and json.loads(res.stdout)["n"] == 2
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 2
 

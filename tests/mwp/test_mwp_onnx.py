@@ -5,10 +5,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import FIXTURES, tiny_sets
-from mwp.cli import main as mwp
 from tinymodels import one_torch_thread
+
+from mwp.cli import main as mwp
+
+pytestmark = pytest.mark.slow  # trains a tiny model and exports it to ONNX
 
 pytest.importorskip("onnxruntime")
 
@@ -19,19 +21,41 @@ CALC_DATA = FIXTURES / "math_calc.jsonl"
 def test_calculator_on_an_onnx_export_matches_torch(tmp_path):
     runner = CliRunner()
     run, export = tmp_path / "run", tmp_path / "export"
-    settings = {"train.max_steps": 60, "train.lr": 1e-2, "train.warmup_steps": 5, "train.eval_every": 1000,
-                "train.eval_gen_samples": 0, "train.threads": 1, "generate.max_new_tokens": 32}
+    settings = {
+        "train.max_steps": 60,
+        "train.lr": 1e-2,
+        "train.warmup_steps": 5,
+        "train.eval_every": 1000,
+        "train.eval_gen_samples": 0,
+        "train.threads": 1,
+        "generate.max_new_tokens": 32,
+    }
     with one_torch_thread():
-        res = runner.invoke(mwp, ["train", "--data", str(CALC_DATA), "--out", str(run), "--calculator", *tiny_sets(**settings)])
+        res = runner.invoke(
+            mwp, ["train", "--data", str(CALC_DATA), "--out", str(run), "--calculator", *tiny_sets(**settings)]
+        )
         assert res.exit_code == 0, res.output
         res = runner.invoke(mwp, ["export", "--model", str(run), "--out", str(export)])
         assert res.exit_code == 0, res.output
-        assert json.loads(res.output)["calculator"] is True
+        assert json.loads(res.stdout)["calculator"] is True
         outs = {}
         for model, backend in ((run, "torch"), (export, "onnx")):
             pred = tmp_path / f"{backend}.jsonl"
-            res = runner.invoke(mwp, ["solve", "--data", str(CALC_DATA), "--model", str(model), "--backend", backend,
-                                      "--json", "--out", str(pred)])
+            res = runner.invoke(
+                mwp,
+                [
+                    "solve",
+                    "--data",
+                    str(CALC_DATA),
+                    "--model",
+                    str(model),
+                    "--backend",
+                    backend,
+                    "--json",
+                    "--out",
+                    str(pred),
+                ],
+            )
             assert res.exit_code == 0, res.output
             assert json.loads(res.stdout)["calculator"] is True
             outs[backend] = [json.loads(line)["generated"] for line in pred.read_text().splitlines()]

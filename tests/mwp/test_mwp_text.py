@@ -127,7 +127,9 @@ def test_answers_compare_numerically():
     assert normalize_number("0.1") != normalize_number("0.10000001")
 
 
-@pytest.mark.parametrize("value", [True, None, float("nan"), float("inf"), "", "abc", "12 apples", "1.2.3", [4], {"n": 4}])
+@pytest.mark.parametrize(
+    "value", [True, None, float("nan"), float("inf"), "", "abc", "12 apples", "1.2.3", [4], {"n": 4}]
+)
 def test_non_numbers_are_no_gold(value):
     assert normalize_number(value) is None
 
@@ -158,11 +160,14 @@ def _jsonl(path, rows):
 
 
 def test_gsm8k_and_numeric_records(tmp_path):
-    f = _jsonl(tmp_path / "m.jsonl", [
-        {"question": "Q1  with  spaces?", "answer": SOLUTION},
-        {"id": "x", "question": "Q2?", "answer": 42},
-        {"question": "Q3?", "answer": "$1,250.50"},
-    ])
+    f = _jsonl(
+        tmp_path / "m.jsonl",
+        [
+            {"question": "Q1  with  spaces?", "answer": SOLUTION},
+            {"id": "x", "question": "Q2?", "answer": 42},
+            {"question": "Q3?", "answer": "$1,250.50"},
+        ],
+    )
     a, b, c = load_problems(f)
     assert a.question == "Q1 with spaces?" + PROMPT_SUFFIX and a.target == to_cot(SOLUTION) and a.id == "1"
     assert (b.id, b.target) == ("x", "The answer is 42.")  # other math sets: no CoT to learn
@@ -177,13 +182,16 @@ def test_a_folder_means_its_split_file(tmp_path):
 
 
 def test_unusable_records_are_reported_not_fatal_when_solving(tmp_path):
-    f = _jsonl(tmp_path / "m.jsonl", [
-        {"question": "  ", "answer": 1},
-        {"question": 7, "answer": 1},
-        {"question": "Q?", "answer": "seven"},
-        {"question": "Q?", "answer": "steps\n#### ?"},
-        {"question": "Q?", "answer": 7},
-    ])
+    f = _jsonl(
+        tmp_path / "m.jsonl",
+        [
+            {"question": "  ", "answer": 1},
+            {"question": 7, "answer": 1},
+            {"question": "Q?", "answer": "seven"},
+            {"question": "Q?", "answer": "steps\n#### ?"},
+            {"question": "Q?", "answer": 7},
+        ],
+    )
     records = read_records(f)
     assert [type(r).__name__ for r in records] == ["BadRecord"] * 4 + ["Example"]
     assert records[0] == BadRecord("1", "the question is empty") and records[1].error == "the question is not text"

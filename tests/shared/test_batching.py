@@ -99,11 +99,14 @@ def test_encoded_n_tokens():
 
 
 def test_encode_samples_with_a_real_tokenizer():
-    from shared.schema import Sample
     from tinymodels import tiny_tokenizer
 
+    from shared.schema import Sample
+
     tok = tiny_tokenizer()
-    samples = [Sample("e", 0, "ES", "胰头部见软组织肿块，放射性摄取增高。", " | 胰头部软组织肿块，", "考虑恶性肿瘤。<STOP>")]
+    samples = [
+        Sample("e", 0, "ES", "胰头部见软组织肿块，放射性摄取增高。", " | 胰头部软组织肿块，", "考虑恶性肿瘤。<STOP>")
+    ]
     (enc,) = encode_samples(tok, samples, max_source_len=64, max_target_len=64)
     q = tok(samples[0].question, add_special_tokens=False)["input_ids"]
     p = tok(samples[0].prefix, add_special_tokens=False)["input_ids"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tinymodels import one_torch_thread, tiny_tokenizer
 
 from shared.config import ConfigError, GenerateConfig, validated_update
 from shared.generate import LogitBias, Sampling, TorchGenerator, consensus, sample_key
-from tinymodels import one_torch_thread, tiny_tokenizer
 
 SOURCES = [[5, 6, 7, 8, 9, 10, 11, 1], [12, 13, 1], [14, 15, 16, 17, 1], [20, 1], [1]]
 
@@ -40,6 +40,7 @@ def _sampling(sources: list[list[int]], sample: int, epsilon: float = 0.02) -> S
     return Sampling(tuple(sample_key(s, sample, 0) for s in sources), epsilon)
 
 
+@pytest.mark.slow  # an ONNX export
 def test_draws_are_reproducible_differ_by_key_and_match_in_both_backends(tiny):
     from deploy.runtime import OnnxSeq2Seq
 
@@ -48,14 +49,20 @@ def test_draws_are_reproducible_differ_by_key_and_match_in_both_backends(tiny):
     torch_gen, onnx_gen = TorchGenerator(model, tok.pad_token_id, tok.eos_token_id), OnnxSeq2Seq(export)
     greedy = torch_gen.generate_tokens(SOURCES, 10, 1, 2)
     draws = [torch_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, k)) for k in range(4)]
-    assert draws[0] == torch_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, 0))  # the same key draws the same
-    assert len({tuple(map(tuple, d)) for d in draws}) == 4 and any(d != greedy for d in draws)  # other keys, other draws
+    assert draws[0] == torch_gen.generate_tokens(
+        SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, 0)
+    )  # the same key draws the same
+    assert len({tuple(map(tuple, d)) for d in draws}) == 4 and any(
+        d != greedy for d in draws
+    )  # other keys, other draws
     for k, d in enumerate(draws):
         assert onnx_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, k)) == d, k
     # a row draws the same alone as in a batch: its key, not its place, seeds it
     assert [torch_gen.generate_tokens([s], 10, 1, 2, sampling=_sampling([s], 1))[0] for s in SOURCES] == draws[1]
     # biases and bans act before the draw: a banned-for-ever end token is never drawn
-    never = torch_gen.generate_tokens(SOURCES, 10, 1, 0, LogitBias(every={tok.eos_token_id: -1e4}), sampling=_sampling(SOURCES, 2))
+    never = torch_gen.generate_tokens(
+        SOURCES, 10, 1, 0, LogitBias(every={tok.eos_token_id: -1e4}), sampling=_sampling(SOURCES, 2)
+    )
     assert all(tok.eos_token_id not in row and len(row) == 10 for row in never)
     # epsilon near 1 keeps only the best token: the draw is the greedy answer
     assert torch_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, 3, 0.999)) == greedy
@@ -72,11 +79,16 @@ def test_references_vote_without_standing():
     assert consensus(texts) == 1  # 肝囊肿 and 肝多发囊肿 agree alike: the earlier
     assert consensus(texts, [("肝多发囊肿", 1.0)]) == 2  # a reference breaks the tie
     assert consensus(texts, [("肝多发囊肿", 0.0)]) == 1  # a reference of weight 0 does nothing
-    assert consensus(texts, [("胆囊结石", 0.1)]) == 1 and consensus(texts, [("胆囊结石", 1.0)]) == 0  # weight 1: as much as the others
+    assert (
+        consensus(texts, [("胆囊结石", 0.1)]) == 1 and consensus(texts, [("胆囊结石", 1.0)]) == 0
+    )  # weight 1: as much as the others
     assert consensus(["肝囊肿"], [("胆囊结石", 5.0)]) == 0  # one candidate: it stands
-    assert consensus(texts, [("胆囊结石", 0.4), ("肝多发囊肿", 0.4)]) == consensus(texts, [("肝多发囊肿", 0.4), ("胆囊结石", 0.4)])
+    assert consensus(texts, [("胆囊结石", 0.4), ("肝多发囊肿", 0.4)]) == consensus(
+        texts, [("肝多发囊肿", 0.4), ("胆囊结石", 0.4)]
+    )
 
 
+@pytest.mark.slow  # an ONNX export
 def test_generate_with_consensus_returns_the_candidate_that_agrees_most(tiny):
     from petsum.adapter import PetAdapter
     from shared.generate import ModelSet, generate
@@ -107,12 +119,16 @@ def test_generate_with_consensus_returns_the_candidate_that_agrees_most(tiny):
         return [(seen[question][-1], 50.0)]  # the last draw, heavily: it wins unless another says the same
 
     seen = {q: [] for q in questions}
-    referred = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), vote, references)
+    referred = generate(
+        models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), vote, references
+    )
     assert asked == questions
     assert [text(r) for r in referred] == [seen[q][consensus(seen[q], [(seen[q][-1], 50.0)])] for q in questions]
     assert [text(r) for r in referred] == [seen[q][seen[q].index(seen[q][-1])] for q in questions]
     # a greedy answer that does not vote stands, and gets no draws
-    standing = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), lambda q, t: None)
+    standing = generate(
+        models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), lambda q, t: None
+    )
     assert [(text(r), r.generated_tokens) for r in standing] == [(text(r), r.generated_tokens) for r in greedy]
     usm = ModelSet("usm", tok, {"model": model}, generate=cfg)
     with pytest.raises(ValueError, match="direct models"):
@@ -126,34 +142,58 @@ def test_bad_consensus_settings_are_refused():
         validated_update(GenerateConfig(), {"sample_epsilon": 1.5})
 
 
+@pytest.mark.slow
 def test_petsum_consensus_option_on_a_direct_model_and_a_one_line_refusal_elsewhere(pet_run: Path, tmp_path: Path):
     import json
 
     from click.testing import CliRunner
+    from conftest import FIXTURES, REPO, tiny_sets
 
     from petsum.cli import main as petsum
-    from tests.conftest import FIXTURES, REPO, tiny_sets
 
     run = tmp_path / "direct"
-    args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(run), "--method", "direct", "--source", "finding", *tiny_sets(**{"train.max_steps": 3})]
+    args = [
+        "train",
+        "--data",
+        str(FIXTURES / "pet_toy.csv"),
+        "--out",
+        str(run),
+        "--method",
+        "direct",
+        "--source",
+        "finding",
+        *tiny_sets(**{"train.max_steps": 3}),
+    ]
     assert (res := CliRunner().invoke(petsum, args)).exit_code == 0, res.output
     report = str(REPO / "examples" / "report.txt")
     once = CliRunner().invoke(petsum, ["summarize", report, "--model", str(run), "--consensus", "3", "--json"])
     again = CliRunner().invoke(petsum, ["summarize", report, "--model", str(run), "--consensus", "3", "--json"])
     assert once.exit_code == 0, once.output
-    assert json.loads(once.stdout)["impression"] == json.loads(again.stdout)["impression"]  # draws are seeded: the same answer
-    res = CliRunner().invoke(petsum, ["evaluate", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--consensus", "2", "--json"])
+    assert (
+        json.loads(once.stdout)["impression"] == json.loads(again.stdout)["impression"]
+    )  # draws are seeded: the same answer
+    res = CliRunner().invoke(
+        petsum, ["evaluate", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--consensus", "2", "--json"]
+    )
     assert res.exit_code == 0 and json.loads(res.stdout)["n"] > 0, res.output
     res = CliRunner().invoke(petsum, ["summarize", report, "--model", str(pet_run), "--consensus", "2"])  # a USM run
-    assert res.exit_code != 0 and res.output.startswith("error: ") and "direct models" in res.output and "Traceback" not in res.output
+    assert (
+        res.exit_code != 0
+        and res.output.startswith("error: ")
+        and "direct models" in res.output
+        and "Traceback" not in res.output
+    )
 
 
 def test_petsum_votes_on_what_an_answer_says_not_on_its_punctuation():
-    from petsum.cli import DEFAULT_MODEL
+    from petsum.summarize.folder import DEFAULT_MODEL
     from petsum.summarize.summarizer import Summarizer
 
     summarizer = Summarizer(DEFAULT_MODEL)
     finding = "右肺上叶见结节，放射性摄取增高，SUVmax5.2。"
-    comma, semicolon = summarizer.vote(finding, "右肺上叶高代谢结节，SUVmax 5.2，考虑转移。"), summarizer.vote(finding, "右肺上叶高代谢结节；SUVmax 5.2；考虑转移")
+    comma, semicolon = (
+        summarizer.vote(finding, "右肺上叶高代谢结节，SUVmax 5.2，考虑转移。"),
+        summarizer.vote(finding, "右肺上叶高代谢结节；SUVmax 5.2；考虑转移"),
+    )
     assert comma == semicolon and "5.2" in comma.split() and "，" not in comma
     assert summarizer.vote(finding, "未见明显异常。") is None  # a normal answer does not vote

@@ -3,20 +3,24 @@
 import json
 
 import pytest
+from conftest import TINY
 from rich.console import Console
 
-from conftest import TINY
 from petsum.adapter import PetAdapter
 from petsum.data.pairs import load_pairs
 from shared.config import load_config
 from shared.generate import generate
 from shared.pipeline import load_run, train_run
 
+pytestmark = pytest.mark.slow  # every test trains a tiny model
+
 HF_FILES = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "ases.json"}
 
 
 def run(tmp_path, pet_csv, method, strategy, steps, **extra):
-    cfg = load_config(None, {**TINY, "train.method": method, "segment.strategy": strategy, "train.max_steps": steps, **extra})
+    cfg = load_config(
+        None, {**TINY, "train.method": method, "segment.strategy": strategy, "train.max_steps": steps, **extra}
+    )
     return train_run(load_pairs(pet_csv), PetAdapter(), cfg, tmp_path, Console(quiet=True))
 
 
@@ -36,13 +40,17 @@ def test_usm_trains_saves_resumes_and_generates(tmp_path, pet_csv):
     manifest = run(tmp_path, pet_csv, "usm", "inter", 10)
     state = json.loads((run_dir / "last" / "trainer_state.json").read_text())
     assert state["step"] == 10 and manifest["train"]["model"]["steps"] == 10
-    evals = [r["step"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "val_loss" in r]
+    evals = [
+        r["step"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "val_loss" in r
+    ]
     assert evals == [4, 6, 8, 10]
 
     models = load_run(tmp_path)
     assert models.method == "usm"
     cfg = load_config(None, TINY)
-    results = generate(models, ["脑部未见异常。      胰头见肿块，SUVmax：6.1。", "肝右叶结节。"], PetAdapter(), cfg.generate)
+    results = generate(
+        models, ["脑部未见异常。      胰头见肿块，SUVmax：6.1。", "肝右叶结节。"], PetAdapter(), cfg.generate
+    )
     assert len(results) == 2
     for res in results:
         assert len(res.segments) <= cfg.generate.max_iters
@@ -134,7 +142,14 @@ def test_direct_generation_is_one_untagged_segment(tmp_path, pet_csv, method):
 
 def test_token_budget_stops_training_and_sets_the_lr_schedule(tmp_path, pet_csv):
     budget = 20000  # about ten steps of the fixture's long reports
-    manifest = run(tmp_path, pet_csv, "direct", "inter", None, **{"train.max_train_tokens": budget, "train.log_every": 1, "train.eval_every": 1000})
+    manifest = run(
+        tmp_path,
+        pet_csv,
+        "direct",
+        "inter",
+        None,
+        **{"train.max_train_tokens": budget, "train.log_every": 1, "train.eval_every": 1000},
+    )
     stats = manifest["train"]["model"]
     logs = [json.loads(x) for x in (tmp_path / "model" / "metrics.jsonl").read_text().splitlines() if '"lr"' in x]
     assert stats["tokens"] >= budget and logs[-2]["tokens"] < budget  # stops at the first step past the budget
@@ -145,13 +160,26 @@ def test_token_budget_stops_training_and_sets_the_lr_schedule(tmp_path, pet_csv)
 
 def test_validation_file_replaces_the_seeded_share(tmp_path, pet_csv):
     from click.testing import CliRunner
-
     from conftest import tiny_sets
+
     from petsum.cli import main as petsum
 
     out = tmp_path / "run"
-    res = CliRunner().invoke(petsum, ["train", "--data", str(pet_csv), "--val", str(pet_csv), "--out", str(out), "--method", "direct",
-                                      *tiny_sets(**{"train.max_steps": 2})])
+    res = CliRunner().invoke(
+        petsum,
+        [
+            "train",
+            "--data",
+            str(pet_csv),
+            "--val",
+            str(pet_csv),
+            "--out",
+            str(out),
+            "--method",
+            "direct",
+            *tiny_sets(**{"train.max_steps": 2}),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads((out / "ases.json").read_text())["validation"] == "separate file"
     train_ids = {json.loads(x)["id"] for x in (out / "data" / "model_train.jsonl").read_text().splitlines()}

@@ -4,12 +4,12 @@ steered through their generation config, plus the per-segment bookkeeping in `_s
 from __future__ import annotations
 
 import pytest
+from tinymodels import one_torch_thread, tiny_model, tiny_tokenizer
 
 from shared.adapter import StopTokenAdapter
 from shared.config import GenerateConfig
 from shared.generate import ModelSet, _step, generate, generate_batch
 from shared.schema import AS, ES, GenerationResult, Segment
-from tinymodels import one_torch_thread, tiny_model, tiny_tokenizer
 
 ZH = StopTokenAdapter(bleu_tokenize="zh")
 REASONS = {"stop", "max_iters", "max_tokens", "empty", "repeat"}
@@ -279,8 +279,12 @@ def test_step_stop_wins_over_the_budget():
 
 def test_dsm_detects_a_repeat_across_its_empty_es_segments(tok, eos_model, free_model):
     """ESM always yields nothing, ASM writes the same text every round: that is a loop."""
-    res = generate(ModelSet("dsm", tok, {"esm": eos_model, "asm": free_model}, 64), QUESTIONS[:1], ZH,
-                   GenerateConfig(max_iters=8, max_new_tokens=4, max_total_tokens=100))[0]
+    res = generate(
+        ModelSet("dsm", tok, {"esm": eos_model, "asm": free_model}, 64),
+        QUESTIONS[:1],
+        ZH,
+        GenerateConfig(max_iters=8, max_new_tokens=4, max_total_tokens=100),
+    )[0]
     texts = [s.text for s in res.segments]
     assert res.reason == "repeat" and len(texts) == len(set(texts))  # stopped before writing any text twice
 

@@ -121,7 +121,9 @@ def test_rouge_of_empty_inputs_is_zero():
 
 def test_corpus_bleu_zh_identical_is_100():
     s = "胰头部高代谢肿块，考虑恶性肿瘤。"
-    assert corpus_bleu([s, "肝右叶结节，转移可能大。"], [s, "肝右叶结节，转移可能大。"], tokenize="zh") == pytest.approx(100.0)
+    assert corpus_bleu(
+        [s, "肝右叶结节，转移可能大。"], [s, "肝右叶结节，转移可能大。"], tokenize="zh"
+    ) == pytest.approx(100.0)
 
 
 def test_corpus_bleu_zh_disjoint_is_0():

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tinymodels import one_torch_thread, tiny_tokenizer
 
 from shared.config import GenerateConfig
 from shared.generate import LogitBias, TorchGenerator, banned_tokens, first_token_ids, logit_bias
-from tinymodels import one_torch_thread, tiny_tokenizer
 
 SOURCES = [[5, 6, 7, 8, 9, 10, 11, 1], [12, 13, 1], [14, 15, 16, 17, 1], [20, 1], [1]]
 
@@ -58,6 +58,7 @@ def looping(tmp_path_factory) -> tuple[object, Path]:
     return model, root / "export" / "model"
 
 
+@pytest.mark.slow
 def test_onnx_greedy_and_beams_ban_what_torch_bans(looping):
     from deploy.runtime import OnnxSeq2Seq
 
@@ -74,9 +75,10 @@ def test_onnx_greedy_and_beams_ban_what_torch_bans(looping):
     assert torch_gen.generate_tokens(SOURCES, 24, 1, 2) != plain
 
 
+@pytest.mark.slow
 def test_calculator_decoding_bans_the_same_tokens(looping):
-    from mwp.calc_decoding import CalculatorGenerator, OnnxStepper, TorchStepper
     from deploy.runtime import OnnxSeq2Seq
+    from mwp.calc_decoding import CalculatorGenerator, OnnxStepper, TorchStepper
 
     model, export = looping
     tok = tiny_tokenizer()
@@ -85,6 +87,7 @@ def test_calculator_decoding_bans_the_same_tokens(looping):
     assert CalculatorGenerator(OnnxStepper(OnnxSeq2Seq(export)), tok).generate_tokens(SOURCES, 24, 1, 2) == ref
 
 
+@pytest.mark.slow
 def test_the_setting_travels_with_checkpoints_and_exports(looping, tmp_path):
     from deploy.export import export_run
     from deploy.runtime import load_onnx_run
@@ -109,6 +112,7 @@ def test_the_setting_travels_with_checkpoints_and_exports(looping, tmp_path):
     assert decoding_settings(tmp_path / "ours").no_repeat_ngram_size == 4
 
 
+@pytest.mark.slow
 def test_trained_checkpoints_record_the_runs_decoding(pet_run):
     """A checkpoint copied out of a run (as the default model is shipped) decodes as the run did."""
     from shared.pipeline import decoding_settings
@@ -136,10 +140,14 @@ def _same_in_every_backend(looping, biases: list[LogitBias]) -> None:
             ref = torch_gen.generate_tokens(SOURCES, 12, beams, 2, bias)
             assert onnx_gen.generate_tokens(SOURCES, 12, beams, 2, bias) == ref, (bias, beams)
         ref = torch_gen.generate_tokens(SOURCES, 12, 1, 2, bias)
-        assert CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
+        assert (
+            CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok).generate_tokens(SOURCES, 12, 1, 2, bias)
+            == ref
+        )
         assert CalculatorGenerator(OnnxStepper(onnx_gen), tok).generate_tokens(SOURCES, 12, 1, 2, bias) == ref
 
 
+@pytest.mark.slow
 def test_first_token_bias_moves_the_first_step_only_in_every_backend(looping):
     model, _ = looping
     tok = tiny_tokenizer()
@@ -152,9 +160,12 @@ def test_first_token_bias_moves_the_first_step_only_in_every_backend(looping):
     toward = torch_gen.generate_tokens(SOURCES, 12, 1, 0, LogitBias({target: 1e4}))
     assert all(row[0] == target for row in toward)
     assert any(t != target for row in toward for t in row[1:])  # later steps are the model's own
-    _same_in_every_backend(looping, [LogitBias({common: -1e4}), LogitBias({target: 1e4}), LogitBias({common: -1.5, target: 0.7})])
+    _same_in_every_backend(
+        looping, [LogitBias({common: -1e4}), LogitBias({target: 1e4}), LogitBias({common: -1.5, target: 0.7})]
+    )
 
 
+@pytest.mark.slow
 def test_eos_bias_lengthens_or_ends_segments_alike_in_every_backend(looping):
     model, _ = looping
     tok = tiny_tokenizer()

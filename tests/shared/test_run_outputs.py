@@ -2,15 +2,18 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
+from conftest import TINY
 from rich.console import Console
 
-from conftest import TINY
 from petsum.adapter import PetAdapter
 from petsum.cli import main as petsum
 from shared.config import load_config
 from shared.pipeline import load_run, served_checkpoint, train_run
 from shared.schema import Example
+
+pytestmark = pytest.mark.slow  # every test trains a tiny model
 
 EXAMPLES = [Example(f"e{i}", f"胰头部见肿块{i}，SUVmax：{i}.5。", f"胰头部肿块{i}，考虑恶性。") for i in range(12)]
 

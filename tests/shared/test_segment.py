@@ -6,13 +6,13 @@ import math
 import re
 
 import pytest
+from tinymodels import one_torch_thread, tiny_model, tiny_tokenizer
 
 from shared.adapter import StopTokenAdapter
 from shared.config import SegmentConfig
 from shared.schema import AS, ES, Example, Segment
 from shared.segment import alternate, merge, segment_examples, similarity_scores, tag_by_scores
 from shared.text import join_segments, join_with_spans
-from tinymodels import one_torch_thread, tiny_model, tiny_tokenizer
 
 NAN = float("nan")
 ZH = StopTokenAdapter(bleu_tokenize="zh")
@@ -105,7 +105,9 @@ def test_merge_nothing():
 # --- segment_examples: inter / bleu / rouge -----------------------------------------------------
 
 COPY_THEN_NEW = Example("p1", "胰头部见软组织肿块，放射性摄取增高。", "胰头部软组织肿块，考虑恶性肿瘤。")
-NEW_THEN_COPY = Example("p2", "胰头部见软组织肿块，放射性摄取增高。", "考虑恶性肿瘤，胰头部软组织肿块，放射性摄取增高。")
+NEW_THEN_COPY = Example(
+    "p2", "胰头部见软组织肿块，放射性摄取增高。", "考虑恶性肿瘤，胰头部软组织肿块，放射性摄取增高。"
+)
 
 
 def test_similarity_scores_hand_checked():
@@ -135,7 +137,9 @@ def test_similarity_copied_piece_is_es_new_content_is_as(strategy):
 
 
 def test_rouge_scores_with_numbered_items():
-    ex = Example("p3", "肝右叶见低密度结节，SUVmax：5.6。胆总管扩张。", "1、肝右叶低密度结节，转移可能大。  2、胆总管扩张。")
+    ex = Example(
+        "p3", "肝右叶见低密度结节，SUVmax：5.6。胆总管扩张。", "1、肝右叶低密度结节，转移可能大。  2、胆总管扩张。"
+    )
     # rouge-L precision: 9/11, 1/6 (only 。), 6/8 → mean 0.578; only the middle piece is below it
     got = segment_examples([ex], ZH, SegmentConfig(strategy="rouge"))
     assert got == [[Segment(ES, "1、肝右叶低密度结节，"), Segment(AS, "转移可能大。"), Segment(ES, "2、胆总管扩张。")]]
@@ -157,8 +161,12 @@ def test_empty_target_gives_no_segments():
 MODEL_EXAMPLES = [
     COPY_THEN_NEW,
     NEW_THEN_COPY,
-    Example("p3", "肝右叶见低密度结节，SUVmax：5.6。胆总管扩张。", "1、肝右叶低密度结节，转移可能大。  2、胆总管扩张。"),
-    Example("p4", "静脉注射18F-FDG后约60min行PET/CT显像。", "行PET/CT显像，胆总管扩张；胰头部软组织肿块，考虑恶性肿瘤。"),
+    Example(
+        "p3", "肝右叶见低密度结节，SUVmax：5.6。胆总管扩张。", "1、肝右叶低密度结节，转移可能大。  2、胆总管扩张。"
+    ),
+    Example(
+        "p4", "静脉注射18F-FDG后约60min行PET/CT显像。", "行PET/CT显像，胆总管扩张；胰头部软组织肿块，考虑恶性肿瘤。"
+    ),
     Example("p5", "空", ""),
 ]
 
@@ -221,7 +229,14 @@ def _score(model, tok, examples, kind, batch_size, **kw):
 
     joined = [join_with_spans(ZH.split_target(ex.target)) for ex in examples]
     return piece_scores(
-        model, tok, [ex.question for ex in examples], [t for t, _ in joined], [s for _, s in joined], kind, batch_size=batch_size, **kw
+        model,
+        tok,
+        [ex.question for ex in examples],
+        [t for t, _ in joined],
+        [s for _, s in joined],
+        kind,
+        batch_size=batch_size,
+        **kw,
     )
 
 

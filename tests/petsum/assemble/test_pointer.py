@@ -22,18 +22,33 @@ HOUSE = [["纵隔淋巴结。", "肝囊肿。"], ["肝囊肿。", "纵隔淋巴�
 def _as_order(net, features: dict[str, int], heads: int) -> PointerOrder:
     state = {k: v.detach().double().numpy() for k, v in net.state_dict().items()}
     pad, d = len(features), state["start"].shape[0]
-    return PointerOrder(features, state["words.weight"][:pad], state["said.weight"][:pad], {n: state[n] for n in _names(d, len(net.enc.layers))}, heads)
+    return PointerOrder(
+        features,
+        state["words.weight"][:pad],
+        state["said.weight"][:pad],
+        {n: state[n] for n in _names(d, len(net.enc.layers))},
+        heads,
+    )
 
 
 def test_the_numpy_order_computes_what_the_torch_network_trained():
     # `fit` trains a torch module; `PointerOrder` runs its weights in numpy (no torch where a
     # model is deployed). Their next-item losses over one written order must agree.
     torch.manual_seed(3)
-    features = {f: i for i, f in enumerate([*"肝肺癌囊肿淋巴结", "<suspicion 0>", "<suspicion 2>", "<region chest>", "<place 0>", "<place 1>"])}
+    features = {
+        f: i
+        for i, f in enumerate(
+            [*"肝肺癌囊肿淋巴结", "<suspicion 0>", "<suspicion 2>", "<region chest>", "<place 0>", "<place 1>"]
+        )
+    }
     net = _Net(len(features), 8, 2, 2).eval()
     order = _as_order(net, features, 2)
     items = ["肝囊肿。", "肺癌。", "淋巴结肿。"]
-    sources = [Source("abdomen", "肝脏见低密度灶。", 2), Source("chest", "右肺结节，SUVmax:6.0。", 0), Source("chest", "淋巴结。", 1)]
+    sources = [
+        Source("abdomen", "肝脏见低密度灶。", 2),
+        Source("chest", "右肺结节，SUVmax:6.0。", 0),
+        Source("chest", "淋巴结。", 1),
+    ]
     words, extra = _bags(features, items, sources)
     with torch.no_grad():
         loss, steps = net.loss(*_batch([(words, extra, [1, 2, 0])], len(features)))
@@ -50,6 +65,7 @@ def test_the_numpy_order_computes_what_the_torch_network_trained():
     assert steps == 2 and total == pytest.approx(float(loss), abs=1e-5)
 
 
+@pytest.mark.slow  # fits an item order: seconds to a minute on a busy 2-core machine
 def test_which_comes_first_can_depend_on_what_else_the_list_holds():
     pointer, n = fit(HOUSE, n_grams=50, d=16, heads=2, epochs=60, lr=0.01)
     assert n == 150
@@ -63,20 +79,33 @@ def test_which_comes_first_can_depend_on_what_else_the_list_holds():
         fit([["肝囊肿。"]])
 
 
+@pytest.mark.slow  # fits an item order: seconds to a minute on a busy 2-core machine
 def test_context_reaches_the_pointer_order_through_the_assembler():
     # the house writes first whichever finding has the hotter lesion: only the SUVmax rank tells
     def source(region: str, suv: float, k: int) -> Source:
         return Source(region, f"见结节，SUVmax:{suv}。", k)
 
-    lists = [(["肝结节。", "肺结节。"], [source("abdomen", 9.0, 1), source("chest", 3.0, 0)]),
-             (["肺结节。", "肝结节。"], [source("chest", 8.0, 0), source("abdomen", 2.0, 1)])] * 30
+    lists = [
+        (["肝结节。", "肺结节。"], [source("abdomen", 9.0, 1), source("chest", 3.0, 0)]),
+        (["肺结节。", "肝结节。"], [source("chest", 8.0, 0), source("abdomen", 2.0, 1)]),
+    ] * 30
     order, _ = fit([i for i, _ in lists], [s for _, s in lists], n_grams=20, d=16, heads=2, epochs=40, lr=0.01)
     assert "<suv rank 0>" in order.features
     outputs = [("chest", "肺结节。"), ("abdomen", "未见明显异常。"), ("abdomen", "肝结节。")]
-    hot_liver = [Source("chest", "SUVmax:2.0。", 0), Source("abdomen", "脾脏未见异常。", 1), Source("abdomen", "SUVmax:6.0。", 2)]
+    hot_liver = [
+        Source("chest", "SUVmax:2.0。", 0),
+        Source("abdomen", "脾脏未见异常。", 1),
+        Source("abdomen", "SUVmax:6.0。", 2),
+    ]
     hot_lung = [Source("chest", "SUVmax:6.0。", 0), hot_liver[1], Source("abdomen", "SUVmax:2.0。", 2)]
-    assert assemble(outputs, {"chest", "abdomen"}, order, None, hot_liver).split("\n")[:2] == ["1、肝结节。", "2、肺结节。"]
-    assert assemble(outputs, {"chest", "abdomen"}, order, None, hot_lung).split("\n")[:2] == ["1、肺结节。", "2、肝结节。"]
+    assert assemble(outputs, {"chest", "abdomen"}, order, None, hot_liver).split("\n")[:2] == [
+        "1、肝结节。",
+        "2、肺结节。",
+    ]
+    assert assemble(outputs, {"chest", "abdomen"}, order, None, hot_lung).split("\n")[:2] == [
+        "1、肺结节。",
+        "2、肝结节。",
+    ]
     with pytest.raises(ValueError, match="2 items but 1 sources"):
         order.arrange(["肺结节。", "肝结节。"], hot_liver[:1])
     with pytest.raises(ValueError, match="one Source per item"):
@@ -87,12 +116,18 @@ def test_a_pointer_order_survives_json_and_bad_entries_say_what_is_wrong():
     order, _ = fit(HOUSE, n_grams=50, d=16, heads=2, epochs=5)
     stored = json.loads(json.dumps(order.to_json(), ensure_ascii=False))
     again = read_item_order(stored)
-    assert isinstance(again, PointerOrder) and stored["kind"] == KIND and (again.beam, again.temperature, again.layers) == (16, 2.0, 2)
+    assert (
+        isinstance(again, PointerOrder)
+        and stored["kind"] == KIND
+        and (again.beam, again.temperature, again.layers) == (16, 2.0, 2)
+    )
     items = ["纵隔淋巴结。", "肝囊肿。", "胰头癌。"]
     assert again.arrange(items) == order.arrange(items)
     assert np.abs(again.encode(items) - order.encode(items)).max() < 1e-5  # float32 kept
     assert again.to_json() == stored
-    assert isinstance(read_item_order(fit_pairs(HOUSE, n_grams=50, epochs=1)[0].to_json()), ItemOrder)  # the pair model still reads
+    assert isinstance(
+        read_item_order(fit_pairs(HOUSE, n_grams=50, epochs=1)[0].to_json()), ItemOrder
+    )  # the pair model still reads
     with pytest.raises(ValueError, match="numbers in its tables"):
         PointerOrder.from_json({**stored, "d": 8})
     with pytest.raises(ValueError, match="multiple of heads"):

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import GOOD, SECRET, reports_folder
 
 from petsum.cli import main as petsum
-from test_pet_cli import GOOD, SECRET, reports_folder
 
-needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason='needs the ray extra: pip install "petsum[ray]"')
+pytestmark = pytest.mark.slow  # a tiny trained run, and a Ray start
+
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason='needs the ray extra: pip install "petsum[ray]"'
+)
 
 
 def invoke(args):
@@ -35,7 +39,9 @@ def test_ray_engine_writes_the_local_engines_records_and_resumes(pet_run, tmp_pa
     """One Ray start (they are slow): an output killed mid-line after its first record is
     resumed on Ray, and the file ends byte for byte as the local engine writes it."""
     folder = reports_folder(tmp_path)  # good, GBK, empty, binary, English, oversized, one-section files
-    (folder / "h_secret.txt").write_text(GOOD.replace("胰头部", SECRET + "，胰头部"), encoding="utf-8")  # summarized on Ray
+    (folder / "h_secret.txt").write_text(
+        GOOD.replace("胰头部", SECRET + "，胰头部"), encoding="utf-8"
+    )  # summarized on Ray
     local = tmp_path / "local.jsonl"
     assert batch(folder, local, pet_run).exit_code == 3  # some records are errors
     lines = local.read_text(encoding="utf-8").splitlines(keepends=True)

@@ -7,8 +7,8 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import tiny_sets
+
 from mwp.cli import main as mwp
 from petsum.cli import main as petsum
 
@@ -19,11 +19,13 @@ def invoke(cli, args, **kw):
     return CliRunner().invoke(cli, args, **kw)
 
 
+@pytest.mark.slow
 def test_train_prints_manifest(pet_run):
     manifest = json.loads((pet_run / "ases.json").read_text())
     assert manifest["method"] == "usm" and manifest["task"] == "petsum"
 
 
+@pytest.mark.slow
 def test_summarize_json_shape(pet_run, tmp_path):
     f = tmp_path / "r.txt"
     f.write_text(REPORT, encoding="utf-8")
@@ -37,6 +39,7 @@ def test_summarize_json_shape(pet_run, tmp_path):
     assert out["impression"].endswith("PET/CT检查未见明显异常代谢征象。")  # the assembler's closing line
 
 
+@pytest.mark.slow
 def test_summarize_reads_gbk_and_stdin(pet_run, tmp_path):
     f = tmp_path / "gbk.txt"
     f.write_bytes(REPORT.encode("gbk"))
@@ -46,6 +49,7 @@ def test_summarize_reads_gbk_and_stdin(pet_run, tmp_path):
     assert by_file.stdout == by_stdin.stdout  # same text, whatever the encoding
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "content, message",
     [(b"   \n\t ", "empty"), (b"\x00\x01\x02binary\x00", "binary")],
@@ -85,7 +89,12 @@ def test_train_bad_csv(tmp_path, csv_text, message):
 
 @pytest.mark.parametrize(
     "sets, field",
-    [(["train.lr=-1"], "train.lr"), (["train.nope=1"], "train.nope"), (["model.d_model=30"], "d_model"), (["oops"], "section.field=value")],
+    [
+        (["train.lr=-1"], "train.lr"),
+        (["train.nope=1"], "train.nope"),
+        (["model.d_model=30"], "d_model"),
+        (["oops"], "section.field=value"),
+    ],
 )
 def test_train_bad_config_names_the_field(tmp_path, pet_csv, sets, field):
     args = ["train", "--data", str(pet_csv), "--out", str(tmp_path / "o")]
@@ -95,10 +104,18 @@ def test_train_bad_config_names_the_field(tmp_path, pet_csv, sets, field):
     assert res.exit_code == 2 and field in res.stderr and res.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_train_config_file(tmp_path, pet_csv):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("train:\n  max_steps: 2\n  batch_size: 8\nmodel:\n  d_model: 32\n  d_ff: 64\n  num_layers: 1\n  num_heads: 2\n  vocab_size: 300\n", encoding="utf-8")
-    res = invoke(petsum, ["train", "--data", str(pet_csv), "--out", str(tmp_path / "o"), "--config", str(cfg), "--method", "direct"])
+    cfg.write_text(
+        "train:\n  max_steps: 2\n  batch_size: 8\n"
+        "model:\n  d_model: 32\n  d_ff: 64\n  num_layers: 1\n  num_heads: 2\n  vocab_size: 300\n",
+        encoding="utf-8",
+    )
+    res = invoke(
+        petsum,
+        ["train", "--data", str(pet_csv), "--out", str(tmp_path / "o"), "--config", str(cfg), "--method", "direct"],
+    )
     assert res.exit_code == 0, res.output
     saved = json.loads((tmp_path / "o" / "config.json").read_text())
     assert saved["train"]["max_steps"] == 2 and saved["train"]["method"] == "direct" and saved["model"]["d_model"] == 32
@@ -108,12 +125,15 @@ def test_train_config_file(tmp_path, pet_csv):
     assert res.exit_code == 2 and "cannot parse config" in res.stderr
 
 
+@pytest.mark.slow
 def test_mwp_train_and_solve(tmp_path, math_jsonl):
     out = tmp_path / "run"
     res = invoke(mwp, ["train", "--data", str(math_jsonl), "--out", str(out), *tiny_sets(**{"train.max_steps": 3})])
     assert res.exit_code == 0, res.output
     preds = tmp_path / "pred.jsonl"
-    res = invoke(mwp, ["solve", "--data", str(math_jsonl), "--model", str(out), "--limit", "3", "--json", "--out", str(preds)])
+    res = invoke(
+        mwp, ["solve", "--data", str(math_jsonl), "--model", str(out), "--limit", "3", "--json", "--out", str(preds)]
+    )
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.stdout)
     assert metrics["n"] == 3 and 0 <= metrics["correct"] <= 3 and {"accuracy", "no_answer"} <= set(metrics)
@@ -130,12 +150,23 @@ def test_mwp_solve_needs_exactly_one_input(tmp_path):
 
 @pytest.mark.parametrize("cmd", ["petsum", "mwp"])
 def test_help_is_fast(cmd):
-    code = f"import time; t=time.perf_counter(); from {cmd}.cli import main; import sys; sys.argv=['{cmd}','--help']\ntry:\n    main()\nexcept SystemExit:\n    pass\nprint(time.perf_counter()-t, file=sys.stderr)"
+    code = (
+        f"import time; t=time.perf_counter(); from {cmd}.cli import main; import sys; sys.argv=['{cmd}','--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\nprint(time.perf_counter()-t, file=sys.stderr)"
+    )
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     elapsed = time.perf_counter() - start
     assert proc.returncode == 0 and "Usage" in proc.stdout
     assert "torch" not in proc.stdout
     assert elapsed < 1.0, f"{cmd} --help took {elapsed:.2f}s"
-    leaked = subprocess.run([sys.executable, "-c", f"import sys; import {cmd}.cli; print('torch' in sys.modules or 'transformers' in sys.modules)"], capture_output=True, text=True)
+    leaked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; import {cmd}.cli; print('torch' in sys.modules or 'transformers' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert leaked.stdout.strip() == "False"

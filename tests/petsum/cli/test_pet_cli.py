@@ -13,13 +13,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import GOOD, REPO, SECRET, reports_folder, tiny_sets
 
-from conftest import FIXTURES, REPO, tiny_sets
 from petsum.cli import main as petsum
-
-# A report sentence no output, log or error may ever quote (patient data).
-SECRET = "患者张三右肺上叶见结节"
-GOOD = "脑部未见异常放射性浓聚。      胰头部见软组织肿块，放射性摄取增高，SUVmax：6.1。      双肺未见结节。"
 
 
 def invoke(args, **kw):
@@ -30,23 +26,12 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def reports_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    (folder / "a_good.txt").write_text(SECRET + "，放射性摄取增高。     " + GOOD, encoding="utf-8")
-    (folder / "b_gbk.txt").write_bytes(GOOD.encode("gbk"))
-    (folder / "c_empty.txt").write_text("  \n ", encoding="utf-8")
-    (folder / "d_binary.txt").write_bytes(b"\x89PNG\x00\x00\x01" * 10)
-    (folder / "e_english.txt").write_text("No abnormal FDG uptake in the liver.", encoding="utf-8")
-    (folder / "f_huge.txt").write_text("肝脏见多发低密度结节，放射性摄取增高。" * 400 + "     " + GOOD, encoding="utf-8")
-    (folder / "g_one_section.txt").write_text("肝右叶见低密度结节，SUVmax：5.6。", encoding="utf-8")
-    (folder / "notes.md").write_text("not a report", encoding="utf-8")
-    return folder
-
-
+@pytest.mark.slow
 def test_batch_folder_one_record_per_file_in_order(pet_run, tmp_path):
     out = tmp_path / "out.jsonl"
-    res = invoke(["batch", str(reports_folder(tmp_path)), "--out", str(out), "--model", str(pet_run), "--batch-size", "3"])
+    res = invoke(
+        ["batch", str(reports_folder(tmp_path)), "--out", str(out), "--model", str(pet_run), "--batch-size", "3"]
+    )
     assert res.exit_code == 3, res.output  # some records failed
     recs = read_jsonl(out)
     assert [r["id"] for r in recs] == ["a_good", "b_gbk", "c_empty", "d_binary", "e_english", "f_huge", "g_one_section"]
@@ -60,6 +45,7 @@ def test_batch_folder_one_record_per_file_in_order(pet_run, tmp_path):
     assert "errors (whole output)" in res.stderr  # the summary table
 
 
+@pytest.mark.slow
 def test_batch_csv_columns_ids_and_broken_rows(pet_run, tmp_path):
     src = tmp_path / "in.csv"
     with src.open("w", encoding="gbk", newline="") as f:  # hospital exports are often GBK
@@ -71,7 +57,20 @@ def test_batch_csv_columns_ids_and_broken_rows(pet_run, tmp_path):
     with src.open("a", encoding="gbk", newline="") as f:
         f.write("肝右叶结节\n")  # a row cut short
     out = tmp_path / "out.jsonl"
-    res = invoke(["batch", str(src), "--out", str(out), "--column", "report", "--id-column", "accession", "--model", str(pet_run)])
+    res = invoke(
+        [
+            "batch",
+            str(src),
+            "--out",
+            str(out),
+            "--column",
+            "report",
+            "--id-column",
+            "accession",
+            "--model",
+            str(pet_run),
+        ]
+    )
     assert res.exit_code == 3, res.output
     recs = read_jsonl(out)
     assert [r["id"] for r in recs] == ["A1", "A2", "3", "4"]
@@ -79,9 +78,16 @@ def test_batch_csv_columns_ids_and_broken_rows(pet_run, tmp_path):
     assert "fields" in recs[3]["error"]
 
 
+@pytest.mark.slow
 def test_batch_jsonl_and_clean_run_exits_0(pet_run, tmp_path):
     src = tmp_path / "in.jsonl"
-    src.write_text(json.dumps({"id": 7, "question": GOOD}, ensure_ascii=False) + "\n\n" + json.dumps({"id": 8, "question": GOOD}) + "\n", encoding="utf-8")
+    src.write_text(
+        json.dumps({"id": 7, "question": GOOD}, ensure_ascii=False)
+        + "\n\n"
+        + json.dumps({"id": 8, "question": GOOD})
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.jsonl"
     res = invoke(["batch", str(src), "--out", str(out), "--model", str(pet_run)])
     assert res.exit_code == 0, res.output
@@ -110,10 +116,16 @@ def unusable(kind: str, tmp: Path) -> Path:
     return tmp / "missing.csv"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, message",
-    [("no_column", "no column 'question'"), ("pdf", "expected a folder"), ("missing", "no such file"),
-     ("empty_dir", "no .txt files"), ("binary_csv", "binary")],
+    [
+        ("no_column", "no column 'question'"),
+        ("pdf", "expected a folder"),
+        ("missing", "no such file"),
+        ("empty_dir", "no .txt files"),
+        ("binary_csv", "binary"),
+    ],
 )
 def test_batch_unusable_input_is_exit_2(pet_run, tmp_path, kind, message):
     res = invoke(["batch", str(unusable(kind, tmp_path)), "--out", str(tmp_path / "o.jsonl"), "--model", str(pet_run)])
@@ -121,6 +133,7 @@ def test_batch_unusable_input_is_exit_2(pet_run, tmp_path, kind, message):
     assert res.stderr.count("\n") == 1 and not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_batch_refuses_to_clobber_and_resume_checks_the_input(pet_run, tmp_path):
     folder = reports_folder(tmp_path)
     out = tmp_path / "out.jsonl"
@@ -131,6 +144,7 @@ def test_batch_refuses_to_clobber_and_resume_checks_the_input(pet_run, tmp_path)
     assert res.exit_code == 2 and "does not continue this input" in res.stderr
 
 
+@pytest.mark.slow
 def test_resume_cuts_a_torn_line_and_finishes(pet_run, tmp_path):
     folder = reports_folder(tmp_path)
     full = tmp_path / "full.jsonl"
@@ -143,6 +157,7 @@ def test_resume_cuts_a_torn_line_and_finishes(pet_run, tmp_path):
     assert read_jsonl(part) == read_jsonl(full)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_writes_every_record_exactly_once(pet_run, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
@@ -150,8 +165,19 @@ def test_kill_9_then_resume_writes_every_record_exactly_once(pet_run, tmp_path):
     for i, rid in enumerate(ids):
         (folder / f"{rid}.txt").write_text(GOOD.replace("6.1", f"{i}.1"), encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-c", "from petsum.cli import main; main()", "batch", str(folder), "--out", str(out),
-           "--model", str(pet_run), "--batch-size", "1"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from petsum.cli import main; main()",
+        "batch",
+        str(folder),
+        "--out",
+        str(out),
+        "--model",
+        str(pet_run),
+        "--batch-size",
+        "1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -170,27 +196,60 @@ def test_kill_9_then_resume_writes_every_record_exactly_once(pet_run, tmp_path):
     assert all("impression" in r for r in read_jsonl(out))
 
 
+@pytest.mark.slow
 def test_evaluate_json_and_heldout(pet_run, pet_csv, tmp_path):
-    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "5", "--json", "--out", str(tmp_path / "p.jsonl")])
+    res = invoke(
+        [
+            "evaluate",
+            "--data",
+            str(pet_csv),
+            "--model",
+            str(pet_run),
+            "--limit",
+            "5",
+            "--json",
+            "--out",
+            str(tmp_path / "p.jsonl"),
+        ]
+    )
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)
     assert set(m) >= {"bleu", "rouge1", "rouge2", "rougeL", "mr", "n", "mr_by_region"} and m["n"] == 5
     assert all(0 <= m[k] <= 100 for k in ["bleu", "rouge1", "rouge2", "rougeL", "mr"])
     preds = read_jsonl(tmp_path / "p.jsonl")
     assert len(preds) == 5 and all(isinstance(r["warnings"], list) for r in preds)  # the guard's counts, no report text
-    held = json.loads(invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--heldout", "--json"]).stdout)
-    val_groups = {json.loads(line)["id"].split("#")[0] for line in (pet_run / "data" / "model_val.jsonl").read_text().splitlines()}
+    held = json.loads(
+        invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--heldout", "--json"]).stdout
+    )
+    val_groups = {
+        json.loads(line)["id"].split("#")[0] for line in (pet_run / "data" / "model_val.jsonl").read_text().splitlines()
+    }
     assert held["n"] == len(val_groups) >= 1  # exactly the reports training held out
     table = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "3"])
     assert table.exit_code == 0 and "ROUGE-L" in table.stderr and "MR" in table.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_can_try_another_ngram_ban(pet_run, pet_csv, tmp_path):
     """--no-repeat-ngram overrides the model's decoding for one evaluation (to tune it on validation)."""
     preds = {}
     for n in ("0", "1"):
-        res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "6", "--json",
-                      "--no-repeat-ngram", n, "--out", str(tmp_path / f"{n}.jsonl")])
+        res = invoke(
+            [
+                "evaluate",
+                "--data",
+                str(pet_csv),
+                "--model",
+                str(pet_run),
+                "--limit",
+                "6",
+                "--json",
+                "--no-repeat-ngram",
+                n,
+                "--out",
+                str(tmp_path / f"{n}.jsonl"),
+            ]
+        )
         assert res.exit_code == 0, res.output
         preds[n] = [r["impression"] for r in read_jsonl(tmp_path / f"{n}.jsonl")]
     # Unbanned, the 4-step model says one character over and over (which the assembler writes once:
@@ -202,11 +261,12 @@ def test_evaluate_can_try_another_ngram_ban(pet_run, pet_csv, tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.output
 
 
+@pytest.mark.slow
 def test_normal_penalty_steers_regions_away_from_no_anomaly(pet_run, pet_csv, tmp_path):
     """The 'no anomaly' answer's first token biased at the first step: pushed up, every region is
     normal; pushed down, none starts with it; `evaluate --normal-penalty` decodes the same way."""
-    from petsum.data.pairs import load_pairs
     from petsum.data.instances import NORMAL
+    from petsum.data.pairs import load_pairs
     from petsum.summarize.summarizer import Summarizer, normal_bias
 
     texts = [ex.question for ex in load_pairs(pet_csv)[:4]]
@@ -217,14 +277,29 @@ def test_normal_penalty_steers_regions_away_from_no_anomaly(pet_run, pet_csv, tm
     summarizer.models.generate = own.model_copy(update={"first_token_bias": normal_bias(1e4)})
     away = summarizer.summarize(texts)
     assert not any(r.text.startswith(NORMAL[:4]) for s in away for r in s.regions)
-    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "4", "--json",
-                  "--normal-penalty", "1e4", "--out", str(tmp_path / "p.jsonl")])
+    res = invoke(
+        [
+            "evaluate",
+            "--data",
+            str(pet_csv),
+            "--model",
+            str(pet_run),
+            "--limit",
+            "4",
+            "--json",
+            "--normal-penalty",
+            "1e4",
+            "--out",
+            str(tmp_path / "p.jsonl"),
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert [r["impression"] for r in read_jsonl(tmp_path / "p.jsonl")] == [s.impression for s in away]
     res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--normal-penalty", "-1"])
     assert res.exit_code == 2 and "Traceback" not in res.output
 
 
+@pytest.mark.slow
 def test_eos_bias_reaches_every_region_and_is_checked(pet_run, pet_csv, tmp_path):
     """`generate.eos_bias` moves where each region's output ends: pushed up, every output is empty
     (the report reads as normal); pushed down, none is shorter. `evaluate --eos-bias` decodes the same way."""
@@ -240,8 +315,22 @@ def test_eos_bias_reaches_every_region_and_is_checked(pet_run, pet_csv, tmp_path
     summarizer.models.generate = own.model_copy(update={"eos_bias": -1e4})
     longer = summarizer.summarize(texts)
     assert all(len(b.text) >= len(a.text) for x, y in zip(plain, longer) for a, b in zip(x.regions, y.regions))
-    res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--limit", "4", "--json",
-                  "--eos-bias", "-1e4", "--out", str(tmp_path / "p.jsonl")])
+    res = invoke(
+        [
+            "evaluate",
+            "--data",
+            str(pet_csv),
+            "--model",
+            str(pet_run),
+            "--limit",
+            "4",
+            "--json",
+            "--eos-bias",
+            "-1e4",
+            "--out",
+            str(tmp_path / "p.jsonl"),
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert [r["impression"] for r in read_jsonl(tmp_path / "p.jsonl")] == [s.impression for s in longer]
     res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run), "--eos-bias", "-inf"])
@@ -249,17 +338,36 @@ def test_eos_bias_reaches_every_region_and_is_checked(pet_run, pet_csv, tmp_path
 
 
 def test_segment_writes_datasets_with_gamma(pet_csv, tmp_path):
-    res = invoke(["segment", "--data", str(pet_csv), "--out", str(tmp_path / "seg"), "--gamma", "0.5", "--strategy", "rouge", "--beta", "1.2", *tiny_sets()])
+    res = invoke(
+        [
+            "segment",
+            "--data",
+            str(pet_csv),
+            "--out",
+            str(tmp_path / "seg"),
+            "--gamma",
+            "0.5",
+            "--strategy",
+            "rouge",
+            "--beta",
+            "1.2",
+            *tiny_sets(),
+        ]
+    )
     assert res.exit_code == 0, res.output
     facts = json.loads(res.stdout)
     assert facts["instance_stats"]["normal_used"] == 8  # round(0.5 × 16 reports)
-    rows = read_jsonl(tmp_path / "seg" / "data" / "model_train.jsonl") + read_jsonl(tmp_path / "seg" / "data" / "model_val.jsonl")
+    rows = read_jsonl(tmp_path / "seg" / "data" / "model_train.jsonl") + read_jsonl(
+        tmp_path / "seg" / "data" / "model_val.jsonl"
+    )
     normal = [r for r in rows if r["target"].startswith("未见明显异常")]
     assert len(normal) == 8 and all(r["tag"] == "ES" for r in normal)
     assert {r["tag"] for r in rows} == {"ES", "AS"}
-    assert json.loads((tmp_path / "seg" / "config.json").read_text())["segment"]["gamma"] == 0.5
+    written = json.loads((tmp_path / "seg" / "config.json").read_text())
+    assert written["pet"]["gamma"] == 0.5 and "gamma" not in written["segment"]  # PET's own section of the config
 
 
+@pytest.mark.slow
 def test_train_gamma_is_recorded(pet_run):
     manifest = json.loads((pet_run / "ases.json").read_text())
     assert manifest["instances"] == "region" and manifest["instance_stats"]["gamma"] == 1.0
@@ -267,6 +375,7 @@ def test_train_gamma_is_recorded(pet_run):
     assert all("#" in i for i in ids)  # region instances, `{report}#{region}`
 
 
+@pytest.mark.slow
 def test_csv_without_header_never_quotes_the_report(pet_run, tmp_path):
     src = tmp_path / "noheader.csv"
     src.write_text(f"1,{SECRET}，放射性摄取增高，考虑恶性肿瘤可能，建议进一步检查\n", encoding="utf-8")
@@ -274,24 +383,7 @@ def test_csv_without_header_never_quotes_the_report(pet_run, tmp_path):
     assert res.exit_code == 2 and "looks like data" in res.stderr and SECRET not in res.stderr
 
 
-def test_blank_csv_lines_are_not_records(tmp_path):
-    from shared.batch import records
-
-    src = tmp_path / "in.csv"
-    src.write_text(f"question,qid\n{GOOD},a\n\n{GOOD},b\n\n", encoding="utf-8")
-    assert [(r.id, r.error) for r in records(src)] == [("a", None), ("b", None)]
-
-
-def test_resume_survives_unicode_line_separators(tmp_path):
-    from shared.batch import done_records
-
-    out = tmp_path / "o.jsonl"
-    recs = [{"id": "a\u2028b", "impression": "x\u2029y\x85"}, {"id": "c", "error": "bad"}]
-    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs) + '{"id": "d", "imp', encoding="utf-8")
-    assert done_records(out) == (["a\u2028b", "c"], 1)
-    assert out.read_text(encoding="utf-8").endswith('"bad"}\n')  # the torn line is gone
-
-
+@pytest.mark.slow
 def test_heldout_needs_a_run_folder(pet_run, pet_csv):
     res = invoke(["evaluate", "--data", str(pet_csv), "--model", str(pet_run / "model" / "last"), "--heldout"])
     assert res.exit_code == 2 and "training run" in res.stderr and "Traceback" not in res.output

@@ -1,5 +1,5 @@
-"""`petsum split` (80/10/10 by a seeded hash of qid), the two floors (retrieval, extractive) and
-`petsum floor`, on hand-written reports."""
+"""The two floors every model is compared with (retrieval, extractive) and `petsum floor`, on
+hand-written reports."""
 
 import csv
 import json
@@ -7,25 +7,13 @@ import json
 from click.testing import CliRunner
 
 from petsum.cli import main as petsum
-from petsum.evaluation.floors import Retrieval, extractive, raised_uptake
-from petsum.data.split import assign
+from petsum.evaluation.floors import Retrieval, extractive
+from petsum.text.rules import raised_uptake
 from shared.schema import Example
 
 
 def invoke(args):
     return CliRunner().invoke(petsum, args)
-
-
-def test_assign_is_exact_seeded_and_independent_of_order():
-    ids = [f"r{i}" for i in range(1000)]
-    side = assign(ids, seed=42)
-    counts = {s: sum(v == s for v in side.values()) for s in ("train", "val", "test")}
-    assert counts == {"train": 800, "val": 100, "test": 100}
-    assert assign(list(reversed(ids)), seed=42) == side  # file order does not matter
-    assert assign(ids, seed=7) != side  # the seed does
-    # Adding reports moves few old ones: a qid's side depends on its rank, not on a fresh shuffle.
-    grown = assign(ids + [f"new{i}" for i in range(10)], seed=42)
-    assert sum(grown[i] != side[i] for i in ids) < 50
 
 
 def write_reports(path, n):
@@ -34,31 +22,6 @@ def write_reports(path, n):
         w.writerow(["question", "answer", "qid"])
         for i in range(n):
             w.writerow([f"肝脏见结节{i}，放射性摄取增高，SUVmax：{i}.1。", f"1、肝脏高代谢结节{i}。", f"q{i}"])
-
-
-def test_split_command_writes_three_disjoint_csvs(tmp_path):
-    data = tmp_path / "reports.csv"
-    write_reports(data, 50)
-    res = invoke(["split", "--data", str(data), "--out", str(tmp_path / "split")])
-    assert res.exit_code == 0, res.output
-    facts = json.loads(res.output)
-    assert facts["counts"] == {"train": 40, "val": 5, "test": 5} and facts["seed"] == 42
-    rows = {s: list(csv.DictReader((tmp_path / "split" / f"{s}.csv").open(encoding="utf-8"))) for s in ("train", "val", "test")}
-    ids = [r["qid"] for side in rows.values() for r in side]
-    assert sorted(ids) == sorted(f"q{i}" for i in range(50))  # every report exactly once
-    original = {r["qid"]: r for r in csv.DictReader(data.open(encoding="utf-8"))}
-    assert all(r == original[r["qid"]] for side in rows.values() for r in side)  # rows unchanged
-    again = invoke(["split", "--data", str(data), "--out", str(tmp_path / "again")])
-    assert json.loads(again.output)["ids_sha256"] == facts["ids_sha256"]
-
-
-def test_split_refuses_missing_or_duplicate_ids(tmp_path):
-    data = tmp_path / "dup.csv"
-    data.write_text("question,answer,qid\n肝,肝,1\n脾,脾,1\n", encoding="utf-8")
-    res = invoke(["split", "--data", str(data), "--out", str(tmp_path / "s")])
-    assert res.exit_code == 2 and res.output.startswith("error:") and "more than once" in res.output
-    res = invoke(["split", "--data", str(data), "--out", str(tmp_path / "s"), "--id-column", "id"])
-    assert res.exit_code == 2 and "no column id" in res.output and "Traceback" not in res.output
 
 
 def test_retrieval_copies_the_nearest_reports_impression():
@@ -75,8 +38,10 @@ def test_retrieval_copies_the_nearest_reports_impression():
 
 
 def test_extractive_lists_raised_uptake_sentences_by_region():
-    report = ("脑部未见异常放射性浓聚。      右肺上叶见结节，放射性摄取增高，SUVmax：5.2。纵隔未见肿大淋巴结。      "
-              "肝脏见低密度灶，未见异常放射性摄取增高。胰头见肿块，代谢增高。")
+    report = (
+        "脑部未见异常放射性浓聚。      右肺上叶见结节，放射性摄取增高，SUVmax：5.2。纵隔未见肿大淋巴结。      "
+        "肝脏见低密度灶，未见异常放射性摄取增高。胰头见肿块，代谢增高。"
+    )
     out = extractive(report)
     lines = out.splitlines()
     assert lines[0] == "1、右肺上叶见结节，放射性摄取增高，SUVmax：5.2。"
@@ -97,6 +62,9 @@ def test_floor_command_scores_both_floors(tmp_path):
         assert metrics["n"] == 12 and 0 <= metrics["mr"] <= 100
         assert len(preds.read_text(encoding="utf-8").splitlines()) == 12
     # Retrieval over the same reports finds each report itself: a perfect score.
-    assert json.loads(invoke(["floor", "retrieval", "--train", str(data), "--data", str(data), "--json"]).output)["rougeL"] == 100.0
+    assert (
+        json.loads(invoke(["floor", "retrieval", "--train", str(data), "--data", str(data), "--json"]).output)["rougeL"]
+        == 100.0
+    )
     res = invoke(["floor", "retrieval", "--data", str(data)])
     assert res.exit_code == 2 and "needs --train" in res.output

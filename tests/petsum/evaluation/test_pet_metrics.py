@@ -2,7 +2,8 @@
 
 import pytest
 
-from petsum.evaluation.metrics import chars, comparable, evaluate_texts, extra_ratio, missing_ratio, rouge_scores
+from petsum.evaluation.metrics import evaluate_texts, extra_ratio, missing_ratio, rouge_scores
+from petsum.text.rules import chars, comparable
 from petsum.text.words import available, words
 
 REF = "1、胰头区高代谢肿块，考虑恶性。2、肝右叶结节，考虑转移。"
@@ -30,7 +31,11 @@ def test_char_rouge_by_hand():
 
 
 def test_missing_ratio_eq10_with_regions():
-    refs = ["1、胰头区肿块，考虑恶性。2、肝转移。3、右肺结节。", "1、胆囊结石。", "躯干PET/CT检查未见明显异常代谢征象。"]
+    refs = [
+        "1、胰头区肿块，考虑恶性。2、肝转移。3、右肺结节。",
+        "1、胆囊结石。",
+        "躯干PET/CT检查未见明显异常代谢征象。",
+    ]
     hyps = ["1、胰头区肿块。", "1、胆囊结石。", "未见异常。"]
     got = missing_ratio(hyps, refs)
     # report 1 misses 肝 and 肺 of {胰腺, 肝, 肺}: 2/3; report 2 misses nothing; report 3 has no organ finding.
@@ -54,7 +59,7 @@ def test_words_keep_clinical_tokens_and_lexicon_terms():
 
 
 def test_asymmetry_is_a_finding_symmetry_is_not():
-    from petsum.text.lexicon import finding_organs
+    from petsum.text.rules import finding_organs
 
     assert finding_organs("双侧扁桃体不对称增厚，代谢增高。") == {"扁桃体"}
     assert finding_organs("双侧扁桃体对称，代谢未见异常。") == set()

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import FIXTURES, REPO, tiny_sets
 
-from petsum.cli import DEFAULT_MODEL, main as petsum
+from petsum.cli import main as petsum
+from petsum.summarize.folder import DEFAULT_MODEL
 from petsum.summarize.memory import Memory, build
-from petsum.evaluation.metrics import chars
-from tests.conftest import FIXTURES, REPO, tiny_sets
+from petsum.text.rules import chars
 
 FINDINGS = [
     "肝脏见低密度灶，无放射性摄取。",
@@ -27,7 +28,14 @@ FINDINGS = [
     "胆囊见结石。",
     "胆囊见多发结石。",
 ]
-TARGETS = ["肝囊肿。", "肝多发囊肿。", "右肺上叶高代谢结节，考虑肺癌。", "右肺上叶高代谢结节，考虑炎性。", "胆囊结石。", "胆囊多发结石。"]
+TARGETS = [
+    "肝囊肿。",
+    "肝多发囊肿。",
+    "右肺上叶高代谢结节，考虑肺癌。",
+    "右肺上叶高代谢结节，考虑炎性。",
+    "胆囊结石。",
+    "胆囊多发结石。",
+]
 
 
 def _cosines(findings: list[str], query: str) -> list[float]:
@@ -54,7 +62,10 @@ def test_nearest_findings_are_the_tf_idf_cosine_nearest_first():
     near = memory.nearest(query, k=len(FINDINGS))
     assert [d for d, _ in near] == sorted((d for d, s in enumerate(expected) if s > 0), key=lambda d: (-expected[d], d))
     assert [s for _, s in near] == pytest.approx([expected[d] for d, _ in near])
-    assert memory.nearest(query) == near[:3] and {d for d, _ in near[:2]} == {0, 1}  # `neighbours` by default; the livers first
+    assert memory.nearest(query) == near[:3] and {d for d, _ in near[:2]} == {
+        0,
+        1,
+    }  # `neighbours` by default; the livers first
     assert memory.nearest(FINDINGS[2])[0] == (2, pytest.approx(1.0))  # a training finding is nearest itself
     assert memory.nearest("ABC") == [] and memory.references("ABC") == []  # nothing in common: no vote
 
@@ -97,8 +108,8 @@ def test_a_memory_survives_json_and_bad_entries_say_what_is_wrong():
 
 
 def test_a_memory_holds_the_abnormal_instances_the_model_was_trained_on():
-    from petsum.data.pairs import load_pairs
     from petsum.data.instances import report_instances
+    from petsum.data.pairs import load_pairs
 
     reports = load_pairs(FIXTURES / "pet_toy.csv")
     for source in ("finding", "region"):
@@ -107,49 +118,115 @@ def test_a_memory_holds_the_abnormal_instances_the_model_was_trained_on():
         assert list(zip(memory.findings, memory.targets)) == pairs and pairs
 
 
+@pytest.mark.slow
 def test_petsum_memory_votes_in_consensus_and_can_be_dropped(pet_run: Path, tmp_path: Path):
     from petsum.summarize.summarizer import Summarizer
 
     run = tmp_path / "direct"
-    args = ["train", "--data", str(FIXTURES / "pet_toy.csv"), "--out", str(run), "--method", "direct", "--source", "finding", *tiny_sets(**{"train.max_steps": 2})]
+    args = [
+        "train",
+        "--data",
+        str(FIXTURES / "pet_toy.csv"),
+        "--out",
+        str(run),
+        "--method",
+        "direct",
+        "--source",
+        "finding",
+        *tiny_sets(**{"train.max_steps": 2}),
+    ]
     assert (res := CliRunner().invoke(petsum, args)).exit_code == 0, res.output
-    res = CliRunner().invoke(petsum, ["memory", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--neighbours", "3"])
+    res = CliRunner().invoke(
+        petsum, ["memory", "--data", str(FIXTURES / "pet_toy.csv"), "--model", str(run), "--neighbours", "3"]
+    )
     assert res.exit_code == 0 and "holds report text" in res.output, res.output
     res = CliRunner().invoke(petsum, ["memory", "--data", str(tmp_path / "missing.csv"), "--model", str(run)])
     assert res.exit_code != 0 and res.output.startswith("error: ") and "missing.csv" in res.output, res.output
     summarizer = Summarizer(run)
     assert summarizer.memory is not None and summarizer.memory.neighbours == 3
     summarizer.tune(consensus_samples=0)  # greedy decoding never votes, so it never builds the index
-    assert summarizer.summarize([(REPO / "examples" / "report.txt").read_text(encoding="utf-8")])[0].impression
+    example = (REPO / "examples" / "report.txt").read_text(encoding="utf-8")
+    greedy = summarizer.summarize([example])[0].impression
     assert summarizer.memory._index is None
     finding = summarizer.memory.findings[0]  # votes in the metrics' units, as the draws do
-    assert summarizer.references(finding) == [(" ".join(chars(t)), w) for t, w in summarizer.memory.references(finding)] != []
+    assert (
+        summarizer.references(finding)
+        == [(" ".join(chars(t)), w) for t, w in summarizer.memory.references(finding)]
+        != []
+    )
     assert summarizer.memory._index is not None  # built at the first vote
     report = str(REPO / "examples" / "report.txt")
-    res = CliRunner().invoke(petsum, ["summarize", report, "--model", str(run), "--consensus", "2", "--json"])
+    res = res_first = CliRunner().invoke(
+        petsum, ["summarize", report, "--model", str(run), "--consensus", "2", "--json"]
+    )
     assert res.exit_code == 0 and json.loads(res.stdout)["impression"], res.output
     if importlib.util.find_spec("onnxruntime"):  # the memory travels into an export, which says nothing of its text
         exported = CliRunner().invoke(petsum, ["export", "--model", str(run), "--out", str(tmp_path / "onnx")])
-        assert exported.exit_code == 0 and not any(t in exported.output for t in summarizer.memory.findings + summarizer.memory.targets), exported.output
-        onnx = CliRunner().invoke(petsum, ["summarize", report, "--model", str(tmp_path / "onnx"), "--consensus", "2", "--json"])
-        assert onnx.exit_code == 0 and json.loads(onnx.stdout)["impression"] == json.loads(res.stdout)["impression"], onnx.output
+        assert exported.exit_code == 0 and not any(
+            t in exported.output for t in summarizer.memory.findings + summarizer.memory.targets
+        ), exported.output
+        onnx = CliRunner().invoke(
+            petsum, ["summarize", report, "--model", str(tmp_path / "onnx"), "--consensus", "2", "--json"]
+        )
+        assert onnx.exit_code == 0 and json.loads(onnx.stdout)["impression"] == json.loads(res.stdout)["impression"], (
+            onnx.output
+        )
+    # the memory is memory.json beside the manifest, never inside it
+    manifest = json.loads((run / "ases.json").read_text(encoding="utf-8"))
+    stored = json.loads((run / "memory.json").read_text(encoding="utf-8"))
+    assert "memory" not in manifest and stored["neighbours"] == 3
     # a corrupt memory is one line, not a traceback
-    stored = json.loads((run / "ases.json").read_text(encoding="utf-8"))
-    (run / "ases.json").write_text(json.dumps({**stored, "memory": {**stored["memory"], "texts": "not base64!"}}), encoding="utf-8")
+    (run / "memory.json").write_text(json.dumps({**stored, "texts": "not base64!"}), encoding="utf-8")
     res = CliRunner().invoke(petsum, ["summarize", report, "--model", str(run)])
-    assert res.exit_code != 0 and "unreadable memory" in res.output and "petsum memory" in res.output and "Traceback" not in res.output
+    assert (
+        res.exit_code != 0
+        and "unreadable memory" in res.output
+        and "petsum memory" in res.output
+        and "Traceback" not in res.output
+    )
+    # an older folder keeps its memory inside ases.json: it still loads, the same, and --drop takes it out there too
+    (run / "memory.json").unlink()
+    (run / "ases.json").write_text(json.dumps({**manifest, "memory": stored}), encoding="utf-8")
+    legacy = Summarizer(run).memory
+    assert (legacy.findings, legacy.targets, legacy.neighbours) == (
+        summarizer.memory.findings,
+        summarizer.memory.targets,
+        3,
+    )
+    again = CliRunner().invoke(petsum, ["summarize", report, "--model", str(run), "--consensus", "2", "--json"])
+    assert (
+        again.exit_code == 0 and json.loads(again.stdout)["impression"] == json.loads(res_first.stdout)["impression"]
+    ), again.output
     res = CliRunner().invoke(petsum, ["memory", "--model", str(run), "--drop"])
-    assert res.exit_code == 0 and "memory" not in json.loads((run / "ases.json").read_text(encoding="utf-8")), res.output
-    assert Summarizer(run).memory is None
+    assert res.exit_code == 0 and "memory" not in json.loads((run / "ases.json").read_text(encoding="utf-8")), (
+        res.output
+    )
+    assert not (run / "memory.json").exists() and Summarizer(run).memory is None
+    forgot = Summarizer(run)
+    forgot.tune(consensus_samples=0)
+    assert forgot.summarize([example])[0].impression == greedy  # the memory never touched greedy decoding
 
 
+@pytest.mark.slow
 def test_petsum_memory_refuses_in_one_line(pet_run: Path, tmp_path: Path):
     for args, said in [
-        (["--model", str(DEFAULT_MODEL), "--data", str(FIXTURES / "pet_toy.csv")], "shipped default"),  # it stays free of report text
-        (["--model", str(pet_run), "--data", str(FIXTURES / "pet_toy.csv")], "direct models"),  # a USM run has no consensus decoding
+        (
+            ["--model", str(DEFAULT_MODEL), "--data", str(FIXTURES / "pet_toy.csv")],
+            "shipped default",
+        ),  # it stays free of report text
+        (
+            ["--model", str(pet_run), "--data", str(FIXTURES / "pet_toy.csv")],
+            "direct models",
+        ),  # a USM run has no consensus decoding
         (["--model", str(pet_run)], "--data is required"),
         (["--model", str(pet_run), "--data", str(FIXTURES / "pet_toy.csv"), "--weight", "inf"], "finite"),
     ]:
         res = CliRunner().invoke(petsum, ["memory", *args])
-        assert res.exit_code != 0 and res.output.startswith("error: ") and said in res.output and "Traceback" not in res.output, res.output
+        assert (
+            res.exit_code != 0
+            and res.output.startswith("error: ")
+            and said in res.output
+            and "Traceback" not in res.output
+        ), res.output
     assert "memory" not in json.loads((DEFAULT_MODEL / "ases.json").read_text(encoding="utf-8"))
+    assert not (DEFAULT_MODEL / "memory.json").exists()

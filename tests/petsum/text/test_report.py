@@ -3,8 +3,9 @@
 import pytest
 
 from petsum.data.pairs import load_pairs
-from petsum.text.lexicon import REGIONS, finding_organs, load_lexicon
+from petsum.text.lexicon import REGIONS, load_lexicon
 from petsum.text.report import impression_items, normalize, section_region, split_sections
+from petsum.text.rules import finding_organs
 
 SIX = ["brain", "head_neck", "chest", "abdomen", "pelvis", "musculoskeletal"]
 
@@ -52,7 +53,10 @@ def test_sections_keep_all_text():
 
 
 def test_impression_items_and_closing_line():
-    imp = "术后：  1、胰头部增大伴异常高代谢，首先考虑恶性肿瘤；胰管扩张。  2.双下肺斑片影。  余躯干及脑部PET/CT检查未见明显异常代谢征象。  "
+    imp = (
+        "术后：  1、胰头部增大伴异常高代谢，首先考虑恶性肿瘤；胰管扩张。  2.双下肺斑片影。  "
+        "余躯干及脑部PET/CT检查未见明显异常代谢征象。  "
+    )
     items, closing = impression_items(imp)
     assert items == ["术后", "胰头部增大伴异常高代谢，首先考虑恶性肿瘤；胰管扩张。", "双下肺斑片影。"]
     assert closing == "余躯干及脑部PET/CT检查未见明显异常代谢征象。"

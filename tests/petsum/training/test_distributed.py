@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import REPO, TINY, tiny_sets
 from rich.console import Console
 
-from conftest import REPO, TINY, tiny_sets
 from petsum.cli import main as petsum
 
 # Dropout 0 (TINY) and no evaluation until the budget ends: the logged losses are the steps'.
@@ -41,11 +41,12 @@ def single_process(pet_csv: Path, out: Path, steps: int) -> dict:
 
     from petsum.adapter import PetAdapter
     from petsum.data.pairs import load_pairs
+    from petsum.training.config import PetRunConfig
     from petsum.training.prepare import prepare
     from shared.config import load_config
     from shared.pipeline import train_run
 
-    cfg = load_config(None, {**TINY, **STEPS, "train.method": "usm", "train.max_steps": steps})
+    cfg = load_config(None, {**TINY, **STEPS, "train.method": "usm", "train.max_steps": steps}, PetRunConfig)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each of the two ranks runs; also fast on a busy 2-core machine
     try:
@@ -56,12 +57,26 @@ def single_process(pet_csv: Path, out: Path, steps: int) -> dict:
 
 
 def two_processes(pet_csv: Path, out: Path, steps: int) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", "from petsum.cli import main; main()", "train", "--data", str(pet_csv), "--out", str(out),
-           "--method", "usm", "--nproc", "2", *tiny_sets(**STEPS, **{"train.max_steps": steps})]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from petsum.cli import main; main()",
+        "train",
+        "--data",
+        str(pet_csv),
+        "--out",
+        str(out),
+        "--method",
+        "usm",
+        "--nproc",
+        "2",
+        *tiny_sets(**STEPS, **{"train.max_steps": steps}),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_two_processes_reproduce_one_and_resume(pet_csv, tmp_path):
     """3 steps, then resumed to 5 (all ranks load `last`), on 2 gloo ranks and in one process."""
     one, two = tmp_path / "one", tmp_path / "two"
@@ -82,26 +97,71 @@ def test_two_processes_reproduce_one_and_resume(pet_csv, tmp_path):
         assert b[step] == pytest.approx(a[step], rel=1e-4), step
     weights(one, two)
     state = json.loads((two / "model" / "last" / "trainer_state.json").read_text())
-    assert state["step"] == 5 and state["tokens"] == json.loads((one / "model" / "last" / "trainer_state.json").read_text())["tokens"]
+    assert (
+        state["step"] == 5
+        and state["tokens"] == json.loads((one / "model" / "last" / "trainer_state.json").read_text())["tokens"]
+    )
     assert (two / "data" / "model_train.jsonl").read_text() == (one / "data" / "model_train.jsonl").read_text()
     assert (two / "tokenizer" / "tokenizer.json").read_text() == (one / "tokenizer" / "tokenizer.json").read_text()
 
 
 def test_nproc_checks_the_config_before_starting_processes(pet_csv, tmp_path):
-    res = CliRunner().invoke(petsum, ["train", "--data", str(pet_csv), "--out", str(tmp_path / "r"), "--nproc", "2", "--set", "train.nope=1"])
+    res = CliRunner().invoke(
+        petsum, ["train", "--data", str(pet_csv), "--out", str(tmp_path / "r"), "--nproc", "2", "--set", "train.nope=1"]
+    )
     assert res.exit_code == 2 and res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
     assert not (tmp_path / "r").exists()
 
 
-def test_module_entry_point_is_petsum_train(monkeypatch, capsys):
-    """What `torchrun … -m petsum.training.prepare OPTIONS` runs in every process."""
-    from petsum.training.prepare import main, torchrun_args
+def test_module_entry_point_is_petsum_train(pet_csv, tmp_path, monkeypatch):
+    """What `torchrun … -m petsum.cli train OPTIONS` runs in every process: `petsum train OPTIONS`."""
+    from petsum.training import run
+    from petsum.training.prepare import torchrun_args
 
-    monkeypatch.setattr(sys, "argv", ["petsum.training.prepare", "--help"])
-    with pytest.raises(SystemExit) as done:
-        main()
-    assert done.value.code == 0 and "--data" in capsys.readouterr().out
+    res = subprocess.run(
+        [sys.executable, "-m", "petsum.cli", "train", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert (
+        res.returncode == 0
+        and "Usage: petsum train" in res.stdout
+        and "--data" in res.stdout
+        and "--nproc" in res.stdout
+    ), res.stderr
+    launched = []
+    monkeypatch.setattr(run, "launch_training", lambda module, nproc, args: launched.append((module, nproc, args)))
+    out = str(tmp_path / "x")
+    res = CliRunner().invoke(
+        petsum,
+        ["train", "--data", str(pet_csv), "--out", out, "--nproc", "2", "--method", "usm", "--set", "train.lr=1e-3"],
+    )
+    assert res.exit_code == 0, res.output
+    assert launched == [
+        (
+            "petsum.cli",
+            2,
+            ["train", *torchrun_args(str(pet_csv), None, None, "usm", None, None, out, None, ("train.lr=1e-3",))],
+        )
+    ]
     args = torchrun_args("d.csv", None, 0.5, "usm", None, None, "runs/x", None, ("train.lr=1e-3",))
-    assert args == ["--data", "d.csv", "--out", "runs/x", "--source", "region", "--target", "impression", "--gamma", "0.5", "--method", "usm",
-                    "--set", "train.lr=1e-3"]
-    assert torchrun_args("d.csv", None, None, None, None, None, "runs/x", None, (), "salient", "copy")[4:8] == ["--source", "salient", "--target", "copy"]
+    assert args == [
+        "--data",
+        "d.csv",
+        "--out",
+        "runs/x",
+        "--source",
+        "region",
+        "--target",
+        "impression",
+        "--gamma",
+        "0.5",
+        "--method",
+        "usm",
+        "--set",
+        "train.lr=1e-3",
+    ]
+    assert torchrun_args("d.csv", None, None, None, None, None, "runs/x", None, (), "salient", "copy")[4:8] == [
+        "--source",
+        "salient",
+        "--target",
+        "copy",
+    ]
