@@ -42,7 +42,8 @@ def run(
         return {"rc": "timeout", "traceback": False, "said": f"killed after {timeout:.0f} s", "s": timeout}
     err = p.stderr.decode("utf-8", "replace")
     lines = [line.strip() for line in err.splitlines() if line.strip() and "Warning" not in line]
-    said = next((line for line in lines if line.startswith("error:")), lines[-1] if p.returncode and lines else "")
+    fallback = lines[-1] if p.returncode not in (0, 3) and lines else ""  # 3: a batch with error records
+    said = next((line for line in lines if line.startswith("error:")), fallback)
     return {
         "rc": p.returncode,
         "traceback": "Traceback" in err,
@@ -108,7 +109,7 @@ def attacks(checkout: Path, tmp: Path) -> list[tuple[str, dict]]:
         "train.lr=inf",
     )
     # 4. mwp: a byte that is not UTF-8 in the question
-    rows.append(("4. mwp solve $'2+2? \\xff'", run(checkout, "mwp", [os.fsdecode(b"2+2? \xff")], tmp)))
+    rows.append(("4. mwp solve $'2+2? \\xff'", run(checkout, "mwp", ["solve", os.fsdecode(b"2+2? \xff")], tmp)))
     # 5. --out a folder
     (tmp / "reports").mkdir()
     (tmp / "reports" / "a.txt").write_text(NORMAL, encoding="utf-8")
@@ -165,7 +166,9 @@ def _records(path: Path) -> str:
     if not path.exists():
         return "no output"
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return f"{len(lines)} records, {sum('error' in r for r in lines)} error records"
+    first = lines[0].get("impression", "")[:12] if lines else ""
+    said = f"{len(lines)} records, {sum('error' in r for r in lines)} error records"
+    return said + (f"; the first impression begins {first!r}" if first else "")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""benchmarks/region_calls.py: per-region 'no anomaly' answers against the reference, the count
+"""experiments/region_calls.py: per-region 'no anomaly' answers against the reference, the count
 behind the README's analysis of where missed organs come from."""
 
 import pytest

@@ -2,7 +2,7 @@
 for a region whose reference impression has items, and how often, when it does report such a
 region, it names one of the reference's organs.
 
-    python benchmarks/region_calls.py --data runs/compare/split/val.csv [--model petsum/models/default]
+    python experiments/region_calls.py --data runs/compare/split/val.csv [--model petsum/models/default]
         [--limit 300] [--normal-penalty P]
 
 The model reads each region as `petsum` serves it (its own source and decoding settings; a
