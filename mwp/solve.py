@@ -20,9 +20,9 @@ from mwp.data import BadRecord
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from shared.batch import Record
     from shared.config import GenerateConfig
     from shared.generate import ModelSet
+    from shared.records import Record
     from shared.schema import Example
 
 
@@ -151,7 +151,8 @@ def evaluate_to_file(
     """`evaluate`, with each chunk's rows written to `out` as it is solved (flushed, fsynced) and
     `resume` continuing an interrupted file: a large set is solved once, however often it is killed.
     The metrics are those of the whole file."""
-    from shared.batch import Record, write_batch
+    from shared.batch import write_batch
+    from shared.records import Record
 
     stream = (
         Record(r.id, error=r.error) if isinstance(r, BadRecord) else Record(r.id, r.question, extra=r) for r in records

@@ -1,7 +1,8 @@
 """`petsum batch` on this process: chunks of reports through one `Summarizer`.
 
-Reading, `--resume` and the exactly-once output are `shared.batch`'s; this module is only what
-petsum does with a chunk, which every engine (this process, each Ray worker) calls.
+Reading (`shared.records`), `--resume` and the exactly-once output (`shared.batch`) are the
+core's; this module is only what petsum does with a chunk, which every engine (this process,
+each Ray worker) calls.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from petsum.summarize.summarizer import MAX_REPORT_BYTES, read_report
-from shared.batch import BatchStats, Engine, Input, Record, run_batch
+from shared.batch import BatchStats, Engine, run_batch
+from shared.records import Input, Record
 from shared.textio import InputError
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """`petsum batch --engine ray`: the same chunks the local engine summarizes, on a Ray Data actor pool.
 
-Reading, `--resume` and writing stay in `shared.batch` on the driver, so ids, per-record errors,
-decoding and the output contract are the local engine's by construction. Ray only replaces the
+Reading (`shared.records`), `--resume` and writing (`shared.batch`) stay on the driver, so ids,
+per-record errors, decoding and the output contract are the local engine's by construction. Ray only replaces the
 loop over chunks: each chunk (`--batch-size` records) becomes one Ray Data row, and
 `map_batches` hands rows to a pool of actors that each load the model once and call the local
 engine's `summarize_chunk`. Rows come back in input order (`preserve_order`) and the driver
@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from petsum.batch.local import summarize_chunk
-from shared.batch import Engine, Record, groups
+from shared.batch import Engine, groups
+from shared.records import Record
 from shared.textio import InputError
 
 # Chunks per Ray Data dataset. Input is fed in windows so a huge input never sits in the object

@@ -10,7 +10,8 @@ import pytest
 from conftest import GOOD
 from rich.console import Console
 
-from shared.batch import EXIT_PARTIAL, BatchStats, Input, done_records, records, run_batch, summary_table
+from shared.batch import EXIT_PARTIAL, BatchStats, done_records, run_batch, summary_table
+from shared.records import Input, records
 from shared.textio import InputError
 
 SPEC = Input(column="text", id_column="id", max_chars=50, unit="line of text")

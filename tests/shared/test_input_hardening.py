@@ -18,18 +18,8 @@ import pytest
 from conftest import GOOD, REPO
 from rich.console import Console
 
-from shared.batch import (
-    Input,
-    Record,
-    check_out,
-    done_records,
-    escape_id,
-    meta_path,
-    records,
-    run_batch,
-    scan_input,
-    write_batch,
-)
+from shared.batch import check_out, done_records, meta_path, run_batch, write_batch
+from shared.records import Input, Record, escape_id, records, scan_input
 from shared.textio import InputError, decode_bytes, describe_columns, read_csv_rows, read_jsonl_rows
 
 SPEC = Input(column="text", id_column="id", max_chars=50, unit="line of text")
@@ -213,7 +203,8 @@ WRITER = """
 import sys, time
 from pathlib import Path
 from rich.console import Console
-from shared.batch import Input, run_batch
+from shared.batch import run_batch
+from shared.records import Input
 
 gate = Path(sys.argv[3])
 def slow(chunks):  # holds the run open until the test opens the gate
@@ -332,7 +323,7 @@ def test_utf32_files_are_read_as_utf32_and_nul_text_is_refused(tmp_path: Path):
 READ_FOLDER = """
 import json, sys
 from pathlib import Path
-from shared.batch import Input, records
+from shared.records import Input, records
 print(json.dumps([(r.id, r.error) for r in records(Path(sys.argv[1]), Input("text", "id", 50))]))
 """
 
