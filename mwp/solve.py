@@ -7,7 +7,6 @@ which their manifest records as `"calculator": true`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,11 +111,24 @@ def solve_question(solver: Solver, question: str) -> Solution:
 def evaluate(solver: Solver, records: list["Example | BadRecord"]) -> tuple[list[dict], dict]:
     """One output row per record, in order, and the metrics over the usable ones; a bad record
     is an error row and counts in `errors`, not in `n`."""
-    good = [r for r in records if not isinstance(r, BadRecord)]
-    solutions = iter(solve(solver, [r.question for r in good]))
-    rows = [_error_row(r) if isinstance(r, BadRecord) else _row(r, next(solutions), solver.adapter) for r in records]
-    metrics = solver.adapter.score([row["generated"] for row in rows if "error" not in row], [r.target for r in good])
-    return rows, {**metrics, "errors": len(records) - len(good), "calculator": solver.calculator}
+    rows = solve_chunk(solver, as_records(records))
+    return rows, metrics_of(solver, rows, records)
+
+
+def as_records(records: list["Example | BadRecord"]) -> list["Record"]:
+    """Problems as `shared.records.Record`s, each usable one carrying its problem (`extra`)."""
+    from shared.records import Record
+
+    return [
+        Record(r.id, error=r.error) if isinstance(r, BadRecord) else Record(r.id, r.question, extra=r) for r in records
+    ]
+
+
+def metrics_of(solver: Solver, rows: list[dict], records: list["Example | BadRecord"]) -> dict:
+    """Accuracy and BLEU of `rows` (one per record, in order) over the usable records."""
+    good = [(row, r) for row, r in zip(rows, records) if not isinstance(r, BadRecord)]
+    metrics = solver.adapter.score([row["generated"] for row, _ in good], [r.target for _, r in good])
+    return {**metrics, "errors": len(records) - len(good), "calculator": solver.calculator}
 
 
 def _row(record: "Example", sol: Solution, adapter: MwpAdapter) -> dict:
@@ -129,10 +141,6 @@ def _row(record: "Example", sol: Solution, adapter: MwpAdapter) -> dict:
         "gold": gold,
         "correct": sol.answer is not None and sol.answer == gold,
     }
-
-
-def _error_row(record: BadRecord) -> dict:
-    return {"id": record.id, "error": record.error}
 
 
 def solve_chunk(solver: Solver, chunk: list["Record"]) -> list[dict]:
@@ -152,34 +160,25 @@ def evaluate_to_file(
     `resume` continuing an interrupted file: a large set is solved once, however often it is killed.
     The metrics are those of the whole file."""
     from shared.batch import write_batch
-    from shared.records import Record
+    from shared.records import fingerprint
 
-    stream = (
-        Record(r.id, error=r.error) if isinstance(r, BadRecord) else Record(r.id, r.question, extra=r) for r in records
-    )
+    stream = as_records(records)
     engine = lambda chunks: (solve_chunk(solver, chunk) for chunk in chunks)  # noqa: E731
-    seen = hashlib.sha256()  # what `resume` must find again: these problems, solved by this model
-    for r in records:
-        seen.update(
-            json.dumps([r.id, getattr(r, "question", None), getattr(r, "error", None)]).encode("utf-8", "replace")
-        )
-    settings = {"model": solver.models.name, "calculator": solver.calculator}
+    settings = {"model": solver.models.name, "calculator": solver.calculator}  # with the problems, what resume checks
     write_batch(
         engine,
-        stream,
-        len(records),
+        iter(stream),
+        len(stream),
         out,
         console,
         batch_size=batch_size,
         resume=resume,
         unit="problem",
         settings=settings,
-        fingerprint=seen.hexdigest(),
+        fingerprint=fingerprint(stream),
     )
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]  # not splitlines: U+2028
-    good = [(row, r) for row, r in zip(rows, records) if not isinstance(r, BadRecord)]
-    metrics = solver.adapter.score([row["generated"] for row, _ in good], [r.target for _, r in good])
-    return {**metrics, "errors": len(records) - len(good), "calculator": solver.calculator}
+    return metrics_of(solver, rows, records)
 
 
 def metrics_line(metrics: dict) -> str:

@@ -14,7 +14,7 @@ import io
 import json
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,13 @@ from typing import Any
 from shared.textio import InputError, describe_columns, open_text, read_bytes
 
 
-def decode_record(data: bytes, name: str, max_bytes: int) -> str:
-    """One text file's content, refusing sizes no record has."""
+def decode_record(data: bytes, name: str, max_bytes: int, unit: str = "record") -> str:
+    """One text file's content, refusing sizes no `unit` (a record, a PET/CT report) has."""
     from shared.textio import decode_bytes
 
     if len(data) > max_bytes:
         raise InputError(
-            f"{name} is {len(data) / 1e6:.1f} MB; a record is a few KB (limit {max_bytes // 1_000_000} MB)"
+            f"{name} is {len(data) / 1e6:.1f} MB; a {unit} is a few KB (limit {max_bytes // 1_000_000} MB)"
         )
     return decode_bytes(data, name)
 
@@ -100,22 +100,29 @@ def records(path: Path, spec: Input = Input()) -> Iterator[Record]:
     raise InputError(f"{path}: expected a folder of .txt files, a .csv or a .jsonl")
 
 
-def count_records(path: Path, spec: Input = Input()) -> int:
-    """How many records `records` will yield (a streaming pass, for the progress bar)."""
-    if path.is_dir():
-        return len(_txt_files(path))
-    return sum(1 for _ in records(path, spec))
-
-
 def scan_input(path: Path, spec: Input = Input()) -> tuple[int, str]:
     """(how many records `records` yields, a fingerprint of them): a SHA-256 over each record's
     id, text and whether it is an error, as read. It does not depend on where the input lies or
     how it is encoded, and changes with any record."""
-    h, n = hashlib.sha256(), 0
-    for rec in records(path, spec):
-        n += 1
+    n = 0
+
+    def counted() -> Iterator[Record]:
+        nonlocal n
+        for rec in records(path, spec):
+            n += 1
+            yield rec
+
+    digest = fingerprint(counted())
+    return n, digest
+
+
+def fingerprint(stream: Iterable[Record]) -> str:
+    """A SHA-256 over each record's id, text and whether it is an error: what `--resume` must find
+    again, whatever file or folder the records came from."""
+    h = hashlib.sha256()
+    for rec in stream:
         h.update(json.dumps([rec.id, rec.text, rec.error is not None]).encode("ascii") + b"\n")
-    return n, h.hexdigest()
+    return h.hexdigest()
 
 
 def _txt_files(folder: Path) -> list[Path]:

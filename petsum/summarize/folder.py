@@ -62,18 +62,19 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def fitted_entries(model: Path) -> dict:
-    """The item order, closing and opening line: from `fitted.json`, else (older folders) from `ases.json`."""
+def fitted_entries(model: Path, manifest: dict | None = None) -> dict:
+    """The item order, closing and opening line: from `fitted.json`, else (older folders) from
+    `ases.json` (`manifest`, where the caller has read it)."""
     if (model / FITTED).is_file():
         return _read_json(model / FITTED)
-    return {k: v for k, v in read_manifest(model).items() if k in FITTED_KEYS}
+    return {k: v for k, v in (read_manifest(model) if manifest is None else manifest).items() if k in FITTED_KEYS}
 
 
-def memory_entry(model: Path) -> dict | None:
+def memory_entry(model: Path, manifest: dict | None = None) -> dict | None:
     """The stored memory: `memory.json`, else (older folders) the manifest's `memory` entry."""
     if (model / MEMORY).is_file():
         return _read_json(model / MEMORY)
-    return read_manifest(model).get(MEMORY_KEY)
+    return (read_manifest(model) if manifest is None else manifest).get(MEMORY_KEY)
 
 
 def learned(model: Path, key: str, data: Any, read: Callable[[Any], T]) -> T | None:

@@ -25,8 +25,9 @@ from petsum.summarize.grounding import ground
 from petsum.summarize.memory import Memory
 from petsum.text.inputs import model_inputs
 from petsum.text.lexicon import load_lexicon
-from petsum.text.report import normalize, split_sections
+from petsum.text.report import normalize, sections_of_normalized
 from petsum.text.rules import chars
+from shared.records import decode_record
 from shared.textio import InputError
 
 MAX_REGION_CHARS = 2000  # a region's findings run to a few hundred characters; beyond this is noise
@@ -79,7 +80,7 @@ def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     if not load_lexicon().terms_in(text):
         raise InputError("the report names no organ or body region: is it the findings section of a PET/CT report?")
     sections = []
-    for region, body in split_sections(text):
+    for region, body in sections_of_normalized(text):
         if len(body) > MAX_REGION_CHARS:
             warnings.append(f"{region} section truncated from {len(body)} to {MAX_REGION_CHARS} characters")
             body = body[:MAX_REGION_CHARS]
@@ -89,13 +90,7 @@ def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
 
 def read_report(data: bytes, name: str, max_bytes: int = MAX_REPORT_BYTES) -> str:
     """Decoded report text from raw bytes, refusing sizes no report has."""
-    from shared.textio import decode_bytes
-
-    if len(data) > max_bytes:
-        raise InputError(
-            f"{name} is {len(data) / 1e6:.1f} MB; a PET/CT report is a few KB (limit {max_bytes // 1_000_000} MB)"
-        )
-    return decode_bytes(data, name)
+    return decode_record(data, name, max_bytes, "PET/CT report")
 
 
 def region_text(outputs: list[str]) -> str:
@@ -184,15 +179,16 @@ class Summarizer:
         self.models = load_models(self.path, backend, device, "petsum", threads)
         self.tune(batch_size=batch_size or None)
         self.adapter = PetAdapter()
-        self.source = input_kind(self.path, read_manifest(self.path))
-        fitted = fitted_entries(self.path)
+        manifest = read_manifest(self.path)  # once: the entries below fall back to it in older folders
+        self.source = input_kind(self.path, manifest)
+        fitted = fitted_entries(self.path, manifest)
         self.item_order = learned(self.path, "item_order", fitted.get("item_order"), read_item_order)  # None: the rule
         self.closing = learned(self.path, "closing_line", fitted.get("closing_line"), ClosingLine.from_json)  # likewise
         self.opening = learned(
             self.path, "opening_line", fitted.get("opening_line"), OpeningLine.from_json
         )  # None: none
         self.memory = learned(
-            self.path, MEMORY_KEY, memory_entry(self.path), Memory.from_json
+            self.path, MEMORY_KEY, memory_entry(self.path, manifest), Memory.from_json
         )  # None: draws vote alone
         self.guard = True  # `petsum.summarize.grounding`: off only to measure the model alone
         self.trim = True  # its clause-level half, `trim`: likewise

@@ -84,8 +84,13 @@ def split_sections(report: str, lexicon: Lexicon | None = None) -> list[tuple[st
     Sections are separated by runs of spaces or newlines; a report without separators (or a
     section spanning several regions) is split into sentences, each assigned by its organs,
     and a sentence without organ terms stays with the one before it."""
+    return sections_of_normalized(normalize(report), lexicon)
+
+
+def sections_of_normalized(report: str, lexicon: Lexicon | None = None) -> list[tuple[str, str]]:
+    """`split_sections` of a report already through `normalize` (the summarizer normalizes once)."""
     lex = lexicon or load_lexicon()
-    parts = [p.strip() for p in _SECTION_BREAK.split(normalize(report)) if p.strip()]
+    parts = [p.strip() for p in _SECTION_BREAK.split(report) if p.strip()]
     if len(parts) <= 1:
         parts = [s for s in re.split(r"(?<=。)", parts[0] if parts else "") if s.strip()]
     out: list[tuple[str, list[str]]] = []  # parts collected in lists: long reports stay linear
