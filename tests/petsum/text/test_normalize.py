@@ -98,9 +98,12 @@ def test_invisible_characters_do_not_change_the_impression():
 
 def test_normalize_is_idempotent_and_linear_on_adversarial_text():
     rng = random.Random(1)
-    alphabet = "未见 \t\n\u200b\u00a0\u3000。，；:：SUVmax3.6肝脏" + "".join(
-        chr(rng.randrange(0x20, 0x3000)) for _ in range(200)
-    )
+    anywhere = [chr(cp) for cp in (rng.randrange(0x110000) for _ in range(400)) if not 0xD800 <= cp < 0xE000]
+    alphabet = (
+        "未见 \t\n\u200b\u00a0\u3000。，；:：SUVmax3.6肝脏"
+        + "".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(200))
+        + "".join(anywhere)
+    )  # mixed scripts, astral planes and unassigned code points too
     for _ in range(50):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 400)))
         once = normalize(text)
