@@ -99,6 +99,12 @@ class TrainConfig(Strict):
     eval_gen_samples: int = Field(64, ge=0, description="validation samples generated for BLEU (0: skip)")
     seed: int = 42
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when available; several processes (torchrun) take one GPU each"
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 autocast on a GPU that has it, else fp16 with a gradient scaler; fp32 on CPU"
+    )
 
     @model_validator(mode="after")
     def _has_budget(self) -> "TrainConfig":
@@ -189,7 +195,8 @@ def validated_update(cfg: _M, changes: dict[str, Any], name: str = "generate") -
         raise ConfigError(f"invalid {name} settings: {format_errors(e)}") from None
 
 
-def _read(path: Path) -> dict:
+def read_config_file(path: Path) -> dict:
+    """A YAML or JSON config file's mapping, unvalidated; `ConfigError` in one line otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -244,7 +251,7 @@ def load_config(
 ) -> _R:
     """Defaults ← file ← overrides, validated once as `schema` (a task's `RunConfig` with its own
     sections, e.g. petsum's `pet`). An override of None sets the field to null."""
-    tree = _read(Path(path)) if path else {}
+    tree = read_config_file(Path(path)) if path else {}
     in_file = copy.deepcopy(tree)  # what the file itself said, before the overrides
     for key, value in (overrides or {}).items():
         _set(tree, key, value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -169,8 +169,16 @@ def is_checkpoint(path: str | Path) -> bool:
     return (p / "config.json").is_file() and (p / "model.safetensors").is_file()
 
 
-def save_checkpoint(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", path: Path, manifest: dict) -> None:
-    """Write a complete, standalone HF folder atomically (a crash never leaves half a checkpoint)."""
+def save_checkpoint(
+    model: "PreTrainedModel",
+    tokenizer: "PreTrainedTokenizerBase",
+    path: Path,
+    manifest: dict,
+    extra: Callable[[Path], None] | None = None,
+) -> None:
+    """Write a complete, standalone HF folder atomically (a crash never leaves half a checkpoint):
+    everything (with `extra(folder)`'s files, e.g. the optimizer) goes into `NAME.tmp`, which then
+    replaces the old folder by renames; `recover_checkpoint` finishes a swap a kill interrupted."""
     import shutil
 
     quiet_transformers()
@@ -179,11 +187,26 @@ def save_checkpoint(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBas
     model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if extra is not None:
+        extra(tmp)
     old = path.with_name(path.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)
     tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_checkpoint(path: Path) -> None:
+    """After a kill inside `save_checkpoint`: where `NAME` was moved aside but `NAME.tmp` not yet
+    renamed, `NAME.old` is the last whole folder and comes back; a leftover `NAME.tmp` may be
+    half-written and is dropped."""
+    import shutil
+
+    tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
+    if not path.exists() and old.exists():
+        old.rename(path)
+    shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -153,6 +153,7 @@ def train_run(
     extra: dict | None = None,
     val_examples: list[Example] | None = None,
     dist: Dist = SINGLE,
+    label: str | None = None,
 ) -> dict:
     """Run the recipe end to end; returns the manifest written to `out/ases.json` (with the
     task's own `extra` facts, e.g. how PET reports were split into instances). Validation
@@ -189,6 +190,7 @@ def train_run(
             share,
             console,
             dist,
+            label,
         )
         roles[role] = (
             f"{role}/{served_checkpoint(out / role, st.best_bleu)}"  # rank 0's (it alone evaluates) is the one written

@@ -26,13 +26,24 @@ _BOMS = [
 _WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
-def detect_encoding(data: bytes, name: str = "input", complete: bool = True) -> str:
+def detect_encoding(data: bytes, name: str = "input", complete: bool = True, nul_lines: bool = False) -> str:
     """BOM (UTF-32 before UTF-16), then strict UTF-8, then strict GB18030 (a superset of
     GBK/GB2312), then charset-normalizer; anything else is an error rather than mojibake. Text
     that still holds NUL characters once decoded is refused: it is binary, or a wrong guess.
     With `complete=False` `data` is the head of a longer file, and a character cut at its end is
-    no evidence."""
-    if b"\x00" in data and not data.startswith(_WIDE_BOMS):
+    no evidence.
+
+    With `nul_lines=True` the caller skips lines holding a NUL itself (a training file's binary
+    rows): they are left out of the judgement, unless more than half of the non-blank lines hold
+    one (UTF-16 or UTF-32 without a byte order mark, a binary file), which is refused as before."""
+    wide = data.startswith(_WIDE_BOMS)
+    if nul_lines and not wide and b"\x00" in data:
+        bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+        lines = [line for line in data[len(bom) :].split(b"\n") if line.strip()]
+        if _mostly_nul(lines, b"\x00"):
+            raise InputError(f"{name} looks like a binary file, not text")
+        data = bom + b"\n".join(line for line in lines if b"\x00" not in line)
+    if b"\x00" in data and not wide:
         raise InputError(f"{name} looks like a binary file, not text")
     for bom, enc in _BOMS:
         if data.startswith(bom):
@@ -40,6 +51,8 @@ def detect_encoding(data: bytes, name: str = "input", complete: bool = True) -> 
                 text = codecs.getincrementaldecoder(enc)().decode(data, final=complete)
             except UnicodeDecodeError:
                 raise InputError(f"{name}: cannot decode as {enc} (its byte order mark says {enc})") from None
+            if nul_lines and not _mostly_nul([t for t in text.split("\n") if t.strip()], "\x00"):
+                return enc
             check_no_nul(text, name)
             return enc
     for enc in ("utf-8", "gb18030"):
@@ -54,6 +67,10 @@ def detect_encoding(data: bytes, name: str = "input", complete: bool = True) -> 
     if best is None:
         raise InputError(f"{name}: cannot detect the text encoding (tried UTF-8, GB18030 and detection)")
     return best.encoding
+
+
+def _mostly_nul(lines: list, nul: bytes | str) -> bool:
+    return 2 * sum(nul in line for line in lines) > len(lines)
 
 
 def check_no_nul(text: str, name: str) -> None:
@@ -93,10 +110,11 @@ def read_text(path: str | Path) -> str:
 HEAD_BYTES = 1 << 20  # a streamed file's encoding is judged on its first MiB
 
 
-def open_text(path: str | Path) -> io.TextIOWrapper:
-    """A text stream over a file of any size; the encoding is detected on its head."""
+def open_text(path: str | Path, nul_lines: bool = False) -> io.TextIOWrapper:
+    """A text stream over a file of any size; the encoding is detected on its head. With
+    `nul_lines=True` the caller skips lines holding a NUL (see `detect_encoding`)."""
     head = read_bytes(path, HEAD_BYTES)
-    enc = detect_encoding(head, str(path), complete=len(head) < HEAD_BYTES)
+    enc = detect_encoding(head, str(path), complete=len(head) < HEAD_BYTES, nul_lines=nul_lines)
     return io.TextIOWrapper(Path(path).open("rb"), encoding=enc, errors="strict", newline="")
 
 
@@ -120,8 +138,11 @@ def describe_columns(header: list[str]) -> str:
     return f"{len(header)}, not shown: the first row looks like data, not column names"
 
 
-def read_csv_rows(path: str | Path, required: list[str]) -> Iterator[dict[str, str]]:
-    with open_text(path) as f:
+def read_csv_rows(path: str | Path, required: list[str], nul_rows: bool = False) -> Iterator[dict[str, str]]:
+    """The rows of a CSV with a header holding the `required` columns. A row holding a NUL
+    character stops the read with an InputError, or with `nul_rows=True` is yielded as it is, for
+    the caller to skip (the training reader counts such rows as binary)."""
+    with open_text(path, nul_lines=nul_rows) as f:
         reader = csv.DictReader(f)
         try:
             names = reader.fieldnames or []
@@ -129,7 +150,7 @@ def read_csv_rows(path: str | Path, required: list[str]) -> Iterator[dict[str, s
             if missing:
                 raise InputError(f"{path}: no column {', '.join(missing)} (columns: {describe_columns(list(names))})")
             for row in reader:
-                if any("\x00" in v for v in row.values() if isinstance(v, str)):
+                if not nul_rows and any("\x00" in v for v in row.values() if isinstance(v, str)):
                     raise InputError(f"{path}: line {reader.line_num} holds a NUL character (not text)")
                 yield row
         except csv.Error as e:

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 
 from shared.batching import BucketBatches, Encoded, collate, encode_samples, padded_size
 from shared.config import GenerateConfig, RunConfig
+from shared.device import StepPrecision, precision_for, resolve_device
 from shared.distributed import SINGLE, Dist
-from shared.modeling import load_model, save_checkpoint
+from shared.modeling import load_model, recover_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -61,6 +62,15 @@ class Budget:
         None  # the LR schedule's length: max_steps, or the steps max_tokens is expected to take
     )
 
+    def fraction(self, st: TrainState) -> float:
+        """How much of the budget is spent, 0 to 1: the unit nearest its end decides."""
+        parts = [
+            st.step / self.max_steps if self.max_steps else 0.0,
+            st.train_s / self.max_time_s if self.max_time_s else 0.0,
+            st.tokens / self.max_tokens if self.max_tokens else 0.0,
+        ]
+        return min(1.0, max(parts))
+
     def spent(self, st: TrainState) -> bool:
         return (
             (self.max_steps is not None and st.step >= self.max_steps)
@@ -84,7 +94,31 @@ def make_budget(cfg: RunConfig, scale: float, lengths: list[int], sampler: Bucke
     return Budget(steps, tc.max_time_s * scale if tc.max_time_s else None, tokens, schedule)
 
 
+class Schedule:
+    """The learning-rate factor: linear warmup, then linear decay to a tenth over the budget. The
+    budget's end is known in steps (a step or token budget) and in seconds (a time budget); the
+    decay follows whichever is nearer its end, so a run stopped by its time limit has decayed too.
+    `train_s` is the trainer's clock, set before each step."""
+
+    def __init__(self, warm: int, total_steps: int | None, total_s: float | None) -> None:
+        self.warm, self.total_steps, self.total_s = warm, total_steps, total_s
+        self.train_s = 0.0
+
+    def __call__(self, step: int) -> float:
+        if self.warm and step < self.warm:
+            return (step + 1) / self.warm
+        done = []
+        if self.total_steps is not None and self.total_steps > self.warm:
+            done.append((step - self.warm) / (self.total_steps - self.warm))
+        if self.total_s:
+            done.append(self.train_s / self.total_s)
+        if not done:
+            return 1.0  # no known end: hold the rate after warmup
+        return max(0.1, 1.0 - 0.9 * min(1.0, max(done)))
+
+
 def make_optimizer(model: "PreTrainedModel", cfg: RunConfig, budget: Budget):
+    """AdamW and its `LambdaLR` over a `Schedule`, reachable as `scheduler.clock` to set its time."""
     import torch
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
@@ -93,16 +127,12 @@ def make_optimizer(model: "PreTrainedModel", cfg: RunConfig, budget: Budget):
         [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.train.lr,
     )
-    warm, total = cfg.train.warmup_steps, budget.schedule_steps or budget.max_steps
-
-    def factor(step: int) -> float:
-        if warm and step < warm:
-            return (step + 1) / warm
-        if total is None or total <= warm:
-            return 1.0  # a time budget has no known end: hold the rate after warmup
-        return max(0.1, 1.0 - 0.9 * (step - warm) / (total - warm))  # linear decay to 10%
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    clock = Schedule(cfg.train.warmup_steps, budget.schedule_steps or budget.max_steps, budget.max_time_s)
+    # A closure, not the object: LambdaLR saves callable objects in its state, and a resume with a
+    # larger budget must decay over the new one, not the saved one.
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: clock(step))
+    sched.clock = clock  # type: ignore[attr-defined]
+    return opt, sched
 
 
 def loss_sum(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> "torch.Tensor":
@@ -120,20 +150,41 @@ def loss_sum(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> "
     )
 
 
+FP32 = StepPrecision("cpu", None)
+
+
 def train_step(
-    model: "PreTrainedModel", batch: dict, opt, sched, label_smoothing: float, grad_clip: float, scale: float
+    model: "PreTrainedModel",
+    batch: dict,
+    opt,
+    sched,
+    label_smoothing: float,
+    grad_clip: float,
+    scale: float,
+    precision: StepPrecision = FP32,
+    scaler=None,
 ) -> "torch.Tensor":
     """One optimizer step on `loss_sum × scale`; returns the (detached) summed loss. `scale` is
-    1 / the batch's target tokens in one process; see `train_model` for several."""
+    1 / the batch's target tokens in one process; see `train_model` for several. Under fp16 the
+    loss is scaled by `scaler` and the gradients unscaled before clipping."""
     import torch
 
-    total = loss_sum(model, batch, label_smoothing)
-    (total * scale).backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)  # after DDP's all-reduce: the same on every rank
-    opt.step()
+    with precision.autocast():
+        total = loss_sum(model, batch, label_smoothing)
+    loss = total.float() * scale
+    if scaler is None:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)  # after DDP's all-reduce: the same on every rank
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(opt)  # skipped when the gradients overflowed
+        scaler.update()
     sched.step()
     opt.zero_grad(set_to_none=True)
-    return total.detach()
+    return total.detach().float()
 
 
 def evaluate_loss(model: "PreTrainedModel", rows: list[Encoded], pad_id: int, batch_size: int) -> float:
@@ -182,18 +233,25 @@ def evaluate_bleu(
     return corpus_bleu(hyps, refs, bleu_tokenize)
 
 
-def save_state(model, tokenizer, opt, sched, st: TrainState, out: Path, manifest: dict) -> None:
+def save_state(model, tokenizer, opt, sched, st: TrainState, out: Path, manifest: dict, scaler=None) -> None:
+    """`out/last`: weights, optimizer, scheduler, RNGs (and the fp16 scaler) and the trainer state,
+    swapped in whole (`save_checkpoint`), so a kill at any moment leaves a `last` that resumes."""
     import torch
 
-    save_checkpoint(model, tokenizer, out / "last", manifest)
-    torch.save(
-        {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state()},
-        out / "last" / "optimizer.pt",
-    )
-    (out / "last" / "trainer_state.json").write_text(json.dumps(asdict(st), indent=2) + "\n")
+    extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and next(model.parameters()).is_cuda:
+        extra["cuda_rng"] = torch.cuda.get_rng_state_all()
+    if scaler is not None:
+        extra["scaler"] = scaler.state_dict()
+
+    def write(folder: Path) -> None:
+        torch.save(extra, folder / "optimizer.pt")
+        (folder / "trainer_state.json").write_text(json.dumps(asdict(st), indent=2) + "\n")
+
+    save_checkpoint(model, tokenizer, out / "last", manifest, write)
 
 
-def load_state(out: Path, cfg: RunConfig, budget: Budget, device: str = "cpu"):
+def load_state(out: Path, cfg: RunConfig, budget: Budget, device: str = "cpu", scaler=None):
     """(model, optimizer, scheduler, state) from `out/last`. The model moves to `device` before
     the optimizer loads its state, which follows the parameters' device."""
     import torch
@@ -201,11 +259,16 @@ def load_state(out: Path, cfg: RunConfig, budget: Budget, device: str = "cpu"):
     model = load_model(out / "last").to(device)
     model.train()
     opt, sched = make_optimizer(model, cfg, budget)
-    extra = torch.load(out / "last" / "optimizer.pt", weights_only=False)
+    extra = torch.load(out / "last" / "optimizer.pt", weights_only=False, map_location="cpu")
     opt.load_state_dict(extra["optimizer"])
     sched.load_state_dict(extra["scheduler"])
     torch.set_rng_state(extra["rng"])
+    if "cuda_rng" in extra and device.startswith("cuda"):
+        torch.cuda.set_rng_state_all(extra["cuda_rng"])
+    if scaler is not None and "scaler" in extra:
+        scaler.load_state_dict(extra["scaler"])
     st = TrainState(**json.loads((out / "last" / "trainer_state.json").read_text()))
+    sched.clock.train_s = st.train_s
     return model, opt, sched, st
 
 
@@ -221,6 +284,7 @@ def train_model(
     budget_scale: float = 1.0,
     console: "Console | None" = None,
     dist: Dist = SINGLE,
+    label: str | None = None,
 ) -> tuple["PreTrainedModel", TrainState]:
     """Train until the budget is spent; resumes from `out/last` when it exists. With several
     processes every rank calls this with the same rows; rank 0 alone writes."""
@@ -231,6 +295,9 @@ def train_model(
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
+    device = dist.device if dist.active else resolve_device(tc.device)
+    precision = precision_for(device, tc.precision)
+    scaler = precision.scaler()
     out.mkdir(parents=True, exist_ok=True)
     if not train_rows:
         raise ValueError(f"no training rows for {out.name}")
@@ -247,12 +314,15 @@ def train_model(
     )
     budget = make_budget(cfg, budget_scale, [e.n_tokens for e in enc], sampler)
 
+    if dist.main:
+        for name in ("last", "best_train", "best_loss", "best_bleu"):
+            recover_checkpoint(out / name)
     if dist.broadcast((out / "last" / "trainer_state.json").is_file()):  # rank 0's view: every rank resumes, or none
-        model, opt, sched, st = load_state(out, cfg, budget, dist.device)
+        model, opt, sched, st = load_state(out, cfg, budget, device, scaler)
         console.log(f"[{out.name}] resuming at step {st.step}", markup=False)
     else:
         torch.manual_seed(tc.seed)
-        model = model.to(dist.device)
+        model = model.to(device)
         model.train()
         opt, sched = make_optimizer(model, cfg, budget)
         st = TrainState()
@@ -297,13 +367,14 @@ def train_model(
                 bool(interval_steps),
                 log,
                 console,
+                scaler,
             )
         interval_loss, interval_steps = 0.0, 0
         dist.barrier()  # the other ranks wait for rank 0's checkpoints
 
     progress = _progress(console, dist)
-    task = progress.add_task(out.name, total=budget.schedule_steps, loss=math.nan, tps=0.0)
-    progress.update(task, completed=st.step)
+    task = progress.add_task(label or out.name, total=1000, loss=math.nan, tps=0.0, tokens=st.tokens)
+    progress.update(task, completed=1000 * budget.fraction(st))
     try:
         with progress:
             while not budget.spent(st):
@@ -313,8 +384,9 @@ def train_model(
                 while st.batch_in_epoch < len(batches) and not budget.spent(st):
                     t0 = time.perf_counter()
                     ids = batches[st.batch_in_epoch]
+                    sched.clock.train_s = st.train_s
                     loss = _distributed_step(
-                        trained, enc, ids, sampler, dist, pad_id, pad_to, opt, sched, tc.label_smoothing, tc.grad_clip
+                        trained, enc, ids, sampler, dist, device, pad_id, pad_to, opt, sched, tc, precision, scaler
                     )
                     # The slowest rank's time, so a time budget ends on the same step everywhere.
                     dt = dist.max(time.perf_counter() - t0)
@@ -343,9 +415,9 @@ def train_model(
                                 "train_s": round(st.train_s, 2),
                             }
                         )
-                        progress.update(task, loss=loss, tps=tps)
+                        progress.update(task, loss=loss, tps=tps, tokens=st.tokens)
                         interval_tokens, interval_time = 0, 0.0
-                    progress.update(task, completed=st.step)
+                    progress.update(task, completed=1000 * budget.fraction(st))
                     if st.step % tc.eval_every == 0:
                         evaluate()
                 if st.batch_in_epoch >= len(batches):
@@ -365,12 +437,14 @@ def _distributed_step(
     ids: list[int],
     sampler: BucketBatches,
     dist: Dist,
+    device: str,
     pad_id: int,
     pad_to: tuple[int, int] | None,
     opt,
     sched,
-    label_smoothing: float,
-    grad_clip: float,
+    tc,
+    precision: StepPrecision,
+    scaler,
 ) -> float:
     """One optimizer step on global batch `ids`; returns its token-mean loss. This rank trains
     on its shard with loss_sum × world / (the whole batch's target tokens): DDP averages the
@@ -380,9 +454,9 @@ def _distributed_step(
     # A batch smaller than the world leaves this rank no rows; it still joins DDP's all-reduce,
     # with one row weighted 0.
     rows = [enc[i] for i in (mine or ids[:1])]
-    batch = _to(collate(rows, pad_id, pad_to), dist.device)
+    batch = _to(collate(rows, pad_id, pad_to), device)
     scale = dist.world / target_tokens if mine else 0.0
-    total = train_step(trained, batch, opt, sched, label_smoothing, grad_clip, scale)
+    total = train_step(trained, batch, opt, sched, tc.label_smoothing, tc.grad_clip, scale, precision, scaler)
     return dist.sum(float(total) if mine else 0.0) / target_tokens
 
 
@@ -404,6 +478,7 @@ def _evaluate_and_save(
     trained_since: bool,
     log,
     console: "Console",
+    scaler=None,
 ) -> None:
     """Validation loss and BLEU, the best_* checkpoints they earn, and `last`."""
     val_loss = evaluate_loss(model, val_enc, pad_id, cfg.train.batch_size)
@@ -423,8 +498,11 @@ def _evaluate_and_save(
         }
     )
     console.log(
-        f"[{out.name}] step {st.step}: train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}", markup=False
+        f"[{out.name}] step {st.step}, {st.tokens:,} tokens, {st.train_s:,.0f} s: "
+        f"train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}",
+        markup=False,
     )
+
     meta = {**manifest, "step": st.step, "val_loss": val_loss, "val_bleu": bleu}
     if trained_since and mean_train < st.best_train:
         st.best_train = mean_train
@@ -436,7 +514,7 @@ def _evaluate_and_save(
     if not math.isnan(bleu) and (bleu > st.best_bleu or (bleu == st.best_bleu and val_loss < st.best_bleu_loss)):
         st.best_bleu, st.best_bleu_loss = bleu, val_loss
         save_checkpoint(model, tokenizer, out / "best_bleu", {**meta, "checkpoint": "best_bleu"})
-    save_state(model, tokenizer, opt, sched, st, out, {**meta, "checkpoint": "last"})
+    save_state(model, tokenizer, opt, sched, st, out, {**meta, "checkpoint": "last"}, scaler)
 
 
 def _ddp(model: "PreTrainedModel", dist: Dist):
@@ -468,15 +546,26 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def _progress(console: "Console", dist: Dist = SINGLE):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """A bar over the budget (permille, whatever its unit), with tokens, loss, tokens/s and the time left."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[tokens]:,} tokens"),
         TextColumn("loss {task.fields[loss]:.3f}"),
         TextColumn("{task.fields[tps]:,.0f} tok/s"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=console,
         disable=not console.is_terminal or not dist.main,
     )

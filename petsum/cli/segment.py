@@ -20,7 +20,7 @@ from shared.cli import friendly_errors, training_options
 def command(
     data: str,
     gamma: float | None,
-    source: str,
+    source: str | None,
     method: str | None,
     strategy: str | None,
     beta: float | None,
@@ -29,5 +29,5 @@ def command(
     sets: tuple[str, ...],
 ) -> None:
     """Write the region-level AS-ES datasets to OUT/data for inspection (no final training)."""
-    counts = segment(data, gamma, source, method, strategy, beta, out, config_path, sets)
+    counts = segment(data, gamma, source or "region", method, strategy, beta, out, config_path, sets)
     click.echo(json.dumps(counts, ensure_ascii=False))

@@ -13,21 +13,23 @@ from petsum.data.pairs import load_pairs
 from petsum.summarize.folder import input_kind, write_fitted
 from petsum.text.inputs import InputKind
 from shared.modeling import read_manifest
+from shared.schema import Example
 
 
 def fit_house_style(
-    data: str,
-    model_dir: str,
+    data: str | list[Example],
+    model_dir: str | Path,
     kind: str = "pointer",
     grams: int = 3000,
     rank: int = 32,
     epochs: int | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> str:
-    """Fit the order, closing and opening line on `data`'s impressions; returns what was learned, in words."""
+    """Fit the order, closing and opening line on the impressions of `data` (a CSV path, or the reports
+    themselves); returns what was learned, in words."""
     model = Path(model_dir)
     source = input_kind(model, read_manifest(model))  # learn from the items this model writes
-    reports = load_pairs(data)
+    reports = load_pairs(data) if isinstance(data, str) else data
     items, sources = ordered_entries(reports, source)  # a finding model's items also say what they were written from
     if kind == "pointer":
         learned, n_items = pointer.fit(items, sources, grams, epochs=epochs or 10, log=log)  # minutes: say how far

@@ -18,7 +18,8 @@ from conftest import REPO
 
 README = REPO / "README.md"
 MAX_LINES = 300
-REPO_INPUTS = ("examples/", "tests/fixtures/", "configs/toy.yaml")  # what a command may read besides its own outputs
+# What a command may read besides its own outputs.
+REPO_INPUTS = ("examples/", "tests/fixtures/", "configs/toy.yaml", "configs/recipes/toy.yaml")
 
 
 def readme() -> str:
@@ -43,7 +44,7 @@ def _is_path(token: str) -> bool:
 
 def runnable_commands() -> list[list[str]]:
     """The README's `petsum …` and `mwp …` lines whose every path is a repository input
-    (examples/, tests/fixtures/, configs/toy.yaml) or the output of an earlier such line, in order."""
+    (REPO_INPUTS) or the output of an earlier such line, in order."""
     made: list[str] = []
     out = []
     for line in bash_lines():
@@ -68,12 +69,12 @@ def test_the_quickstart_is_among_the_runnable_commands():
     commands = [" ".join(c) for c in runnable_commands()]
     for expected in (
         "petsum summarize examples/report.txt",
-        "petsum train --data tests/fixtures/pet_toy.csv --out runs/toy --config configs/toy.yaml",
+        "petsum train --data tests/fixtures/pet_toy.csv --out runs/toy --config configs/recipes/toy.yaml",
         "petsum evaluate --data tests/fixtures/pet_toy.csv --model runs/toy --json",
         "mwp train --out runs/mwp --config configs/toy.yaml --data tests/fixtures/math_toy.jsonl",
     ):
         assert expected in commands, (expected, commands)
-    assert not any("../shared" in c or "runs/pet-usm" in c for c in commands)  # data and runs a user has to bring
+    assert not any("../shared" in c or "runs/mine" in c for c in commands)  # data and runs a user has to bring
 
 
 def test_files_and_configs_the_readme_names_exist():

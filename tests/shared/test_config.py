@@ -18,6 +18,7 @@ SHIPPED = {
     "pet/finding.yaml",
     "pet/finding-compare.yaml",
     "mwp/compare.yaml",
+    "recipes/toy.yaml",
 }
 
 
@@ -239,14 +240,18 @@ def test_every_shipped_config_validates():
     files = sorted(p for ext in ("*.yaml", "*.yml", "*.json") for p in CONFIG_DIR.rglob(ext))
     assert {p.relative_to(CONFIG_DIR).as_posix() for p in files} >= SHIPPED, files  # every folder of configs/ is read
     from petsum.training.config import PetRunConfig  # configs/pet/ may set PET's own section (pet.gamma)
+    from petsum.training.recipe_config import RECIPE, RecipeConfig
 
     schemas = {
         "pet": [PetRunConfig],
         "mwp": [RunConfig],
         "configs": [RunConfig, PetRunConfig],
+        "recipes": [RecipeConfig],  # `petsum train`'s stages; the shipped recipe lives in the package
+        "training": [RecipeConfig],
     }  # toy/base serve both tasks
-    for path in files:
+    for path in [*files, RECIPE]:
         for schema in schemas[path.parent.name]:
             cfg = load_config(path, schema=schema)  # raises ConfigError on an unknown field or a bad value
-            assert cfg != schema(), f"{path} changes nothing"
+            if schema is not RecipeConfig:  # a recipe has no defaults to differ from: its stages are required
+                assert cfg != schema(), f"{path} changes nothing"
     assert load_config(None) == RunConfig()  # the defaults the configs start from validate too

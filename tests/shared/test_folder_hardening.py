@@ -251,6 +251,8 @@ def test_every_shipped_config_stays_valid():
     import yaml
 
     for path in sorted((REPO / "configs").rglob("*.yaml")):
+        if path.parent.name == "recipes":  # petsum train's recipes: tests/shared/test_config.py
+            continue
         if "pet" not in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}):  # petsum's pet: in its tests
             load_config(path)
 

@@ -76,8 +76,8 @@ def test_summarize_missing_file_and_model(tmp_path):
     "csv_text, message",
     [
         ("findings,impression\na,b\n", "no column question"),
-        ('question,answer,qid\n"unterminated,x,1\n', "no rows"),
-        ("question,answer,qid\n,,1\n", "no rows"),
+        ('question,answer,qid\n"unterminated,x,1\n', "no usable training rows"),
+        ("question,answer,qid\n,,1\n", "no usable training rows (1 empty"),
     ],
 )
 def test_train_bad_csv(tmp_path, csv_text, message):

@@ -146,6 +146,8 @@ def test_a_missing_tokenizer_folder_is_one_error_line(tmp_path: Path):
             str(FIXTURES / "pet_toy.csv"),
             "--out",
             str(tmp_path / "run"),
+            "--method",
+            "usm",
             *tiny_sets(**{"train.max_steps": 1, "model.tokenizer": str(tmp_path / "nowhere")}),
         ],
     )

@@ -107,7 +107,20 @@ def test_two_processes_reproduce_one_and_resume(pet_csv, tmp_path):
 
 def test_nproc_checks_the_config_before_starting_processes(pet_csv, tmp_path):
     res = CliRunner().invoke(
-        petsum, ["train", "--data", str(pet_csv), "--out", str(tmp_path / "r"), "--nproc", "2", "--set", "train.nope=1"]
+        petsum,
+        [
+            "train",
+            "--data",
+            str(pet_csv),
+            "--out",
+            str(tmp_path / "r"),
+            "--nproc",
+            "2",
+            "--method",
+            "usm",
+            "--set",
+            "train.nope=1",
+        ],
     )
     assert res.exit_code == 2 and res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
     assert not (tmp_path / "r").exists()
