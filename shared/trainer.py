@@ -368,6 +368,7 @@ def train_model(
                 log,
                 console,
                 scaler,
+                _where(budget, st),
             )
         interval_loss, interval_steps = 0.0, 0
         dist.barrier()  # the other ranks wait for rank 0's checkpoints
@@ -479,8 +480,9 @@ def _evaluate_and_save(
     log,
     console: "Console",
     scaler=None,
+    where: str = "",
 ) -> None:
-    """Validation loss and BLEU, the best_* checkpoints they earn, and `last`."""
+    """Validation loss and BLEU, the best_* checkpoints they earn, and `last`; `where` says how far the budget is."""
     val_loss = evaluate_loss(model, val_enc, pad_id, cfg.train.batch_size)
     bleu = (
         evaluate_bleu(model, tokenizer, val_enc[:gen_n], [r.target for r in val[:gen_n]], cfg, bleu_tokenize)
@@ -499,7 +501,7 @@ def _evaluate_and_save(
     )
     console.log(
         f"[{out.name}] step {st.step}, {st.tokens:,} tokens, {st.train_s:,.0f} s: "
-        f"train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}",
+        f"train {mean_train:.3f}  val {val_loss:.3f}  bleu {bleu:.1f}{where}",
         markup=False,
     )
 
@@ -515,6 +517,15 @@ def _evaluate_and_save(
         st.best_bleu, st.best_bleu_loss = bleu, val_loss
         save_checkpoint(model, tokenizer, out / "best_bleu", {**meta, "checkpoint": "best_bleu"})
     save_state(model, tokenizer, opt, sched, st, out, {**meta, "checkpoint": "last"}, scaler)
+
+
+def _where(budget: Budget, st: TrainState) -> str:
+    """`  (40%, 3,210 tokens/s, ETA 12 min)` for a log line, where no progress bar is drawn."""
+    done = budget.fraction(st)
+    if not st.train_s or not done:
+        return ""
+    eta = st.train_s * (1 - done) / done
+    return f"  ({100 * done:.0f}%, {st.tokens / st.train_s:,.0f} tokens/s, ETA {eta / 60:.0f} min)"
 
 
 def _ddp(model: "PreTrainedModel", dist: Dist):
