@@ -8,7 +8,7 @@ are split by a hash of their id into a training share (about 1,800 reports) and 
 (about 330). Three models are scored on the held-out share with `petsum evaluate --consensus 0`
 (greedy, to keep the driver short): the default as it is, the default fine-tuned on the training
 share (`--init`), and the recipe trained from scratch on it; the two trainings run one after the
-other with the same `--time-budget`, so that neither shares the machine. Prints a table; report
+other with the same `--time-budget` (so that neither shares the machine) or `--token-budget`. Prints a table; report
 text is never printed.
 """
 
@@ -61,13 +61,17 @@ def main() -> None:
     p.add_argument("--split", required=True, type=Path, help="a `petsum split` folder (val.csv, test.csv)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--budget", default="10m", help="each training's --time-budget")
+    p.add_argument(
+        "--tokens", type=int, help="each training's --token-budget instead (equal compute on a shared machine)"
+    )
     p.add_argument("--held-out", type=float, default=0.155, help="share of the hospital's reports held out")
     args = p.parse_args()
     train, heldout = hospital(args.split, args.out, args.held_out)
     rows = {}
     for name, extra in (("tuned", ["--init", str(DEFAULT)]), ("scratch", [])):
         t0 = time.perf_counter()
-        petsum("train", "--data", str(train), "--out", str(args.out / name), "--time-budget", args.budget, *extra)
+        budget = ["--token-budget", str(args.tokens)] if args.tokens else ["--time-budget", args.budget]
+        petsum("train", "--data", str(train), "--out", str(args.out / name), *budget, *extra)
         rows[name] = {"wall_s": round(time.perf_counter() - t0)}
     for name, model in (("default", DEFAULT), ("tuned", args.out / "tuned"), ("scratch", args.out / "scratch")):
         metrics = json.loads(
@@ -76,7 +80,9 @@ def main() -> None:
         rows.setdefault(name, {}).update({k: metrics[k] for k in ("n", "bleu", "rougeL", "mr", "er")})
     print("| model | BLEU | ROUGE-L | MR | ER | wall s |\n|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['bleu']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} | {r['er']:.1f} | {r.get('wall_s', '–')} |")
+        print(
+            f"| {name} | {r['bleu']:.1f} | {r['rougeL']:.1f} | {r['mr']:.1f} | {r['er']:.1f} | {r.get('wall_s', '–')} |"
+        )
     print(json.dumps(rows))
 
 

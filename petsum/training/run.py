@@ -41,8 +41,11 @@ def train_recipe(
     else:
         budget = Budget(tokens=token_budget or recipe.tokens)
     log = console()
-    reports, val = _training_pairs(data, log), _training_pairs(val_data, log) if val_data else None
+    notes: list[str] = []  # said once the folder is known to be usable: an error comes first and alone
+    reports, val = _training_pairs(data, notes), _training_pairs(val_data, notes) if val_data else None
     run = start_run(out, reports, val, budget, recipe, init, device, fingerprint(data, val_data), log)
+    for note in notes:
+        log.log(note)
     fit = recipe.fit
 
     def house_style(reports, folder: Path) -> str:
@@ -88,13 +91,13 @@ def train(
     run_training(reports, adapter, out, method, strategy, beta, config_path, sets, flags, prepare, val, PetRunConfig)
 
 
-def _training_pairs(path: str, log) -> list:
+def _training_pairs(path: str, notes: list[str]) -> list:
     """The usable pairs of a training or validation file; the rows skipped are counted, never quoted."""
     pairs, skipped = load_training_pairs(path)
     if said := describe_skipped(skipped):
-        log.log(f"{Path(path).name}: {said}")
+        notes.append(f"{Path(path).name}: {said}")
     if len(pairs) < MIN_SENSIBLE_REPORTS:
-        log.log(
+        notes.append(
             f"{Path(path).name}: only {len(pairs)} usable reports; below {MIN_SENSIBLE_REPORTS} a model learns little"
         )
     return pairs

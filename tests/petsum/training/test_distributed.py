@@ -140,6 +140,7 @@ def test_module_entry_point_is_petsum_train(pet_csv, tmp_path, monkeypatch):
         and "--data" in res.stdout
         and "--nproc" in res.stdout
     ), res.stderr
+    sets = ("train.lr=1e-3", "train.device=auto")
     launched = []
     monkeypatch.setattr(run, "launch_training", lambda module, nproc, args: launched.append((module, nproc, args)))
     out = str(tmp_path / "x")
@@ -152,7 +153,8 @@ def test_module_entry_point_is_petsum_train(pet_csv, tmp_path, monkeypatch):
         (
             "petsum.cli",
             2,
-            ["train", *torchrun_args(str(pet_csv), None, None, "usm", None, None, out, None, ("train.lr=1e-3",))],
+            # --device reaches every process as an override (auto: CUDA where the process has one)
+            ["train", *torchrun_args(str(pet_csv), None, None, "usm", None, None, out, None, sets)],
         )
     ]
     args = torchrun_args("d.csv", None, 0.5, "usm", None, None, "runs/x", None, ("train.lr=1e-3",))
