@@ -72,7 +72,9 @@ def command(
     pred_path: str | None,
     as_json: bool,
 ) -> None:
-    """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L and the missing and extra ratios."""
+    """Summarize reports with known impressions; print BLEU, ROUGE-1/2/L, the missing and extra ratios, the
+    contradiction rates of the generated and reference items, and ROUGE-L, MR and those rates on follow-up and
+    first exams apart."""
     summarizer = load_summarizer(model_dir, backend, device, batch_size, consensus)
     older = {"no_repeat_ngram_size": no_repeat_ngram, "eos_bias": eos_bias}
     summarizer.tune(normal_penalty, **{**older, **decoding_overrides(sets)})

@@ -11,10 +11,11 @@ from petsum.evaluation.metrics import evaluate_texts
 from petsum.text.words import available
 from shared.dataset import write_jsonl
 from shared.schema import Example
-from shared.textio import InputError
+from shared.textio import InputError, read_jsonl_rows
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from petsum.summarize.summarizer import Summarizer
 
@@ -55,7 +56,9 @@ def evaluate_reports(
                         {"id": ex.id, "impression": res.impression, "reference": ex.target, "warnings": res.warnings}
                     )
             bar.advance(task, len(chunk))
-    metrics = evaluate_texts([p["impression"] for p in preds], [p["reference"] for p in preds], word_rouge)
+    metrics = evaluate_texts(
+        [p["impression"] for p in preds], [p["reference"] for p in preds], word_rouge, [ex.question for ex in reports]
+    )
     metrics["failed"] = sum("error" in p for p in preds)
     return metrics, preds
 
@@ -81,7 +84,34 @@ def evaluate_file(
     return metrics
 
 
-def metrics_table(metrics: dict, model: str):
+def score_predictions(pred_path: str | Path, data: str | Path, word_rouge: bool = False) -> dict:
+    """The metrics of an existing predictions file (`petsum evaluate --out`: JSONL records with id,
+    impression and reference), each joined by id to its findings in `data`: to score an earlier
+    run with metrics it was not scored with. A record the summarizer rejected (`error`) scores as
+    its empty impression and is counted in `failed`."""
+    preds = list(read_jsonl_rows(pred_path))
+    if not preds:
+        raise InputError(f"{pred_path}: no predictions")
+    malformed = sum(not {"id", "impression", "reference"} <= p.keys() for p in preds)
+    if malformed:
+        raise InputError(f"{pred_path}: {malformed} records without id, impression and reference")
+    findings = {ex.id: ex.question for ex in load_pairs(data)}
+    missing = sum(str(p["id"]) not in findings for p in preds)
+    if missing:
+        raise InputError(f"{pred_path}: {missing} of {len(preds)} prediction ids are not in {data}")
+    metrics = evaluate_texts(
+        [p["impression"] for p in preds],
+        [p["reference"] for p in preds],
+        word_rouge,
+        [findings[str(p["id"])] for p in preds],
+    )
+    metrics["failed"] = sum("error" in p for p in preds)
+    return metrics
+
+
+def metrics_table(metrics: dict, model: str) -> "Table":
+    """The metrics as a rich table titled with the model: what `petsum evaluate` prints without
+    `--json`; the contradiction rates and the follow-up / first-exam subsets when they were computed."""
     from rich.table import Table
 
     table = Table(title=f"petsum evaluate · {model} · {metrics['n']} reports")
@@ -96,6 +126,22 @@ def metrics_table(metrics: dict, model: str):
         table.add_row(f"  MR {region} ({m['n']})", f"{m['mr']:.2f}")
     if "er" in metrics:
         table.add_row(f"ER ↓ ({metrics['er_n']} impressions naming organs)", f"{metrics['er']:.2f}")
+    if "contradictions" in metrics:
+        table.add_row(
+            f"contradictions ↓ (per 100 of {metrics['contradiction_n']} items)", f"{metrics['contradictions']:.2f}"
+        )
+        table.add_row(
+            f"  references' (per 100 of {metrics['reference_contradiction_n']} items)",
+            f"{metrics['reference_contradictions']:.2f}",
+        )
+    for key, name in (("follow_up", "follow-up exams"), ("first_exam", "first exams")):
+        if key in metrics:
+            m = metrics[key]
+            table.add_row(f"{name} ({m['n']} reports): ROUGE-L", f"{m['rougeL']:.2f}")
+            table.add_row("  BLEU", f"{m['bleu']:.2f}")
+            table.add_row("  MR ↓", f"{m['mr']:.2f}")
+            rates = f"{m['contradictions']:.2f} · {m['reference_contradictions']:.2f}"
+            table.add_row("  contradictions ↓ · references'", rates)
     if metrics.get("failed"):
         table.add_row("reports rejected", str(metrics["failed"]))
     return table

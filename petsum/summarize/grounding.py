@@ -23,18 +23,23 @@ from dataclasses import dataclass
 from petsum.text.lexicon import Lexicon, load_lexicon
 from petsum.text.rules import (
     MAX_RANGE,
-    MEASURE,
     NOT_A_NUMBER,
     NUMBER,
     OPPOSITE_SIDE,
     RANGE,
+    changes,
     clause_pieces,
     clauses,
     informative,
+    is_stable,
+    key_measure,
+    sentences,
     sided_organs,
+    strip_header,
+    without_suv,
 )
 
-MAX_CLAUSES = 3  # an impression item is short: the organ and what is seen in it
+MAX_CLAUSES = 5  # an impression item is short: the organ, what is seen in it, its size and uptake
 
 
 @dataclass(frozen=True)
@@ -104,11 +109,27 @@ def _grounded(asked: set[str], said: set[str]) -> bool:
 
 
 def report_words(finding: str, lexicon: Lexicon | None = None) -> str:
-    """The finding as an impression item in the report's words: its clauses that name an organ or
-    report something, without measurements, at most `MAX_CLAUSES`; "" when none is left."""
+    """The finding as an impression item in the report's words: what it reports (`informative`
+    clauses, changes since an earlier exam) with the size and SUV that follow them in their
+    sentence (`key_measure`), at most `MAX_CLAUSES`; without the section header, clauses that
+    call something normal, and other measurements (CT values). A kept clause that names no organ
+    takes the organ of the normal clause before it (`前列腺大小正常，内见钙化灶` → `前列腺内见钙化灶`).
+    "" when nothing is reported."""
     lex = lexicon or load_lexicon()
-    unmeasured = [c for c in clauses(finding) if not MEASURE.search(c)]
-    kept = [c for c in unmeasured if informative(c, lex) or lex.terms_in(c)][:MAX_CLAUSES]
+    kept: list[str] = []
+    for sentence in sentences(strip_header(finding)):
+        reported, subject = False, ""
+        for clause in clauses(sentence):
+            if key_measure(clause) and not informative(without_suv(clause), lex):
+                if reported:  # the size or uptake of what this sentence reported
+                    kept.append(clause)
+                continue
+            if informative(clause, lex) or changes(clause) or is_stable(clause):
+                kept.append(clause if lex.terms_in(clause) or not subject else subject + clause)
+                reported, subject = True, ""
+            elif terms := lex.terms_in(clause):
+                subject = terms[0]  # a normal clause's organ: the subject of what follows
+    kept = kept[:MAX_CLAUSES]
     return "，".join(kept) + "。" if kept else ""
 
 
@@ -139,6 +160,19 @@ def ground(finding: str, output: str, lexicon: Lexicon | None = None, cut: bool 
     if cut and kept and len(kept) != len(pieces):
         return "".join(p for p, _ in kept).rstrip("，,；;。 ") + "。", "trim"
     return output, None
+
+
+def checked(finding: str, output: str, lexicon: Lexicon | None = None, cut: bool = True) -> tuple[str, str | None]:
+    """`ground`, then the contradiction check (`petsum.text.contradiction`): an answer that asserts
+    what its finding negates (raised uptake the finding denies, an organ state it denies, the
+    opposite change) is replaced by the finding in the report's words, action "contradiction"."""
+    from petsum.text.contradiction import contradictions
+
+    said, action = ground(finding, output, lexicon, cut)
+    if action == "copy" or not contradictions(finding, said):
+        return said, action
+    words = report_words(finding, lexicon) or finding.strip()
+    return (words if words.endswith("。") else words + "。"), "contradiction"
 
 
 def guard(finding: str, output: str, lexicon: Lexicon | None = None) -> str | None:

@@ -15,18 +15,19 @@ from pathlib import Path
 
 from petsum.adapter import PetAdapter
 from petsum.assemble.closing import ClosingLine
+from petsum.assemble.follow_up import keep_change
 from petsum.assemble.impression import assemble, is_normal
-from petsum.assemble.opening import OpeningLine
+from petsum.assemble.opening import OpeningLine, opening_for
 from petsum.assemble.order import Source
 from petsum.assemble.pointer import read_item_order
 from petsum.data.instances import NORMAL
 from petsum.summarize.folder import MEMORY_KEY, fitted_entries, input_kind, learned, memory_entry, model_path
-from petsum.summarize.grounding import ground
+from petsum.summarize.grounding import checked
 from petsum.summarize.memory import Memory
 from petsum.text.inputs import model_inputs
 from petsum.text.lexicon import load_lexicon
 from petsum.text.report import normalize, sections_of_normalized
-from petsum.text.rules import chars
+from petsum.text.rules import chars, is_follow_up
 from shared.records import decode_record
 from shared.textio import InputError
 
@@ -217,7 +218,7 @@ class Summarizer:
         from electing a wording that the guard then replaces (fewer organs missed on validation).
         The vote is in the metrics' units (`petsum.evaluation.metrics.chars`: characters and numbers, no
         punctuation), so that answers agree on what they say, not on where their commas are."""
-        said = ground(question, text, cut=self.trim)[0] if self.guard else text
+        said = checked(question, text, cut=self.trim)[0] if self.guard else text
         return None if is_normal(said) else " ".join(chars(said))
 
     def references(self, question: str) -> list[tuple[str, float]]:
@@ -232,6 +233,7 @@ class Summarizer:
         inputs: list[tuple[int, str, list[str]]] = []  # (report index, region, model inputs; [] for nothing to report)
         closings: dict[int, str | None] = {}  # report index → its learned closing line
         openings: dict[int, str | None] = {}  # and its opening line, if any
+        follow_ups: dict[int, bool] = {}  # whether its findings compare with an earlier exam
         for i, text in enumerate(texts):
             try:
                 sections, warnings = sections_of(text)
@@ -240,7 +242,8 @@ class Summarizer:
                 continue
             out.append(Summary("", [], warnings))
             closings[i] = self.closing.choose(sections) if self.closing else None
-            openings[i] = self.opening.choose(sections) if self.opening else None
+            openings[i] = opening_for(self.opening, sections)
+            follow_ups[i] = any(is_follow_up(body) for _, body in sections)
             inputs += bounded_inputs(i, sections, self.source, warnings)
         results = iter(
             generate(
@@ -252,7 +255,7 @@ class Summarizer:
                 self.references,
             )
         )
-        copied, trimmed = [0] * len(texts), [0] * len(texts)
+        copied, trimmed, contradicted = [0] * len(texts), [0] * len(texts), [0] * len(texts)
         said_by: dict[int, list[tuple[str, str]]] = {
             i: [] for i in closings
         }  # report → (region, answer) per model call
@@ -265,11 +268,14 @@ class Summarizer:
             for question, res in zip(questions, calls):
                 sources[i].append(Source(region, question, len(sources[i])))
                 text = self.adapter.join([s.text for s in res.segments])
-                said, action = ground(question, text, cut=self.trim) if self.guard else (text, None)
+                said, action = checked(question, text, cut=self.trim) if self.guard else (text, None)
+                if follow_ups[i] and action not in ("copy", "contradiction") and not is_normal(said):
+                    said = keep_change(question, said)  # a follow-up's change and its SUVmax values stay said
                 said_by[i].append((region, said))
                 # the model wrote about another organ, or a number or side it was not given: the report's words instead
-                if action == "copy":
-                    copied[i] += 1
+                if action in ("copy", "contradiction"):
+                    copied[i] += action == "copy"
+                    contradicted[i] += action == "contradiction"
                     outputs.append(said)
                     segments.append({"tag": "copy", "text": said})
                     continue
@@ -292,6 +298,11 @@ class Summarizer:
                     summary.warnings.append(
                         f"{copied[i]} finding(s) in the report's own words: "
                         "the model wrote about another organ, or a number or side the finding does not give"
+                    )
+                if contradicted[i]:
+                    summary.warnings.append(
+                        f"{contradicted[i]} finding(s) in the report's own words: "
+                        "the model's answer contradicted its finding (uptake, organ state or change)"
                     )
                 if trimmed[i]:
                     summary.warnings.append(

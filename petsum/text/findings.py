@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 
 from petsum.text.lexicon import Lexicon, load_lexicon
+from petsum.text.report import drop_headers
 from petsum.text.rules import ADVICE, sentences
 from petsum.text.salient import salient_sentence
 
@@ -27,10 +28,11 @@ MIN_SCORE = 3  # below this a piece matches no finding: three shared bigrams or 
 
 
 def findings(section: str, lexicon: Lexicon | None = None) -> list[str]:
-    """The findings of one region's text, in order; [] for a section that reports nothing."""
+    """The findings of one region's text, in order; [] for a section that reports nothing. Section
+    headers (`胸部：`) are left out: `split_sections` leaves none, a caller's own section may."""
     lex = lexicon or load_lexicon()
     out: list[str] = []
-    for sentence in sentences(section):
+    for sentence in sentences(drop_headers(section)):
         kept = salient_sentence(sentence, lex)
         if not kept:
             continue

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from petsum.text.findings import findings
 from petsum.text.lexicon import Lexicon
+from petsum.text.report import drop_headers
 from petsum.text.salient import salient_text
 
 
@@ -25,8 +26,9 @@ SOURCES = tuple(k.value for k in InputKind)
 
 def model_inputs(section: str, source: str, lexicon: Lexicon | None = None) -> list[str]:
     """What a model trained on `source` reads of one region's findings: one input per call, []
-    when the region is not worth asking about (it is then normal)."""
+    when the region is not worth asking about (it is then normal). Section headers are never read."""
     if source == InputKind.REGION:
+        section = drop_headers(section)
         return [section] if section.strip() else []
     if source == InputKind.SALIENT:
         text = salient_text(section, lexicon)

@@ -8,7 +8,7 @@ import unicodedata
 from collections import Counter
 
 from petsum.text.lexicon import REGIONS, Lexicon, load_lexicon
-from petsum.text.rules import CLOSING, ITEM_START
+from petsum.text.rules import CLOSING, HEADER, HEADER_REGIONS, ITEM_START
 
 # Full-width ASCII (Ｆ, ２, ％, ．) → half-width, except the punctuation Chinese text keeps
 # full-width: clinical content is unchanged, only its encoding of Latin letters and digits.
@@ -16,6 +16,10 @@ _KEEP_FULL = set("，。；：！？（）、")
 _HALF = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if chr(cp) not in _KEEP_FULL}
 _SECTION_BREAK = re.compile(r"[ \t]{3,}|\n+")
 _LINE_ENDS = re.compile(r"\r\n?")
+# A section header (`胸部：`, `【胸部】`) where a section can start: at the start of the report, after a
+# sentence's end or after a break. Other hospitals write one before each region, on its own line,
+# at the start of a line, or inline in one paragraph (`…未见异常。胸部：右肺…`).
+_HEADER_AT = re.compile(rf"(?<![^。；;\s]){HEADER.pattern}")
 
 
 def clean_report(text: str) -> str:
@@ -81,22 +85,92 @@ def section_region(section: str, lexicon: Lexicon | None = None) -> str | None:
 def split_sections(report: str, lexicon: Lexicon | None = None) -> list[tuple[str, str]]:
     """(region, text) per anatomical section, in report order; sections of one region merge.
 
-    Sections are separated by runs of spaces or newlines; a report without separators (or a
-    section spanning several regions) is split into sentences, each assigned by its organs,
-    and a sentence without organ terms stays with the one before it."""
+    Sections are separated by runs of spaces or newlines, or start at a section header (`胸部：`,
+    `【腹部】`, anywhere a sentence may start), which names their region and is left out of their
+    text. A report with neither (one paragraph) is split into sentences, each assigned by its
+    organs; a part without organ terms stays with the one before it."""
     return sections_of_normalized(normalize(report), lexicon)
+
+
+def drop_headers(text: str) -> str:
+    """`text` without the section headers in it: structure, never something a model reads."""
+    return _HEADER_AT.sub("", text)
+
+
+def header_section_region(body: str, named: str | None, lexicon: Lexicon | None = None) -> str | None:
+    """The region of a section written under a header naming `named` (None for `其他：`): the
+    header's, unless the section names no organ of that region and organs of another (a `胸部：`
+    section about bones alone), where its organs decide as they do without a header."""
+    lex = lexicon or load_lexicon()
+    voted = section_region(body, lex)
+    if named is None or voted is None or voted == named:
+        return named or voted
+    return named if named in lex.regions_in(body) else voted
+
+
+def _parts(report: str, lex: Lexicon) -> list[tuple[str, str | None]]:
+    """(text, region or None) of each part of a normalized report, in order: what
+    `sections_of_normalized` assigns and merges. A part's region is known here only when a
+    header names it; else its organs decide there."""
+    headers = list(_HEADER_AT.finditer(report))
+    if not headers:  # cPET: space runs or newlines, or one paragraph cut into sentences
+        parts = [p.strip() for p in _SECTION_BREAK.split(report) if p.strip()]
+        if len(parts) <= 1:
+            return _paragraph_parts(parts[0] if parts else "", lex)
+        return [(p, None) for p in parts]
+    # Text before the first header (the tracer preamble) is read as a report without headers.
+    out = [(p, None) for p in (q.strip() for q in _SECTION_BREAK.split(report[: headers[0].start()])) if p]
+    for m, end in zip(headers, [h.start() for h in headers[1:]] + [len(report)]):
+        named = HEADER_REGIONS[m.group("name")]
+        body: list[str] = []
+        for part in (p.strip() for p in _SECTION_BREAK.split(report[m.end() : end])):
+            if not part:
+                continue
+            voted = section_region(part, lex)
+            if body and voted not in (None, named, *_GENERIC) and named not in lex.regions_in(part):
+                # a later section of another region with no header of its own (headers on some sections only)
+                out.append(("".join(body), header_section_region("".join(body), named, lex) or named))
+                body, named = [], None
+                out.append((part, None))
+                continue
+            body.append(part)
+        if body:
+            joined = "".join(body)
+            out.append((joined, header_section_region(joined, named, lex) or named))
+    return out
+
+
+_GENERIC = ("lymph", "soft_tissue")
+WHOLE_BODY = 5  # regions besides the generic ones that make a paragraph a whole-body report
+
+
+def _paragraph_parts(report: str, lex: Lexicon) -> list[tuple[str, str | None]]:
+    """The sentences of a one-paragraph report, with the region of those whose organs alone do
+    not decide it. In a whole-body paragraph (`WHOLE_BODY` regions or more) a sentence about
+    lymph nodes or soft tissue alone (`腹壁软组织未见明显异常影像。`) is part of the region written
+    before it, as in a report with sections. cPET writes its abdominal scans as one paragraph,
+    with such sentences as sections of their own: those are read as they always were."""
+    parts = [s for s in re.split(r"(?<=。)", report) if s.strip()]
+    voted = [section_region(p, lex) for p in parts]
+    if len(set(voted) - {None, *_GENERIC}) < WHOLE_BODY:
+        return [(p, None) for p in parts]
+    out: list[tuple[str, str | None]] = []
+    last = None
+    for part, region in zip(parts, voted):
+        if region in _GENERIC and last is not None:
+            region = last
+        last = region or last
+        out.append((part, region))
+    return out
 
 
 def sections_of_normalized(report: str, lexicon: Lexicon | None = None) -> list[tuple[str, str]]:
     """`split_sections` of a report already through `normalize` (the summarizer normalizes once)."""
     lex = lexicon or load_lexicon()
-    parts = [p.strip() for p in _SECTION_BREAK.split(report) if p.strip()]
-    if len(parts) <= 1:
-        parts = [s for s in re.split(r"(?<=。)", parts[0] if parts else "") if s.strip()]
     out: list[tuple[str, list[str]]] = []  # parts collected in lists: long reports stay linear
     pending: list[str] = []  # text before the first organ term (the tracer preamble) joins the first section
-    for part in parts:
-        region = section_region(part, lex) or (out[-1][0] if out else None)
+    for part, named in _parts(report, lex):
+        region = named or section_region(part, lex) or (out[-1][0] if out else None)
         if region is None:
             pending.append(part)
         elif out and out[-1][0] == region:

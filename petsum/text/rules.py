@@ -31,6 +31,37 @@ def sentences(text: str) -> list[str]:
     return [p for p in _SENTENCE_AFTER.split(text) if p.strip()]
 
 
+# A section header another hospital writes before a region's findings (`胸部：`, `【腹部】`, `骨骼肌肉:`):
+# structure, not content, so no finding or copy of one starts with it. A colon or a closing
+# bracket is required: cPET starts sections with the bare word (`腹部胃充盈好`), which is content.
+# The name each header may take, with the region it names (None: the organs decide).
+HEADER_REGIONS: dict[str, str | None] = {
+    **dict.fromkeys(("脑", "脑部", "头部", "颅脑"), "brain"),
+    **dict.fromkeys(("头颈", "头颈部", "颈部"), "head_neck"),
+    **dict.fromkeys(("胸部", "胸"), "chest"),
+    **dict.fromkeys(("腹部", "腹"), "abdomen"),
+    **dict.fromkeys(("盆腔", "盆部"), "pelvis"),
+    **dict.fromkeys(("骨骼", "骨骼肌肉", "骨骼系统", "肌肉骨骼", "骨与关节"), "musculoskeletal"),
+    **dict.fromkeys(("腹盆", "腹盆部", "腹盆腔", "其他", "其它"), None),
+}
+_HEADER_NAME = "|".join(sorted(map(re.escape, HEADER_REGIONS), key=len, reverse=True))  # longest first
+# Unanchored, for finding headers inside a text (`…正常。胸部：右肺…`); `_HEADER` at its start.
+HEADER = re.compile(rf"[【\[]?(?P<name>{_HEADER_NAME})[ \t]*(?:[】\]][ \t]*[：:]?|[：:])\s*")
+_HEADER = re.compile(rf"^\s*{HEADER.pattern}")
+
+
+def strip_header(text: str) -> str:
+    """`text` without a section header at its start."""
+    return _HEADER.sub("", text, count=1)
+
+
+def header_region(text: str) -> str | None:
+    """The region the section header at the start of `text` names; None without one (or for a
+    header such as `其他：` that names no single region)."""
+    m = _HEADER.match(text)
+    return HEADER_REGIONS[m.group("name")] if m else None
+
+
 def clause_pieces(text: str) -> list[str]:
     """`text` cut after each clause's punctuation, which each piece keeps (a piece may be blank)."""
     return [p for p in _CLAUSE_AFTER.split(text) if p]
@@ -51,6 +82,66 @@ def impression_sentences(text: str) -> list[str]:
     asides = [m.span() for m in _ASIDE.finditer(text)]
     cuts = [m.start() for m in _IMPRESSION_SENTENCE_END.finditer(text) if not any(a < m.start() < b for a, b in asides)]
     return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+
+
+# --- follow-up exams ----------------------------------------------------------------------------
+
+# Findings that compare with an earlier exam (`较前增大`, `前次`, `新增`, `同前`): a follow-up exam, whose
+# impression opens with the comparison and keeps each lesion's change.
+FOLLOW_UP = re.compile(r"较前(?!列腺)|前次|前片|新发|新增|同前(?!列腺)|好转")
+
+
+def is_follow_up(findings: str) -> bool:
+    """Whether the findings compare with an earlier exam."""
+    return bool(FOLLOW_UP.search(findings))
+
+
+# A change since the earlier exam, by what changed: `size` (增大/缩小), `count` (增多/减少), `level` (代谢、
+# 摄取、密度 增高/减低) and `overall` (进展/好转, 新发, 消失), each `up` or `down`; `stable` for `相仿`/`同前`.
+# A verb is a change when `较前`, `前次`, `本次` or `原` frames its sentence (`原直肠壁放射性摄取较前减低`),
+# or when it only has one reading (`新发`, `消失`, `进展`, `好转`).
+_CHANGE_VERBS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(("增大", "扩大", "增厚", "变大"), ("size", "up")),
+    **dict.fromkeys(("缩小", "减小", "变小", "变薄"), ("size", "down")),
+    **dict.fromkeys(("增多",), ("count", "up")),
+    **dict.fromkeys(("减少",), ("count", "down")),
+    **dict.fromkeys(("增高", "升高", "增强", "加重", "加深", "浓聚增加"), ("level", "up")),
+    **dict.fromkeys(("减低", "降低", "减弱", "减轻", "减淡", "变淡"), ("level", "down")),
+    **dict.fromkeys(("进展", "新发", "新见", "新增", "新出现"), ("overall", "up")),
+    **dict.fromkeys(("好转", "消失", "吸收", "消退"), ("overall", "down")),
+}
+_CHANGE_VERB = re.compile("|".join(sorted(_CHANGE_VERBS, key=len, reverse=True)))
+_ALWAYS_CHANGE = {"进展", "新发", "新见", "新增", "新出现", "好转", "消失", "消退"}
+_COMPARED = re.compile(r"较前|前次|本次|原(?!发)|与前|治疗后")
+STABLE = re.compile(r"相仿|同前(?!列腺)|无明显变化|无变化|变化不明显|变化不大|大致相同|基本相同|相似")
+_NOT_BEFORE_VERB = re.compile(r"(?:未见|未|无|不|没有)[^，。；]{0,4}$")
+# `SUVmax：5.3vs11.2`: this exam's value, then the earlier one's (cPET writes them so, after `较前减低`).
+VERSUS = re.compile(
+    r"SUV\s*max\s*[:：为约]?\s*([0-9]+(?:\.[0-9]+)?)\s*(?:vs|VS|Vs|→)\.?\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE
+)
+
+
+def changes(text: str) -> set[tuple[str, str]]:
+    """(what, direction) for each change since the earlier exam that `text` states: what is `size`,
+    `count`, `level` or `overall`, direction `up` or `down`; (`level`, up or down) also for an
+    `SUVmax: now vs before` pair with different values. `stable` comparisons are not changes."""
+    out: set[tuple[str, str]] = set()
+    for sentence in re.split(r"[。；;\n]", text):
+        compared = bool(_COMPARED.search(sentence))
+        for m in _CHANGE_VERB.finditer(sentence):
+            if _NOT_BEFORE_VERB.search(sentence[: m.start()]):
+                continue  # `未见增大`, `无明显增高`: no change said
+            if compared or m.group(0) in _ALWAYS_CHANGE:
+                out.add(_CHANGE_VERBS[m.group(0)])
+        for now, before in VERSUS.findall(sentence):
+            if float(now) != float(before):
+                out.add(("level", "up" if float(now) > float(before) else "down"))
+    return out
+
+
+def is_stable(text: str) -> bool:
+    """Whether `text` says something is unchanged since the earlier exam (`较前相仿`, `同前`)."""
+    return bool(STABLE.search(text))
 
 
 # An impression item's number: `1、`, ` 2.`, `。3．`; not `2.5cm`. Scoring strips these.
@@ -150,6 +241,16 @@ def suspicion(item: str) -> int:
 
 # Measurements and comparisons: the impression states what a finding is, not its numbers.
 MEASURE = re.compile(r"SUV|CT值|大小约|长径|短径|直径|最大|范围约|约\d|\d+(?:\.\d+)?\s*(?:cm|mm|HU)|较前|同前|与前")
+# The measurements an impression item keeps of its finding when it is written in the report's words:
+# the lesion's size and its uptake (`大小约1.2cm×1.0cm`, `SUVmax 6.8`), not a CT value or a range of slices.
+SIZE = re.compile(r"大小约|长径|短径|直径|范围约|\d+(?:\.\d+)?\s*(?:cm|mm|CM|MM)(?![a-zA-Z])")
+
+
+def key_measure(clause: str) -> bool:
+    """Whether a clause gives a lesion's size or its SUV (what a copy of the finding keeps)."""
+    return bool(_SUV.search(clause) or SIZE.search(clause)) and "CT值" not in clause
+
+
 _SUV_MAX = re.compile(r"SUV\s*max\s*[:：为约]?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
@@ -159,6 +260,14 @@ def suv_max(text: str) -> float | None:
     mentions) read as none, alike in training and in use."""
     values = [float(m.group(1)) for m in _SUV_MAX.finditer(text)]
     return max(values) if values else None
+
+
+_SUV_VALUE = re.compile(r"SUV\s*(?:max|mean)?\s*[:：为约=]?\s*[0-9.]+(?:\s*(?:vs|VS|→)\s*[0-9.]+)?", re.IGNORECASE)
+
+
+def without_suv(text: str) -> str:
+    """`text` without its SUV values (`SUVmax:3.0`, `SUVmax 5.3 vs 11.2`): what else it says."""
+    return _SUV_VALUE.sub("", text)
 
 
 NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # ASCII digits: report text is normalized to them

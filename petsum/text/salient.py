@@ -18,14 +18,16 @@ keeps raised-uptake sentences only, leaves out 48%), and keeps 47% of the charac
 from __future__ import annotations
 
 from petsum.text.lexicon import Lexicon, load_lexicon
-from petsum.text.rules import clause_pieces, informative, sentences
+from petsum.text.report import drop_headers
+from petsum.text.rules import clause_pieces, informative, sentences, strip_header
 
 
 def salient_sentence(sentence: str, lexicon: Lexicon | None = None) -> str:
     """The sentence from its first informative clause on, without later clauses about another
-    organ that is normal; "" when no clause is informative."""
+    organ that is normal; "" when no clause is informative. A section header at its start
+    (`胸部：右肺…`) is structure and left out."""
     lex = lexicon or load_lexicon()
-    clauses = [c for c in clause_pieces(sentence) if c.strip()]
+    clauses = [c for c in clause_pieces(strip_header(sentence)) if c.strip()]
     flags = [informative(c, lex) for c in clauses]
     if not any(flags):
         return ""
@@ -40,6 +42,7 @@ def salient_sentence(sentence: str, lexicon: Lexicon | None = None) -> str:
 
 
 def salient_text(section: str, lexicon: Lexicon | None = None) -> str:
-    """The informative part of one region's findings; "" for a section with nothing to report."""
+    """The informative part of one region's findings, without its section headers; "" for a
+    section with nothing to report."""
     lex = lexicon or load_lexicon()
-    return "".join(s for s in (salient_sentence(p, lex) for p in sentences(section)) if s)
+    return "".join(s for s in (salient_sentence(p, lex) for p in sentences(drop_headers(section))) if s)

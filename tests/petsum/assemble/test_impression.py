@@ -7,7 +7,6 @@ from petsum.assemble.impression import (
     grouped,
     is_normal,
     items,
-    scope,
     shared_descriptions,
     without_repeated_clauses,
     without_repeats,
@@ -26,7 +25,7 @@ def test_clinical_order_numbering_and_closing():
     assert got.splitlines() == [
         "1、右肺上叶结节，考虑转移。",
         "2、胰头区高代谢肿块，考虑恶性。",
-        "余躯干及脑部PET/CT检查未见明显异常代谢征象。",
+        "余脑部、胸部及腹部PET/CT检查未见明显异常代谢征象。",
     ]
 
 
@@ -56,12 +55,15 @@ def test_all_normal_report_has_no_items():
 
 def test_normal_items_are_left_out_item_by_item():
     got = assemble([("brain", "脑部PET/CT检查未见明显异常代谢征象。"), ("abdomen", "未见明显异常。肝囊肿。")])
-    assert got.splitlines() == ["1、肝囊肿。", "余躯干及脑部PET/CT检查未见明显异常代谢征象。"]
+    assert got.splitlines() == ["1、肝囊肿。", "余脑部及腹部PET/CT检查未见明显异常代谢征象。"]
 
 
 def test_advice_stays_with_its_finding_and_duplicates_are_written_once():
     got = assemble([("chest", "右肺结节。建议随访。纵隔淋巴结转移"), ("abdomen", "纵隔淋巴结转移。")])
-    assert got.splitlines() == ["1、纵隔淋巴结转移；右肺结节。建议随访。", "余躯干PET/CT检查未见明显异常代谢征象。"]
+    assert got.splitlines() == [
+        "1、纵隔淋巴结转移；右肺结节。建议随访。",
+        "余胸部及腹部PET/CT检查未见明显异常代谢征象。",
+    ]
 
 
 def test_adjacent_items_of_one_region_share_a_number():
@@ -151,20 +153,6 @@ def test_assemble_says_a_shared_description_once():
     assert (
         got.splitlines()[0] == "1、颈部及腋窝多发淋巴结伴代谢轻度增高。建议随访。"
     )  # advice with no full stop ends with one
-
-
-@pytest.mark.parametrize(
-    "regions, field",
-    [
-        ({"brain", "chest", "abdomen"}, "躯干及脑部"),
-        ({"chest", "abdomen"}, "躯干"),
-        ({"abdomen", "pelvis"}, "腹部及盆腔"),
-        ({"abdomen"}, "腹部"),
-        ({"musculoskeletal"}, "视野范围内"),
-    ],
-)
-def test_closing_names_the_scanned_field(regions, field):
-    assert scope(regions) == field
 
 
 def test_normal_outputs_and_items():

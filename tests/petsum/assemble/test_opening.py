@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import REPO
 
 from petsum.assemble.impression import assemble
-from petsum.assemble.opening import OpeningLine, fit, opening_line
+from petsum.assemble.opening import DEFAULT_LINE, OpeningLine, fit, opening_for, opening_line
 from petsum.cli import main as petsum
 from petsum.text.report import split_sections
 from shared.schema import Example
@@ -81,16 +81,35 @@ def test_fit_learns_who_writes_which_comparison_and_survives_json():
     assert fit([r for r in house() if r.id.startswith("c")]) == (None, 0)
 
 
-def test_no_line_for_findings_that_compare_with_nothing():
+def test_every_follow_up_opens_with_a_line_and_no_first_exam_does():
     # Every impression of this house opens with a comparison, so the fit says `compare` for any
     # report; a report whose findings never say `较前`, `新增`, ... still gets none.
     line, _ = fit([r for r in house() if r.id[0] in "ab"], epochs=30, lr=0.05)
     assert line.choose(split_sections(FOLLOW_UP + ABDOMEN)) is not None
     assert line.choose(split_sections(CHEST + ABDOMEN)) is None
-    never = OpeningLine(
-        line.lines, line.features, line.weights * 0, line.bias * 0 + [9.0, 0.0, 0.0]
-    )  # none, nearly surely
-    assert never.choose(split_sections(FOLLOW_UP + ABDOMEN)) is None
+    # A fit that finds none far more likely still writes the line: it only picks the wording.
+    never = OpeningLine(line.lines, line.features, line.weights * 0, line.bias * 0 + [9.0, 0.0, 1.0])
+    assert never.choose(split_sections(FOLLOW_UP + ABDOMEN)) == "与前次显像相比："
+    assert never.choose(split_sections(CHEST + ABDOMEN)) is None
+
+
+def test_opening_for_writes_the_fit_s_wording_or_the_default_for_follow_ups_only():
+    line, _ = fit(house(), epochs=30, lr=0.05)
+    follow_up, first = split_sections(SEEN + ABDOMEN), split_sections(CHEST + ABDOMEN)
+    assert opening_for(line, follow_up) == "与前次显像相比："
+    assert opening_for(None, follow_up) == DEFAULT_LINE == "与前次PET/CT检查比较："
+    assert opening_for(line, first) is None and opening_for(None, first) is None
+    # a comparison in any section makes the report a follow-up
+    assert opening_for(None, split_sections(CHEST + "腹部：肝脏低密度灶较前缩小。")) == DEFAULT_LINE
+
+
+def test_the_shipped_fit_still_reads_and_opens_every_follow_up():
+    stored = json.loads((REPO / "petsum" / "models" / "default" / "fitted.json").read_text(encoding="utf-8"))
+    shipped = OpeningLine.from_json(stored["opening_line"])
+    assert shipped.choose(split_sections(FOLLOW_UP + ABDOMEN)) in {line + "：" for line in shipped.lines[1:]}
+    assert shipped.choose(split_sections("腹部：肝内新发低密度灶，SUVmax：6.1。")) is not None
+    assert shipped.choose(split_sections(CHEST + ABDOMEN)) is None
+    assert opening_for(shipped, split_sections(CHEST + ABDOMEN)) is None
 
 
 def test_the_assembler_opens_with_the_line_where_given():
@@ -98,11 +117,11 @@ def test_the_assembler_opens_with_the_line_where_given():
     assert assemble(outputs, opening="与前次显像相比：").split("\n") == [
         "与前次显像相比：",
         "1、右肺上叶结节，较前增大。",
-        CLOSE,
+        "余胸部及腹部PET/CT检查未见明显异常代谢征象。",  # the field the scan's regions cover
     ]
     assert assemble(outputs).split("\n")[0] == "1、右肺上叶结节，较前增大。"
     assert (
-        assemble([("chest", "未见明显异常。")], opening="与前次显像相比：") == "躯干PET/CT检查未见明显异常代谢征象。"
+        assemble([("chest", "未见明显异常。")], opening="与前次显像相比：") == "胸部PET/CT检查未见明显异常代谢征象。"
     )  # nothing to open
 
 

@@ -66,7 +66,11 @@ def test_numbers_the_finding_does_not_state_are_cut_or_replaced():
     )
     # a wrong vertebra is the whole answer about the finding: the report's words instead
     assert trim(spine, "胸1111椎体骨质破坏，考虑转移。") is None
-    assert guard(spine, "胸1111椎体骨质破坏，考虑转移。") == report_words(spine) == "胸11椎体骨质破坏，放射性摄取增高。"
+    assert (
+        guard(spine, "胸1111椎体骨质破坏，考虑转移。")
+        == report_words(spine)
+        == "胸11椎体骨质破坏，放射性摄取增高，SUVmax6.2。"
+    )
 
 
 def test_a_side_the_finding_does_not_give_its_organ_is_cut_or_replaced():
@@ -93,16 +97,28 @@ def test_a_side_the_finding_does_not_give_its_organ_is_cut_or_replaced():
 
 
 def test_a_finding_of_measurements_only_stands_as_written_for_an_invented_answer():
+    assert report_words("SUVmax:3.0。") == "" and report_words("CT值约35HU。") == ""  # nothing reported
     spine = "胸12椎体前方见长径约1.9cm结节，SUVmax:1.5。"
-    assert report_words(spine) == ""  # every clause is a measurement
-    assert guard(spine, "胸11椎体前方高代谢结节，考虑骨转移。") == spine  # true, if not fluent
+    assert guard(spine, "胸11椎体前方高代谢结节，考虑骨转移。") == report_words(spine) == spine  # its size and SUV
     assert guard(spine, "胸12椎体前方高代谢结节。") is None
 
 
-def test_report_words_keep_organ_and_lesion_clauses_without_measurements():
-    assert report_words(PROSTATE) == "前列腺大小正常，内见点状钙化灶。"
-    assert report_words("右颈动脉鞘内淋巴结，放射性摄取增高，SUVmax3.3。") == "右颈动脉鞘内淋巴结，放射性摄取增高。"
-    assert report_words("SUVmax:3.0。") == ""
+def test_report_words_read_like_an_impression_item_and_keep_size_and_uptake():
+    # the organ of a normal clause carries over; the normal clauses go; the size stays
+    assert report_words(PROSTATE) == "前列腺内见点状钙化灶，大小约0.3cm。"
+    assert (
+        report_words("右颈动脉鞘内淋巴结，放射性摄取增高，SUVmax3.3。")
+        == "右颈动脉鞘内淋巴结，放射性摄取增高，SUVmax3.3。"
+    )
+    # a section header and a CT value are not what an item says; size and SUVmax are
+    nodule = "胸部：右肺上叶见一结节，大小约1.2cm×1.0cm，CT值约35HU，放射性摄取增高，SUVmax 6.8。双肺门未见异常。"
+    assert report_words(nodule) == "右肺上叶见一结节，大小约1.2cm×1.0cm，放射性摄取增高，SUVmax 6.8。"
+    assert report_words("【腹部】肝脏形态大小正常，右叶见低密度灶，直径约2.1cm，未见放射性摄取。") == (
+        "肝脏右叶见低密度灶，直径约2.1cm。"
+    )
+    # a follow-up's change and its before and after values stay
+    node = "纵隔4R区淋巴结较前增多，放射性摄取较前减低，SUVmax:3.46 vs 5.39。"
+    assert report_words(node) == node
     assert guard(PROSTATE, "肝内钙化灶。") == report_words(PROSTATE) and guard(PROSTATE, "前列腺钙化灶。") is None
 
 
@@ -141,7 +157,8 @@ def test_the_summarizer_writes_an_ungrounded_finding_in_the_reports_words(tmp_pa
     assert by_region["pelvis"].text == report_words(PROSTATE) and by_region["pelvis"].segments == [
         {"tag": "copy", "text": report_words(PROSTATE)}
     ]
-    assert "肝" not in summary.impression and "前列腺大小正常，内见点状钙化灶。" in summary.impression
+    assert "肝" not in summary.impression and "前列腺内见点状钙化灶，大小约0.3cm。" in summary.impression
+    assert "SUVmax:12.4" in summary.impression  # the pancreas copy keeps its uptake
     assert summary.warnings == [
         "3 finding(s) in the report's own words: the model wrote about another organ, "
         "or a number or side the finding does not give"
@@ -195,3 +212,18 @@ def test_evaluate_measures_the_model_alone_with_no_guard(tmp_path: Path):
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output.strip().splitlines()[-1])["n"] == 2
+
+
+def test_an_answer_that_contradicts_its_finding_is_replaced_by_the_reports_words():
+    from petsum.summarize.grounding import checked
+
+    bladder = "膀胱充盈可，膀胱壁未见增厚。"
+    said, action = checked(bladder, "膀胱充盈欠佳。")
+    assert action == "contradiction" and "欠佳" not in said and said.startswith("膀胱")
+    nodes = "原纵隔淋巴结放射性摄取增高灶本次消失。"
+    said, action = checked(nodes, "纵隔高代谢淋巴结，考虑转移。")
+    assert action == "contradiction" and "转移" not in said
+    assert checked("右肺上叶结节，放射性摄取增高，SUVmax5.1。", "右肺上叶高代谢结节。") == (
+        "右肺上叶高代谢结节。",
+        None,
+    )  # an answer true to its finding stands
