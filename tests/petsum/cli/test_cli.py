@@ -35,7 +35,9 @@ def test_summarize_json_shape(pet_run, tmp_path):
     assert set(out) >= {"impression", "regions", "model"}
     assert [r["region"] for r in out["regions"]] == ["brain", "abdomen", "chest"]  # report order
     segments = [s for r in out["regions"] for s in r["segments"]]
-    assert segments and all(s["tag"] in ("ES", "AS") and isinstance(s["text"], str) for s in segments)
+    # a 4-step model may write nothing for a region; whatever it wrote carries its AS/ES tag
+    assert all(isinstance(r["segments"], list) and isinstance(r["stopped"], bool) for r in out["regions"])
+    assert all(s["tag"] in ("ES", "AS") and isinstance(s["text"], str) for s in segments)
     assert out["impression"].endswith("PET/CT检查未见明显异常代谢征象。")  # the assembler's closing line
 
 
