@@ -40,21 +40,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from petsum.text.rules import ADVICE, NORMAL_STATEMENT, VERSUS, clause_pieces
+from petsum.text.rules import ADVICE, CHANGE_VERBS, NORMAL_STATEMENT, VERSUS, clause_pieces
 
 # --- what the finding states ------------------------------------------------------------------
 
 # (what, direction) of each change verb: `size`, `count`, `level` (uptake, density) or `overall`.
-_VERBS: dict[str, tuple[str, str]] = {
-    **dict.fromkeys(("增大", "扩大", "增厚", "变大", "增粗"), ("size", "up")),
-    **dict.fromkeys(("缩小", "减小", "变小", "变薄"), ("size", "down")),
-    **dict.fromkeys(("增多",), ("count", "up")),
-    **dict.fromkeys(("减少",), ("count", "down")),
-    **dict.fromkeys(("增高", "升高", "增强", "加重", "加深", "浓聚增加"), ("level", "up")),
-    **dict.fromkeys(("减低", "降低", "减弱", "减轻", "减淡", "变淡"), ("level", "down")),
-    **dict.fromkeys(("进展", "新发", "新见", "新增", "新出现"), ("overall", "up")),
-    **dict.fromkeys(("好转", "消失", "吸收", "消退"), ("overall", "down")),
-}
+_VERBS: dict[str, tuple[str, str]] = {**CHANGE_VERBS, "增粗": ("size", "up")}  # rules' verbs, and a thickened vessel
 _VERB = re.compile("|".join(sorted(_VERBS, key=len, reverse=True)))
 # A clause that compares with the earlier exam: its change verbs are changes.
 _COMPARES = re.compile(r"较前|较上次|较之前|与前次?|与上次|进一步|前次|上次|同前(?!列腺)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from petsum.text.contradiction import contradictions
 from petsum.text.lexicon import Lexicon, load_lexicon
 from petsum.text.rules import (
     MAX_RANGE,
@@ -166,8 +167,6 @@ def checked(finding: str, output: str, lexicon: Lexicon | None = None, cut: bool
     """`ground`, then the contradiction check (`petsum.text.contradiction`): an answer that asserts
     what its finding negates (raised uptake the finding denies, an organ state it denies, the
     opposite change) is replaced by the finding in the report's words, action "contradiction"."""
-    from petsum.text.contradiction import contradictions
-
     said, action = ground(finding, output, lexicon, cut)
     if action == "copy" or not contradictions(finding, said):
         return said, action

@@ -100,7 +100,7 @@ def is_follow_up(findings: str) -> bool:
 # 摄取、密度 增高/减低) and `overall` (进展/好转, 新发, 消失), each `up` or `down`; `stable` for `相仿`/`同前`.
 # A verb is a change when `较前`, `前次`, `本次` or `原` frames its sentence (`原直肠壁放射性摄取较前减低`),
 # or when it only has one reading (`新发`, `消失`, `进展`, `好转`).
-_CHANGE_VERBS: dict[str, tuple[str, str]] = {
+CHANGE_VERBS: dict[str, tuple[str, str]] = {
     **dict.fromkeys(("增大", "扩大", "增厚", "变大"), ("size", "up")),
     **dict.fromkeys(("缩小", "减小", "变小", "变薄"), ("size", "down")),
     **dict.fromkeys(("增多",), ("count", "up")),
@@ -110,7 +110,7 @@ _CHANGE_VERBS: dict[str, tuple[str, str]] = {
     **dict.fromkeys(("进展", "新发", "新见", "新增", "新出现"), ("overall", "up")),
     **dict.fromkeys(("好转", "消失", "吸收", "消退"), ("overall", "down")),
 }
-_CHANGE_VERB = re.compile("|".join(sorted(_CHANGE_VERBS, key=len, reverse=True)))
+_CHANGE_VERB = re.compile("|".join(sorted(CHANGE_VERBS, key=len, reverse=True)))
 _ALWAYS_CHANGE = {"进展", "新发", "新见", "新增", "新出现", "好转", "消失", "消退"}
 _COMPARED = re.compile(r"较前|前次|本次|原(?!发)|与前|治疗后")
 STABLE = re.compile(r"相仿|同前(?!列腺)|无明显变化|无变化|变化不明显|变化不大|大致相同|基本相同|相似")
@@ -132,7 +132,7 @@ def changes(text: str) -> set[tuple[str, str]]:
             if _NOT_BEFORE_VERB.search(sentence[: m.start()]):
                 continue  # `未见增大`, `无明显增高`: no change said
             if compared or m.group(0) in _ALWAYS_CHANGE:
-                out.add(_CHANGE_VERBS[m.group(0)])
+                out.add(CHANGE_VERBS[m.group(0)])
         for now, before in VERSUS.findall(sentence):
             if float(now) != float(before):
                 out.add(("level", "up" if float(now) > float(before) else "down"))
