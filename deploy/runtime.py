@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deploy.export import FORMAT, ONNX_MANIFEST, past_names
-from shared.generate import LogitBias, Sampling, ban_repeats
+from shared.generate import Decoded, LogitBias, Sampling, ban_repeats, mean_probability
 
 if TYPE_CHECKING:
     from shared.generate import ModelSet
@@ -121,6 +121,7 @@ class OnnxSeq2Seq:
     ) -> list[list[int]]:
         n = mask.shape[0]
         out: list[list[int]] = [[] for _ in range(n)]
+        log_p = np.zeros(n)  # each row's summed log-probability of its tokens: the greedy confidence stand-in
         rows = np.arange(n)  # the inputs still generating; finished ones leave the batch
         tokens = np.full(n, self.start, dtype=np.int64)
         past = self.empty_past(n)
@@ -132,6 +133,8 @@ class OnnxSeq2Seq:
             if sampling:
                 sampling.apply(logits, rows, i)
             tokens = logits.argmax(-1)
+            if not sampling:
+                log_p[rows] += mean_probability(logits, tokens)
             for r, t in zip(rows, tokens):
                 out[r].append(int(t))
             keep = tokens != self.eos
@@ -141,7 +144,10 @@ class OnnxSeq2Seq:
                 rows, tokens, mask = rows[keep], tokens[keep], mask[keep]
                 past = [p[keep] for p in past]
                 cross = [c[keep] for c in cross]
-        return out
+        decoded = Decoded(out)
+        if not sampling:
+            decoded.probability = [float(np.exp(log_p[r] / len(toks))) if toks else None for r, toks in enumerate(out)]
+        return decoded
 
     def _beam(
         self,

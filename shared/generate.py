@@ -228,6 +228,7 @@ class TorchGenerator:
         processors = LogitsProcessorList(
             ([_bias_processor(bias)] if bias else []) + ([_sampling_processor(sampling)] if sampling else [])
         )
+        greedy = num_beams == 1 and sampling is None  # only then are the step scores the answer's own
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(self.model.device),
@@ -238,11 +239,39 @@ class TorchGenerator:
                 early_stopping=num_beams > 1,
                 no_repeat_ngram_size=no_repeat,  # ours, not the checkpoint's: every backend decodes alike
                 logits_processor=processors,
+                output_scores=greedy,
+                return_dict_in_generate=True,
             )
         # Drop the decoder start token, and the padding after EOS (a row without EOS ran to the limit,
         # and then every token is the model's own, even a generated pad).
-        rows = out[:, 1:].tolist()
-        return [toks[: toks.index(self.eos_id) + 1] if self.eos_id in toks else toks for toks in rows]
+        rows = Decoded(
+            toks[: toks.index(self.eos_id) + 1] if self.eos_id in toks else toks
+            for toks in out.sequences[:, 1:].tolist()
+        )
+        if greedy and out.scores:
+            chosen = out.sequences[:, 1 : 1 + len(out.scores)].cpu().numpy()
+            steps = [
+                mean_probability(s.float().cpu().numpy(), chosen[:, t]) for t, s in enumerate(out.scores)
+            ]  # per step, every row's log-probability of its token
+            rows.probability = [
+                float(np.exp(np.mean([steps[t][r] for t in range(len(toks))]))) if toks else None
+                for r, toks in enumerate(rows)
+            ]
+        return rows
+
+
+class Decoded(list):
+    """A generator's token rows (a plain list of rows), with each row's geometric-mean token
+    probability where the generator measured it (greedy decoding), else None."""
+
+    probability: list[float] | None = None
+
+
+def mean_probability(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Each row's log-probability of its chosen token under `logits` (after bias and bans), as float64."""
+    top = logits.max(-1, keepdims=True)
+    log_norm = np.log(np.exp((logits - top).astype(np.float64)).sum(-1)) + top[:, 0]
+    return logits[np.arange(len(tokens)), tokens].astype(np.float64) - log_norm
 
 
 def generate_batch(
@@ -252,13 +281,18 @@ def generate_batch(
     cfg: GenerateConfig,
     max_new_tokens: int | None = None,
     keys: list[int] | None = None,
+    probabilities: list[float | None] | None = None,
 ) -> tuple[list[str], list[int], list[bool]]:
     """Decode a batch of encoded sources: (texts, generated token counts, whether each ended
     with EOS rather than running into the token limit). With `keys` (one per source, `sample_key`),
-    each source's draw (`Sampling`) instead of its greedy or beam answer."""
+    each source's draw (`Sampling`) instead of its greedy or beam answer. `probabilities`, where
+    given, is filled with each answer's geometric-mean token probability (None where the generator
+    did not measure it)."""
     texts: list[str] = [""] * len(sources)
     counts: list[int] = [0] * len(sources)
     ended: list[bool] = [False] * len(sources)
+    if probabilities is not None:
+        probabilities[:] = [None] * len(sources)
     limit = max_new_tokens or cfg.max_new_tokens
     gen = (
         model
@@ -276,8 +310,11 @@ def generate_batch(
             sampling = Sampling(tuple(keys[i] for i in idx), cfg.sample_epsilon)
             rows = gen.generate_tokens(batch, limit, 1, cfg.no_repeat_ngram_size, bias, sampling=sampling)
         decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
-        for toks, text, i in zip(rows, decoded, idx):
+        measured = getattr(rows, "probability", None)
+        for k, (toks, text, i) in enumerate(zip(rows, decoded, idx)):
             texts[i], counts[i] = text.strip(), len(toks)
+            if probabilities is not None and measured is not None:
+                probabilities[i] = measured[k]
             ended[i] = tokenizer.eos_token_id in toks
     return texts, counts, ended
 
@@ -301,6 +338,19 @@ def consensus(texts: list[str], references: Sequence[tuple[str, float]] = ()) ->
     if refs:  # scaled by the others' count, not the sum divided by it: without references the floats are as before
         agreement = [s + (len(toks) - 1) * sum(w * rouge_l(a, b) for b, w in refs) for s, a in zip(agreement, toks)]
     return max(range(len(texts)), key=lambda i: (agreement[i], -i))
+
+
+def agreement(votes: list[str], chosen: int) -> float | None:
+    """How much the other candidates agree with the chosen one: its mean ROUGE-L F1 (over `units`)
+    against each of them, 0..1; None when it stood alone. The memory's references do not count:
+    they are not draws of this model."""
+    from shared.metrics import rouge_l, units
+
+    others = [units(v) for k, v in enumerate(votes) if k != chosen]
+    if not others:
+        return None
+    mine = units(votes[chosen])
+    return sum(rouge_l(mine, o) for o in others) / len(others) / 100
 
 
 def generate(
@@ -328,7 +378,8 @@ def generate(
     if models.method == "direct":
         sources = [encode_source(q, [], models.max_source_len, tok.eos_token_id) for q in q_ids]
         budget = min(cfg.max_new_tokens * cfg.max_iters, cfg.max_total_tokens)
-        texts, counts, ended = generate_batch(models.models["model"], tok, sources, cfg, budget)
+        confidence: list[float | None] = []
+        texts, counts, ended = generate_batch(models.models["model"], tok, sources, cfg, budget, None, confidence)
         if cfg.consensus_samples:
             as_voted = vote or (lambda _question, text: text)
             greedy = [as_voted(q, _read_segment(adapter, t)[1]) for q, t in zip(questions, texts)]
@@ -345,12 +396,16 @@ def generate(
                 votes = [greedy[i]] + [as_voted(questions[i], _read_segment(adapter, c[0])[1]) for c in candidates[1:]]
                 eligible = [k for k, text in enumerate(votes) if text is not None]
                 known = references(questions[i]) if references else ()
-                texts[i], _, ended[i] = candidates[eligible[consensus([votes[k] for k in eligible], known)]]
+                voters = [votes[k] for k in eligible]
+                chosen = consensus(voters, known)
+                texts[i], _, ended[i] = candidates[eligible[chosen]]
+                confidence[i] = agreement(voters, chosen)
                 counts[i] += sum(c[1] for c in candidates[1:])  # every token generated for this answer, draws included
-        for res, text, n, done in zip(results, texts, counts, ended):
+        for res, text, n, done, sure in zip(results, texts, counts, ended, confidence):
             final, clean = _read_segment(adapter, text)
             res.segments = [Segment(None, clean)] if clean else []
             res.stopped = done or final
+            res.confidence = sure
             res.reason, res.generated_tokens = ("stop" if res.stopped else "max_tokens"), n
         return results
 

@@ -60,3 +60,7 @@ class GenerationResult:
     stopped: bool = False  # the stop sign was produced
     reason: str = ""  # "stop", "max_iters", "max_tokens", "empty", "repeat"
     generated_tokens: int = 0
+    # How sure the decoding was of this answer, 0..1: under consensus decoding, the chosen answer's mean
+    # ROUGE-L F1 against the other candidates (its agreement); under greedy decoding a stand-in, the
+    # geometric mean of its tokens' probabilities; None where neither was measured (beam search, iterative methods).
+    confidence: float | None = None

@@ -92,6 +92,21 @@ def items(text: str) -> list[str]:
 MAX_LEARNED_ORDER = 64
 
 
+@dataclass
+class Assembled:
+    """An impression as its parts: the opening line (or None), the numbered items, each with the
+    indices of the outputs it was written from, and the closing line. `impression` is the text."""
+
+    opening: str | None
+    items: list[tuple[str, list[int]]]
+    closing: str
+
+    @property
+    def impression(self) -> str:
+        lines = [f"{i}、{text}" for i, (text, _) in enumerate(self.items, 1)]
+        return "\n".join(([self.opening] if self.opening else []) + lines + [self.closing])
+
+
 def assemble(
     outputs: list[tuple[str, str]],
     covered: set[str] | None = None,
@@ -100,11 +115,23 @@ def assemble(
     sources: "list[Source] | None" = None,
     opening: str | None = None,
 ) -> str:
+    """The impression text of `assemble_items`."""
+    return assemble_items(outputs, covered, item_order, closing, sources, opening).impression
+
+
+def assemble_items(
+    outputs: list[tuple[str, str]],
+    covered: set[str] | None = None,
+    item_order: "Orderer | None" = None,
+    closing: str | None = None,
+    sources: "list[Source] | None" = None,
+    opening: str | None = None,
+) -> Assembled:
     """`outputs` is (region, generated text) per section, or per model call; `covered` the
     regions the scan includes (default: those of `outputs`); `sources`, where given, what each
     output was written from (`petsum.assemble.order.Source`), which the learned order reads. Normal
-    regions are not itemized; a finding that two regions both produced is written once; items
-    are put in `item_order`'s learned order (`petsum.assemble.order`) where given, else by
+    regions are not itemized; a finding that two regions both produced is written once (from both);
+    items are put in `item_order`'s learned order (`petsum.assemble.order`) where given, else by
     `suspicion`, then region, and numbered, adjacent items of one region under one number (`grouped`);
     `closing` (`petsum.assemble.closing`) closes them where given, else the
     rule's line for the scanned field; `opening` (`petsum.assemble.opening`), where given, opens the items."""
@@ -114,25 +141,38 @@ def assemble(
         range(len(outputs)), key=lambda k: REGIONS.index(outputs[k][0]) if outputs[k][0] in REGIONS else len(REGIONS)
     )
     found: list[str] = []
-    came_from: list[int] = []  # the output each item is from
+    came_from: list[list[int]] = []  # the outputs each item is from, the first one's source ordering it
     for k in region_first:
         for item in items(outputs[k][1]):  # item by item: `未见明显异常。肝囊肿。` still reports the cyst
-            if ADVICE.match(item) and found and outputs[came_from[-1]][0] == outputs[k][0]:
+            if ADVICE.match(item) and found and outputs[came_from[-1][0]][0] == outputs[k][0]:
                 # an answer that opens with advice: it belongs to its region's finding before, as within one answer
                 found[-1] += item
-            elif item not in found and not _normal_item(item):
+                came_from[-1] += [k] if k not in came_from[-1] else []
+            elif item in found:
+                first = came_from[found.index(item)]
+                first += [k] if k not in first else []
+            elif not _normal_item(item):
                 found.append(item)
-                came_from.append(k)
+                came_from.append([k])
     field = coverage(covered if covered is not None else {r for r, _ in outputs})
     if not found:  # no items, no opening line (the fit learned it from impressions with items)
-        return f"{field}PET/CT检查未见明显异常代谢征象。"
+        return Assembled(None, [], f"{field}PET/CT检查未见明显异常代谢征象。")
     if item_order and len(found) <= MAX_LEARNED_ORDER:
-        order = item_order.permutation(found, [sources[k] for k in came_from] if sources is not None else None)
+        order = item_order.permutation(found, [sources[k[0]] for k in came_from] if sources is not None else None)
     else:
         order = sorted(range(len(found)), key=lambda j: suspicion(found[j]))  # stable: clinical order within a rank
-    numbered = grouped(*shared_descriptions([found[j] for j in order], [outputs[came_from[j]][0] for j in order]))
-    lines = [f"{i}、{item}" for i, item in enumerate(numbered, 1)]
-    return "\n".join(([opening] if opening else []) + lines + [closing or f"余{field}PET/CT检查未见明显异常代谢征象。"])
+    ordered, regions = [found[j] for j in order], [outputs[came_from[j][0]][0] for j in order]
+    kept = _shared(ordered, regions)
+    merged = [k.text for k in kept]
+    groups = grouping([k.region for k in kept])
+    numbered = [
+        (
+            _joined([merged[g] for g in group]),
+            sorted({k for g in group for m in kept[g].members for k in came_from[order[m]]}),
+        )
+        for group in groups
+    ]
+    return Assembled(opening or None, numbered, closing or f"余{field}PET/CT检查未见明显异常代谢征象。")
 
 
 MIN_SHARED = 8  # characters of description two items must share to be said once
@@ -196,6 +236,7 @@ class _Kept:
     region: str
     sites: list[tuple[str, str]] = field(default_factory=list)
     described: str | None = None
+    members: list[int] = field(default_factory=list)  # the positions of the items it speaks for
 
     @property
     def text(self) -> str:
@@ -208,27 +249,44 @@ def shared_descriptions(ordered: list[str], regions: list[str]) -> tuple[list[st
     """(items, their regions) with items that say the same of different sites said once, where
     the first of them stands: `双侧颈部及腋窝多发淋巴结伴代谢轻度增高，考虑反应性改变。`, as
     radiologists write them, rather than the description once per finding."""
+    kept = _shared(ordered, regions)
+    return [k.text for k in kept], [k.region for k in kept]
+
+
+def _shared(ordered: list[str], regions: list[str]) -> list[_Kept]:
+    """`shared_descriptions` as the kept items, each with the positions of the items it speaks for."""
     kept: list[_Kept] = []
-    for item, region in zip(ordered, regions):
+    for m, (item, region) in enumerate(zip(ordered, regions)):
         for first in kept:
             found = _sites_and_description(first.base, item)
             if found and first.described in (None, found[2]):
                 if first.described is None:
                     first.sites, first.described = [(first.region, found[0])], found[2]
                 first.sites.append((region, found[1]))
+                first.members.append(m)
                 break
         else:
-            kept.append(_Kept(item, region))
-    return [k.text for k in kept], [k.region for k in kept]
+            kept.append(_Kept(item, region, members=[m]))
+    return kept
 
 
 def grouped(ordered: list[str], regions: list[str]) -> list[str]:
     """Adjacent items of one region as one numbered item, `；` between them, as radiologists
     write an organ system's findings (cPET validation impressions: 1.7 pieces per numbered item)."""
-    out: list[str] = []
-    for k, item in enumerate(ordered):
-        if k and regions[k] == regions[k - 1]:
-            out[-1] = re.sub(r"[。；]$", "", out[-1]) + "；" + item
+    return [_joined([ordered[k] for k in group]) for group in grouping(regions)]
+
+
+def grouping(regions: list[str]) -> list[list[int]]:
+    """The positions `grouped` puts under one number: runs of one region."""
+    out: list[list[int]] = []
+    for k, region in enumerate(regions):
+        if k and region == regions[k - 1]:
+            out[-1].append(k)
         else:
-            out.append(item)
+            out.append([k])
     return out
+
+
+def _joined(parts: list[str]) -> str:
+    """Items said under one number: each but the last without its end mark, `；` between them."""
+    return "；".join(re.sub(r"[。；]$", "", p) for p in parts[:-1]) + ("；" if len(parts) > 1 else "") + parts[-1]

@@ -51,7 +51,12 @@ def summarize_chunk(summarizer: "Summarizer", chunk: list[Record]) -> list[dict]
             out.append({"id": rec.id, "error": str(res)})
         else:
             out.append(
-                {"id": rec.id, "impression": res.impression, **({"warnings": res.warnings} if res.warnings else {})}
+                {
+                    "id": rec.id,
+                    "impression": res.impression,
+                    **res.structured(),
+                    **({"warnings": res.warnings} if res.warnings else {}),
+                }
             )
     return out
 

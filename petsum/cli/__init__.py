@@ -7,10 +7,10 @@ from __future__ import annotations
 import click
 
 from deploy.cli import export_command
-from petsum.cli import average, batch, evaluate, floor, memory, order, segment, split, summarize, train
+from petsum.cli import average, batch, evaluate, floor, memory, order, segment, serve, split, summarize, train
 from petsum.summarize.folder import DEFAULT_MODEL
 
-USER_COMMANDS = ("summarize", "batch", "evaluate", "train", "export")
+USER_COMMANDS = ("summarize", "batch", "serve", "evaluate", "train", "export")
 
 
 class _Sections(click.Group):
@@ -35,6 +35,6 @@ def main() -> None:
     """Summarize Chinese PET/CT findings into an impression with AS-ES trained models."""
 
 
-for _module in (summarize, batch, evaluate, train, segment, floor, order, memory, average, split):
+for _module in (summarize, batch, serve, evaluate, train, segment, floor, order, memory, average, split):
     main.add_command(_module.command)
 main.add_command(export_command(DEFAULT_MODEL))

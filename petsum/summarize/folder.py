@@ -129,3 +129,21 @@ def write_memory(model: Path, data: dict | None) -> Path:
 
 def has_memory(model: Path) -> bool:
     return (model / MEMORY).is_file() or MEMORY_KEY in read_manifest(model)
+
+
+METRICS = "metrics.json"  # a model folder's headline test metrics, written beside its card
+
+
+def headline_metrics(model: Path) -> dict | None:
+    """The headline metrics a model folder states (`metrics.json`: the card's evaluation), or None
+    for a folder without them (`petsum train` does not measure a held-out split on its own)."""
+    import json
+
+    path = model / METRICS
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -16,7 +16,7 @@ from pathlib import Path
 from petsum.adapter import PetAdapter
 from petsum.assemble.closing import ClosingLine
 from petsum.assemble.follow_up import keep_change
-from petsum.assemble.impression import assemble, is_normal
+from petsum.assemble.impression import Assembled, assemble_items, is_normal
 from petsum.assemble.opening import OpeningLine, opening_for
 from petsum.assemble.order import Source
 from petsum.assemble.pointer import read_item_order
@@ -25,9 +25,10 @@ from petsum.summarize.folder import MEMORY_KEY, fitted_entries, input_kind, lear
 from petsum.summarize.grounding import checked
 from petsum.summarize.memory import Memory
 from petsum.text.inputs import model_inputs
-from petsum.text.lexicon import load_lexicon
+from petsum.text.lexicon import REGIONS, load_lexicon
 from petsum.text.report import normalize, sections_of_normalized
 from petsum.text.rules import chars, is_follow_up
+from petsum.text.spans import merged, source_spans
 from shared.records import decode_record
 from shared.textio import InputError
 
@@ -50,25 +51,110 @@ class RegionSummary:
     stopped: bool = True
 
 
+ORIGINS = ("model", "trimmed", "copy")  # an item of answers of several origins takes the last of them here
+
+
+@dataclass
+class Item:
+    """One numbered impression item with its provenance (docs/serve.md, "The summary JSON")."""
+
+    n: int
+    text: str
+    regions: list[str]
+    sources: list[tuple[int, int]]  # [start, end) into the summary's normalized `text`
+    origin: str  # model: the model's words; trimmed: with clauses removed; copy: the report's own words
+    confidence: float | None  # the lowest of its model answers' (`GenerationResult.confidence`); None: no model words
+
+    def to_json(self) -> dict:
+        return {
+            "n": self.n,
+            "text": self.text,
+            "regions": self.regions,
+            "sources": [list(s) for s in self.sources],
+            "origin": self.origin,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+        }
+
+
+@dataclass
+class Answer:
+    """What one model call gave a report: its region, what it was asked, the guard's action and the
+    decoding's confidence, for the items written from it."""
+
+    region: str
+    question: str
+    action: str | None
+    confidence: float | None
+
+
 @dataclass
 class Summary:
     impression: str
     regions: list[RegionSummary]
     warnings: list[str] = field(default_factory=list)  # never quote report text: they reach logs
+    text: str = ""  # the normalized report text the items' `sources` index
+    opening: str | None = None
+    items: list[Item] = field(default_factory=list)
+    closing: str = ""
 
     def to_json(self, model: str, engine: dict | None = None) -> dict:
         regions = [{"region": r.region, "segments": r.segments, "stopped": r.stopped} for r in self.regions]
         return {
             "impression": self.impression,
+            **self.structured(),
             "regions": regions,
             "model": model,
             **(engine or {}),
             "warnings": self.warnings,
         }
 
+    def structured(self) -> dict:
+        """The impression's parts with their provenance: what `batch` records and the service return."""
+        return {
+            "text": self.text,
+            "opening": self.opening,
+            "items": [item.to_json() for item in self.items],
+            "closing": self.closing,
+        }
+
+
+def items_of(assembled: Assembled, answers: list[Answer], text: str) -> list[Item]:
+    """The numbered items of `assembled` with their regions, source spans, origin and confidence,
+    from the answers (one per model call, in call order) each was written from."""
+    spans: list[list[tuple[int, int]]] = []
+    start = 0
+    for answer in answers:  # findings come in report order: each is searched for after the one before
+        found = source_spans(text, answer.question, start)
+        spans.append(found)
+        start = found[-1][1] if found else start
+    out = []
+    for n, (said, froms) in enumerate(assembled.items, 1):
+        mine = [answers[k] for k in froms]
+        origins = [
+            {"copy": "copy", "contradiction": "copy", "trim": "trimmed"}.get(a.action or "", "model") for a in mine
+        ]
+        sure = [a.confidence for a, o in zip(mine, origins) if o != "copy" and a.confidence is not None]
+        out.append(
+            Item(
+                n,
+                said,
+                sorted({a.region for a in mine}, key=lambda r: REGIONS.index(r) if r in REGIONS else len(REGIONS)),
+                merged([s for k in froms for s in spans[k]]),
+                max(origins, key=ORIGINS.index),
+                min(sure) if sure else None,
+            )
+        )
+    return out
+
 
 def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     """(region sections, warnings) of one report's findings; `InputError` if it is unusable."""
+    sections, warnings, _ = read_sections(text)
+    return sections, warnings
+
+
+def read_sections(text: str) -> tuple[list[tuple[str, str]], list[str], str]:
+    """`sections_of`, with the normalized text the sections were read from."""
     warnings = []
     if len(text) > MAX_REPORT_BYTES:  # bound the work before splitting (the CLI readers refuse larger files)
         warnings.append(f"report truncated from {len(text):,} to {MAX_REPORT_BYTES:,} characters")
@@ -86,7 +172,7 @@ def sections_of(text: str) -> tuple[list[tuple[str, str]], list[str]]:
             warnings.append(f"{region} section truncated from {len(body)} to {MAX_REGION_CHARS} characters")
             body = body[:MAX_REGION_CHARS]
         sections.append((region, body))
-    return sections, warnings
+    return sections, warnings, text
 
 
 def read_report(data: bytes, name: str, max_bytes: int = MAX_REPORT_BYTES) -> str:
@@ -236,11 +322,11 @@ class Summarizer:
         follow_ups: dict[int, bool] = {}  # whether its findings compare with an earlier exam
         for i, text in enumerate(texts):
             try:
-                sections, warnings = sections_of(text)
+                sections, warnings, normalized = read_sections(text)
             except InputError as e:
                 out.append(e)
                 continue
-            out.append(Summary("", [], warnings))
+            out.append(Summary("", [], warnings, normalized))
             closings[i] = self.closing.choose(sections) if self.closing else None
             openings[i] = opening_for(self.opening, sections)
             follow_ups[i] = any(is_follow_up(body) for _, body in sections)
@@ -259,6 +345,7 @@ class Summarizer:
         said_by: dict[int, list[tuple[str, str]]] = {
             i: [] for i in closings
         }  # report → (region, answer) per model call
+        answers: dict[int, list[Answer]] = {i: [] for i in closings}  # and what each was written from
         sources: dict[int, list[Source]] = {
             i: [] for i in closings
         }  # what each answer was written from: the order reads it
@@ -272,6 +359,7 @@ class Summarizer:
                 if follow_ups[i] and action not in ("copy", "contradiction") and not is_normal(said):
                     said = keep_change(question, said)  # a follow-up's change and its SUVmax values stay said
                 said_by[i].append((region, said))
+                answers[i].append(Answer(region, question, action, res.confidence))
                 # the model wrote about another organ, or a number or side it was not given: the report's words instead
                 if action in ("copy", "contradiction"):
                     copied[i] += action == "copy"
@@ -291,9 +379,10 @@ class Summarizer:
         for i, summary in enumerate(out):
             if isinstance(summary, Summary):
                 covered = {r.region for r in summary.regions}
-                summary.impression = assemble(
-                    said_by[i], covered, self.item_order, closings[i], sources[i], openings[i]
-                )
+                assembled = assemble_items(said_by[i], covered, self.item_order, closings[i], sources[i], openings[i])
+                summary.impression = assembled.impression
+                summary.opening, summary.closing = assembled.opening, assembled.closing
+                summary.items = items_of(assembled, answers[i], summary.text)
                 if copied[i]:
                     summary.warnings.append(
                         f"{copied[i]} finding(s) in the report's own words: "

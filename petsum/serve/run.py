@@ -1,0 +1,54 @@
+"""Running the service under uvicorn: logging without report text, graceful shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from petsum.serve.settings import ServeSettings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Uvicorn drains the requests in flight on SIGTERM or Ctrl-C, then runs the app's shutdown (the
+# batcher decodes what it was given). Past this it closes what is left.
+GRACEFUL_S = 60
+
+
+def load_model(settings: ServeSettings):
+    """The summarizer `settings` name, with its device warning in the log."""
+    from deploy.backend import device_warning
+    from petsum.summarize.summarizer import Summarizer
+
+    summarizer = Summarizer.load(settings.model, backend=settings.backend, device=settings.device)
+    if note := device_warning(summarizer.models, settings.device):
+        logging.getLogger("petsum.serve").warning(note)
+    return summarizer
+
+
+def serve(settings: ServeSettings, host: str, port: int) -> str | None:
+    """Serve until stopped; the model's load error, if it failed to load, else None."""
+    import uvicorn
+
+    from petsum.serve.app import create_app
+    from petsum.summarize.folder import model_path
+
+    model_path(settings.model)  # a missing folder is a one-line error before anything starts
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    app = create_app(settings, load_model)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,  # the app logs each request itself, with counts and no query text
+        log_config=None,  # keep the logging set up above: one format, on stderr
+        timeout_graceful_shutdown=GRACEFUL_S,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    service = app.state.service
+
+    def stop() -> None:
+        server.should_exit = True
+
+    service.on_load_error = stop
+    server.run()
+    return f"the model failed to load: {service.load_error}" if service.load_error else None
