@@ -215,9 +215,8 @@ def create_app(settings: ServeSettings, load: Callable[[ServeSettings], "Summari
         assert service.summarizer is not None
         if req.consensus and service.summarizer.models.method != "direct":
             raise ServiceError(422, "invalid_request", "consensus: consensus decoding is for direct models")
-        consensus = req.consensus if req.consensus is not None else settings.consensus
         try:
-            future = batcher.submit([r.text for r in req.reports], consensus)
+            future = batcher.submit([r.text for r in req.reports], req.consensus)
         except QueueFull:
             raise ServiceError(503, "busy", "too many reports waiting", {"Retry-After": str(RETRY_AFTER_S)}) from None
         except Closed:

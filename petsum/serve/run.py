@@ -18,7 +18,9 @@ def load_model(settings: ServeSettings):
     from deploy.backend import device_warning
     from petsum.summarize.summarizer import Summarizer
 
-    summarizer = Summarizer.load(settings.model, backend=settings.backend, device=settings.device)
+    summarizer = Summarizer.load(
+        settings.model, backend=settings.backend, device=settings.device, consensus=settings.consensus
+    )
     if note := device_warning(summarizer.models, settings.device):
         logging.getLogger("petsum.serve").warning(note)
     return summarizer

@@ -20,7 +20,7 @@ class ServeSettings(BaseModel):
     model: Path | None = None  # None: the shipped default
     backend: str = "auto"
     device: str = "cpu"
-    consensus: int | None = Field(None, ge=0, le=MAX_CONSENSUS)  # None: the model's own setting
+    consensus: int | None = Field(None, ge=0, le=MAX_CONSENSUS)  # requests' default; None: the model's own setting
     api_key: str | None = Field(None, repr=False)  # from --api-key-file; never logged
     max_batch: int = Field(32, ge=1, le=4096)
     max_wait_ms: float = Field(10, ge=0, le=10_000)

@@ -197,3 +197,68 @@ def test_petsum_votes_on_what_an_answer_says_not_on_its_punctuation():
     )
     assert comma == semicolon and "5.2" in comma.split() and "，" not in comma
     assert summarizer.vote(finding, "未见明显异常。") is None  # a normal answer does not vote
+
+
+@pytest.mark.slow  # an ONNX export
+def test_greedy_confidence_is_the_answers_geometric_mean_token_probability_in_both_backends(tiny):
+    """The greedy stand-in for confidence, checked against a teacher-forced forward pass of the same
+    model; onnxruntime measures the same within rounding; draws and beams measure nothing."""
+    import numpy as np
+    import torch
+
+    from deploy.runtime import OnnxSeq2Seq
+    from shared.generate import mean_probability
+
+    model, export = tiny
+    tok = tiny_tokenizer()
+    torch_gen, onnx_gen = TorchGenerator(model, tok.pad_token_id, tok.eos_token_id), OnnxSeq2Seq(export)
+    rows = torch_gen.generate_tokens(SOURCES, 10, 1, 2)
+    assert rows.probability is not None and len(rows.probability) == len(SOURCES)
+    for source, toks, p in zip(SOURCES, rows, rows.probability):
+        decoder = torch.tensor([[model.config.decoder_start_token_id, *toks[:-1]]])
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([source]), decoder_input_ids=decoder).logits[0].numpy()
+        # the same 2-gram ban the decoding applied, step by step
+        from shared.generate import ban_repeats
+
+        history = [model.config.decoder_start_token_id]
+        logp = []
+        for t, tok_id in enumerate(toks):
+            step = logits[t : t + 1].copy()
+            ban_repeats(step, [history], 2)
+            logp.append(mean_probability(step, np.array([tok_id]))[0])
+            history.append(tok_id)
+        assert 0 < p <= 1
+        assert p == pytest.approx(float(np.exp(np.mean(logp))), rel=1e-4)
+    onnx_rows = onnx_gen.generate_tokens(SOURCES, 10, 1, 2)
+    assert onnx_rows == rows
+    assert onnx_rows.probability == pytest.approx(rows.probability, rel=1e-3)
+    drawn = torch_gen.generate_tokens(SOURCES, 10, 1, 2, sampling=_sampling(SOURCES, 0))
+    assert getattr(drawn, "probability", None) is None
+    assert getattr(torch_gen.generate_tokens(SOURCES, 10, 2, 2), "probability", None) is None
+
+
+@pytest.mark.slow  # an ONNX export
+def test_consensus_confidence_is_the_chosen_answers_agreement_with_the_draws(tiny):
+    from petsum.adapter import PetAdapter
+    from shared.generate import ModelSet, agreement, generate
+
+    model, _ = tiny
+    tok = tiny_tokenizer()
+    questions = ["肝脏见低密度灶", "右肺上叶结节", "胆囊结石"]
+    cfg = GenerateConfig(max_new_tokens=8, max_total_tokens=8, no_repeat_ngram_size=2)
+    models = ModelSet("direct", tok, {"model": model}, generate=cfg)
+    seen: dict[str, list[str]] = {q: [] for q in questions}
+
+    def vote(question: str, candidate: str) -> str:
+        seen[question].append(candidate)
+        return candidate
+
+    voted = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), vote)
+    for q, res in zip(questions, voted):
+        chosen = consensus(seen[q])
+        assert res.confidence == pytest.approx(agreement(seen[q], chosen))
+        assert 0 <= res.confidence <= 1
+    assert agreement(["肝囊肿", "肝囊肿", "肝囊肿"], 0) == 1.0
+    assert agreement(["肝囊肿", "胆囊结石"], 0) == pytest.approx(2 / 7)  # 囊 in common: P 1/3, R 1/4
+    assert agreement(["肝囊肿"], 0) is None

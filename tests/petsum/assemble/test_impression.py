@@ -222,3 +222,26 @@ def test_an_answer_that_opens_with_advice_stays_with_its_regions_finding():
         "1、右肺结节。",
         "2、建议随访。",
     ]  # another region's: its own item
+
+
+def test_assemble_items_says_which_outputs_each_item_came_from():
+    from petsum.assemble.impression import assemble_items
+
+    nodes = "多发淋巴结伴代谢轻度增高，考虑反应性改变。"
+    outputs = [
+        ("head_neck", f"双侧颈部{nodes}"),  # 0: shares its description with 2
+        ("abdomen", "肝囊肿。"),  # 1
+        ("chest", f"双侧腋窝{nodes}"),  # 2
+        ("abdomen", "胆囊结石。"),  # 3: grouped under one number with 1
+        ("abdomen", "肝囊肿。"),  # 4: the same item as 1, written once
+        ("pelvis", "未见明显异常。"),  # 5: normal, no item
+    ]
+    got = assemble_items(outputs, opening="与前片比较：")
+    assert got.impression == assemble(outputs, opening="与前片比较：")
+    assert got.opening == "与前片比较：" and got.closing.startswith("余")
+    by_text = {text: froms for text, froms in got.items}
+    assert by_text[f"双侧颈部及腋窝{nodes}"] == [0, 2]
+    assert by_text["肝囊肿；胆囊结石。"] == [1, 3, 4]
+    assert all(5 not in froms for _, froms in got.items)
+    nothing = assemble_items([("chest", "未见明显异常。")])
+    assert nothing.items == [] and nothing.opening is None and nothing.impression == nothing.closing

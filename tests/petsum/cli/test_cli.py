@@ -32,7 +32,7 @@ def test_summarize_json_shape(pet_run, tmp_path):
     res = invoke(petsum, ["summarize", str(f), "--model", str(pet_run), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert set(out) >= {"impression", "regions", "model"}
+    assert set(out) >= {"impression", "regions", "model", "text", "opening", "items", "closing"}
     assert [r["region"] for r in out["regions"]] == ["brain", "abdomen", "chest"]  # report order
     segments = [s for r in out["regions"] for s in r["segments"]]
     # a 4-step model may write nothing for a region; whatever it wrote carries its AS/ES tag

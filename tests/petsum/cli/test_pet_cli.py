@@ -91,7 +91,11 @@ def test_batch_jsonl_and_clean_run_exits_0(pet_run, tmp_path):
     out = tmp_path / "out.jsonl"
     res = invoke(["batch", str(src), "--out", str(out), "--model", str(pet_run)])
     assert res.exit_code == 0, res.output
-    assert [r["id"] for r in read_jsonl(out)] == ["7", "8"]
+    records = read_jsonl(out)
+    assert [r["id"] for r in records] == ["7", "8"]
+    for r in records:  # the structured impression rides along (docs/serve.md, "The summary JSON")
+        assert {"impression", "text", "opening", "items", "closing"} <= set(r)
+        assert r["impression"].endswith(r["closing"]) and r["text"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1, "question": "x"\n[1, 2]\n{"id": 3}\n', encoding="utf-8")
     res = invoke(["batch", str(bad), "--out", str(tmp_path / "bad_out.jsonl"), "--model", str(pet_run)])
