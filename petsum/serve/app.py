@@ -13,10 +13,12 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from petsum.serve.batcher import Batcher, Closed, QueueFull
 from petsum.serve.settings import MAX_CONSENSUS, ServeSettings
@@ -116,6 +119,7 @@ class Service:
             "providers": models.providers,
             "decoding": models.generate.model_dump(),
             "metrics": headline_metrics(self.summarizer.path),
+            "batching": asdict(self.batcher.stats) if self.batcher else None,
             "limits": {
                 "max_reports": self.settings.max_reports,
                 "max_report_chars": self.settings.max_report_chars,
@@ -144,30 +148,7 @@ def create_app(settings: ServeSettings, load: Callable[[ServeSettings], "Summari
         redoc_url=None,
     )
     app.state.service = service
-
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):
-        """One line per request; counts only, never text. Auth for `/v1`, in constant time."""
-        start = time.perf_counter()
-        request.state.reports = 0
-        if request.url.path.startswith("/v1/") and settings.api_key is not None and not _authorized(request, settings):
-            response = error_response(401, "unauthorized", "a valid API key is required (Authorization: Bearer …)")
-            response.headers["WWW-Authenticate"] = "Bearer"
-        else:
-            try:
-                response = await call_next(request)
-            except Exception as e:  # noqa: BLE001 - never a stack trace in a response or the log
-                log.error("internal error on %s %s: %s", request.method, request.url.path, type(e).__name__)
-                response = error_response(500, "internal", "internal error")
-        log.info(
-            "%s %s %d %.1fms reports=%d",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - start) * 1000,
-            request.state.reports,
-        )
-        return response
+    app.add_middleware(AccessLog, settings=settings)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, e: ServiceError) -> JSONResponse:
@@ -236,8 +217,61 @@ def create_app(settings: ServeSettings, load: Callable[[ServeSettings], "Summari
     return app
 
 
-def _authorized(request: Request, settings: ServeSettings) -> bool:
-    given = request.headers.get("authorization", "")
+_LOGGED_PATHS = {"/", "/healthz", "/readyz", "/v1/model", "/v1/summarize", "/openapi.json"}
+_STATIC_FILE = re.compile(r"/static/[\w.-]{1,64}")
+
+
+def logged_path(path: str) -> str:
+    """The path as the log may say it: one of ours, else `(other)`, since a client may put any text in a path."""
+    return path if path in _LOGGED_PATHS or _STATIC_FILE.fullmatch(path) else "(other)"
+
+
+class AccessLog:
+    """Plain ASGI middleware (not `BaseHTTPMiddleware`, whose receive wrapper hides a client's
+    disconnect from the endpoint): the `/v1` key check, one log line per request with counts
+    only, and a JSON 500 without a stack trace for anything unexpected, logged by type only."""
+
+    def __init__(self, app, settings: ServeSettings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        state = scope.setdefault("state", {})
+        state["reports"] = 0
+        status = {"code": 0, "started": False}
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+            await send(message)
+
+        path = scope.get("path", "")
+        try:
+            if path.startswith("/v1/") and self.settings.api_key is not None and not _authorized(scope, self.settings):
+                response = error_response(401, "unauthorized", "a valid API key is required (Authorization: Bearer …)")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                await response(scope, receive, sending)
+            else:
+                await self.app(scope, receive, sending)
+        except Exception as e:  # noqa: BLE001 - never a stack trace in a response or the log
+            log.error("internal error on %s %s: %s", scope.get("method"), logged_path(path), type(e).__name__)
+            if not status["started"]:
+                await error_response(500, "internal", "internal error")(scope, receive, sending)
+        log.info(
+            "%s %s %d %.1fms reports=%d",
+            scope.get("method"),
+            logged_path(path),
+            status["code"],
+            (time.perf_counter() - start) * 1000,
+            state.get("reports", 0),
+        )
+
+
+def _authorized(scope, settings: ServeSettings) -> bool:
+    given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), "")
     scheme, _, key = given.partition(" ")
     expected = (settings.api_key or "").encode()
     # compare_digest on bytes of any length: constant time in the key's content
@@ -255,11 +289,14 @@ async def _body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ServiceError(413, "too_large", f"the request body is over {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ServiceError(413, "too_large", f"the request body is over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ServiceError(413, "too_large", f"the request body is over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ServiceError(499, "client_closed", "client closed the request") from None
     return b"".join(chunks)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from petsum.serve.settings import ServeSettings
@@ -52,5 +53,9 @@ def serve(settings: ServeSettings, host: str, port: int) -> str | None:
         server.should_exit = True
 
     service.on_load_error = stop
+    # Uvicorn drains on SIGTERM, then puts back the handler it found and raises the signal again: with
+    # the default handler that kills the process (exit -15) after a clean drain. A no-op handler lets
+    # `run` return, and the command exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     server.run()
     return f"the model failed to load: {service.load_error}" if service.load_error else None
