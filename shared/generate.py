@@ -167,6 +167,22 @@ def _bias_processor(bias: LogitBias):
     return BiasLogits()
 
 
+def _recording_processor(steps: list):
+    """A Hugging Face logits processor, last in the list, that appends each step's per-row
+    log-probability of the greedy token (the top of the final scores) to `steps` and changes
+    nothing: the greedy confidence without keeping every step's scores."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class RecordTop(LogitsProcessor):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+            top = scores.float()
+            steps.append((top.max(-1).values - torch.logsumexp(top, -1)).cpu().numpy().astype(np.float64))
+            return scores
+
+    return RecordTop()
+
+
 def _sampling_processor(sampling: Sampling):
     """A Hugging Face logits processor applying `sampling` last, after its own bans and our biases,
     so that greedy search takes the draw."""
@@ -225,10 +241,13 @@ class TorchGenerator:
         from transformers import LogitsProcessorList
 
         ids, mask = pad(sources, self.pad_id)
+        greedy = num_beams == 1 and sampling is None  # only then is the top score the answer's own token
+        steps: list[np.ndarray] = []  # per step, every row's log-probability of its greedy token
         processors = LogitsProcessorList(
-            ([_bias_processor(bias)] if bias else []) + ([_sampling_processor(sampling)] if sampling else [])
+            ([_bias_processor(bias)] if bias else [])
+            + ([_sampling_processor(sampling)] if sampling else [])
+            + ([_recording_processor(steps)] if greedy else [])
         )
-        greedy = num_beams == 1 and sampling is None  # only then are the step scores the answer's own
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(self.model.device),
@@ -239,23 +258,16 @@ class TorchGenerator:
                 early_stopping=num_beams > 1,
                 no_repeat_ngram_size=no_repeat,  # ours, not the checkpoint's: every backend decodes alike
                 logits_processor=processors,
-                output_scores=greedy,
-                return_dict_in_generate=True,
             )
         # Drop the decoder start token, and the padding after EOS (a row without EOS ran to the limit,
         # and then every token is the model's own, even a generated pad).
         rows = Decoded(
-            toks[: toks.index(self.eos_id) + 1] if self.eos_id in toks else toks
-            for toks in out.sequences[:, 1:].tolist()
+            toks[: toks.index(self.eos_id) + 1] if self.eos_id in toks else toks for toks in out[:, 1:].tolist()
         )
-        if greedy and out.scores:
-            chosen = out.sequences[:, 1 : 1 + len(out.scores)].cpu().numpy()
-            steps = [
-                mean_probability(s.float().cpu().numpy(), chosen[:, t]) for t, s in enumerate(out.scores)
-            ]  # per step, every row's log-probability of its token
+        if greedy and steps:
+            logp = np.stack(steps, axis=1)  # rows × steps; a row's steps after its EOS are not its own
             rows.probability = [
-                float(np.exp(np.mean([steps[t][r] for t in range(len(toks))]))) if toks else None
-                for r, toks in enumerate(rows)
+                float(np.exp(logp[r, : len(toks)].mean())) if toks else None for r, toks in enumerate(rows)
             ]
         return rows
 
@@ -340,17 +352,18 @@ def consensus(texts: list[str], references: Sequence[tuple[str, float]] = ()) ->
     return max(range(len(texts)), key=lambda i: (agreement[i], -i))
 
 
-def agreement(votes: list[str], chosen: int) -> float | None:
+def agreement(votes: "Sequence[str | None]", chosen: int) -> float | None:
     """How much the other candidates agree with the chosen one: its mean ROUGE-L F1 (over `units`)
-    against each of them, 0..1; None when it stood alone. The memory's references do not count:
-    they are not draws of this model."""
+    against each of them, 0..1, a candidate that does not vote (None: the task reads it as saying
+    nothing, e.g. normal) agreeing 0; None when it stood alone. The memory's references do not
+    count: they are not draws of this model."""
     from shared.metrics import rouge_l, units
 
-    others = [units(v) for k, v in enumerate(votes) if k != chosen]
+    others = [v for k, v in enumerate(votes) if k != chosen]
     if not others:
         return None
-    mine = units(votes[chosen])
-    return sum(rouge_l(mine, o) for o in others) / len(others) / 100
+    mine = units(votes[chosen] or "")
+    return sum(rouge_l(mine, units(o)) for o in others if o is not None) / len(others) / 100
 
 
 def generate(
@@ -396,10 +409,9 @@ def generate(
                 votes = [greedy[i]] + [as_voted(questions[i], _read_segment(adapter, c[0])[1]) for c in candidates[1:]]
                 eligible = [k for k, text in enumerate(votes) if text is not None]
                 known = references(questions[i]) if references else ()
-                voters = [votes[k] for k in eligible]
-                chosen = consensus(voters, known)
-                texts[i], _, ended[i] = candidates[eligible[chosen]]
-                confidence[i] = agreement(voters, chosen)
+                chosen = eligible[consensus([votes[k] for k in eligible], known)]
+                texts[i], _, ended[i] = candidates[chosen]
+                confidence[i] = agreement(votes, chosen)
                 counts[i] += sum(c[1] for c in candidates[1:])  # every token generated for this answer, draws included
         for res, text, n, done, sure in zip(results, texts, counts, ended, confidence):
             final, clean = _read_segment(adapter, text)

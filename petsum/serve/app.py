@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -48,12 +48,22 @@ class ReportIn(BaseModel):
     id: str = Field(min_length=1, max_length=256)
     text: str
 
+    @field_validator("id")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        """An id goes back in the answer: it must be text UTF-8 can encode (no lone surrogate)."""
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+        return value
+
 
 class SummarizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reports: list[ReportIn] = Field(min_length=1)
-    consensus: int | None = Field(None, ge=0, le=MAX_CONSENSUS, description="draws per finding; 0: greedy")
+    consensus: int | None = Field(None, ge=0, le=MAX_CONSENSUS, strict=True, description="draws per finding; 0: greedy")
 
 
 class ServiceError(Exception):
@@ -84,6 +94,7 @@ class Service:
         self.summarizer: Summarizer | None = None
         self.batcher: Batcher | None = None
         self.load_error: str | None = None
+        self.decoding: dict = {}
         self.on_load_error: Callable[[], None] | None = None  # the CLI stops the server
 
     def start(self) -> None:
@@ -99,6 +110,7 @@ class Service:
                 self.on_load_error()
             return
         s = self.settings
+        self.decoding = summarizer.models.generate.model_dump()  # the batcher swaps it per request's consensus
         self.batcher = Batcher(summarizer, s.max_batch, s.max_wait_ms, s.max_queue)
         self.summarizer = summarizer
         log.info("model loaded: %s", summarizer.path.name)
@@ -117,7 +129,7 @@ class Service:
             "method": models.method,
             "backend": models.backend,
             "providers": models.providers,
-            "decoding": models.generate.model_dump(),
+            "decoding": self.decoding,
             "metrics": headline_metrics(self.summarizer.path),
             "batching": asdict(self.batcher.stats) if self.batcher else None,
             "limits": {
@@ -188,7 +200,13 @@ def create_app(settings: ServeSettings, load: Callable[[ServeSettings], "Summari
         },
     )
     async def summarize(request: Request) -> JSONResponse:
-        body = await _body(request, settings.max_body_bytes)
+        try:
+            async with asyncio.timeout(settings.body_timeout_s):
+                body = await _body(request, settings.max_body_bytes)
+        except TimeoutError:
+            raise ServiceError(
+                408, "body_timeout", f"the body did not arrive within {settings.body_timeout_s:g} s"
+            ) from None
         req = _parsed(body)
         request.state.reports = len(req.reports)
         _check_limits(req, settings)
@@ -218,12 +236,18 @@ def create_app(settings: ServeSettings, load: Callable[[ServeSettings], "Summari
 
 
 _LOGGED_PATHS = {"/", "/healthz", "/readyz", "/v1/model", "/v1/summarize", "/openapi.json"}
-_STATIC_FILE = re.compile(r"/static/[\w.-]{1,64}")
+_STATIC_FILE = re.compile(r"/static/[A-Za-z0-9_.-]{1,64}")
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def logged_path(path: str) -> str:
     """The path as the log may say it: one of ours, else `(other)`, since a client may put any text in a path."""
     return path if path in _LOGGED_PATHS or _STATIC_FILE.fullmatch(path) else "(other)"
+
+
+def logged_method(method: str | None) -> str:
+    """The method as the log may say it: a standard one, else `(other)` (a client chooses it too)."""
+    return method if method in _METHODS else "(other)"
 
 
 class AccessLog:
@@ -257,12 +281,14 @@ class AccessLog:
             else:
                 await self.app(scope, receive, sending)
         except Exception as e:  # noqa: BLE001 - never a stack trace in a response or the log
-            log.error("internal error on %s %s: %s", scope.get("method"), logged_path(path), type(e).__name__)
+            log.error(
+                "internal error on %s %s: %s", logged_method(scope.get("method")), logged_path(path), type(e).__name__
+            )
             if not status["started"]:
                 await error_response(500, "internal", "internal error")(scope, receive, sending)
         log.info(
             "%s %s %d %.1fms reports=%d",
-            scope.get("method"),
+            logged_method(scope.get("method")),
             logged_path(path),
             status["code"],
             (time.perf_counter() - start) * 1000,
@@ -303,7 +329,7 @@ async def _body(request: Request, limit: int) -> bytes:
 def _parsed(body: bytes) -> SummarizeRequest:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting no request has
         raise ServiceError(400, "bad_json", "the body is not JSON in UTF-8") from None
     try:
         req = SummarizeRequest.model_validate(data)

@@ -10,8 +10,9 @@ from petsum.serve.settings import ServeSettings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Uvicorn drains the requests in flight on SIGTERM or Ctrl-C, then runs the app's shutdown (the
-# batcher decodes what it was given). Past this it closes what is left.
-GRACEFUL_S = 60
+# batcher decodes what it was given). It waits up to the request timeout and this margin: a request
+# in flight then has its answer, or its 504.
+GRACEFUL_MARGIN_S = 10
 
 
 def load_model(settings: ServeSettings):
@@ -43,7 +44,7 @@ def serve(settings: ServeSettings, host: str, port: int) -> str | None:
         port=port,
         access_log=False,  # the app logs each request itself, with counts and no query text
         log_config=None,  # keep the logging set up above: one format, on stderr
-        timeout_graceful_shutdown=GRACEFUL_S,
+        timeout_graceful_shutdown=int(settings.timeout_s + settings.body_timeout_s + GRACEFUL_MARGIN_S),
         server_header=False,
     )
     server = uvicorn.Server(config)
@@ -53,9 +54,10 @@ def serve(settings: ServeSettings, host: str, port: int) -> str | None:
         server.should_exit = True
 
     service.on_load_error = stop
-    # Uvicorn drains on SIGTERM, then puts back the handler it found and raises the signal again: with
-    # the default handler that kills the process (exit -15) after a clean drain. A no-op handler lets
-    # `run` return, and the command exit 0.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # Uvicorn drains on SIGTERM or Ctrl-C, then puts back the handler it found and raises the signal
+    # again: with the default handlers that kills the process (exit -15) or is a KeyboardInterrupt
+    # after a clean drain. No-op handlers let `run` return, and the command exit 0.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
     server.run()
     return f"the model failed to load: {service.load_error}" if service.load_error else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 # more than this is not one report. The summarizer bounds its work per report besides.
 MAX_REPORT_CHARS = 20_000
 MAX_REPORTS = 64  # per request: a RIS asks for one report at a time, a worklist for a few dozen
-MAX_BODY_BYTES = 2 * 1024 * 1024  # 64 reports at the per-report limit in UTF-8, with room for JSON
+MAX_BODY_BYTES = 4 * 1024 * 1024  # 64 reports at the per-report limit, 3 bytes a character in UTF-8, with room for JSON
+BODY_TIMEOUT_S = 30  # a body of a few MB arrives in well under a second on a hospital network
+_PRINTABLE_ASCII = re.compile(r"[!-~]+")  # what an HTTP header carries as it is
 MAX_CONSENSUS = 64  # draws per finding a request may ask for (the default model's own is 24)
 
 
@@ -29,11 +32,15 @@ class ServeSettings(BaseModel):
     max_report_chars: int = Field(MAX_REPORT_CHARS, ge=1)
     max_reports: int = Field(MAX_REPORTS, ge=1)
     max_body_bytes: int = Field(MAX_BODY_BYTES, ge=1024)
+    body_timeout_s: float = Field(BODY_TIMEOUT_S, gt=0)
 
 
 def read_api_key(path: str | Path) -> str:
     """The key in a file (its first line, stripped); `ValueError` for an empty or short one."""
     key = Path(path).read_text(encoding="utf-8").strip().splitlines()
-    if not key or len(key[0].strip()) < 16:
-        raise ValueError(f"{path}: the API key file must hold a key of at least 16 characters on its first line")
+    if not key or len(key[0].strip()) < 16 or not _PRINTABLE_ASCII.fullmatch(key[0].strip()):
+        raise ValueError(
+            f"{path}: the API key file must hold a key of at least 16 printable ASCII characters (no spaces) "
+            "on its first line"
+        )
     return key[0].strip()

@@ -29,7 +29,8 @@ def clean_report(text: str) -> str:
 
 
 # Characters a reader never sees: format characters (zero-width spaces and joiners, U+2060, the
-# BOM, a soft hyphen, bidi marks) and controls other than tab and newline (a NUL in a CSV field).
+# BOM, a soft hyphen, bidi marks), controls other than tab and newline (a NUL in a CSV field) and
+# lone surrogates (a JSON `\ud800` escape: no character, and no UTF-8 encoding).
 # Inside `未\u200b见` one of them hides the negation from every rule and from the model, and a
 # fully normal report reads as malignant, so they go before anything reads the text.
 # Every other kind of space (NBSP, U+3000, thin spaces) is a plain space, and a line or paragraph
@@ -44,7 +45,7 @@ def _folding() -> dict[int, str | None]:
     table: dict[int, str | None] = {}
     for cp in (cp for block in _SCANNED for cp in block):
         kind = unicodedata.category(chr(cp))
-        if kind in ("Cf", "Cc") and chr(cp) not in "\t\n\r":
+        if kind in ("Cf", "Cc", "Cs") and chr(cp) not in "\t\n\r":
             table[cp] = None
         elif kind == "Zs" and cp != 0x20:
             table[cp] = " "

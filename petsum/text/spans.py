@@ -15,7 +15,7 @@ Span = tuple[int, int]
 
 _FILLER = re.compile(r"[\s，。；;,、：:]*")  # what may lie between two runs of one finding and still join them
 _MARKS = "，。；;,、：: \t\n"
-MIN_RUN = 2  # a run of one character (`。`, `左`) is found anywhere: it places nothing
+MIN_RUN = 2  # a run of one character (`。`, `左`) is found anywhere: it places nothing, even at a finding's end
 
 
 def _longest_run(text: str, piece: str, start: int) -> tuple[int, int]:
@@ -30,20 +30,25 @@ def _longest_run(text: str, piece: str, start: int) -> tuple[int, int]:
             lo, where = mid, at
         else:
             hi = mid - 1
-    return (where, lo) if lo >= min(MIN_RUN, len(piece)) and where >= 0 else (-1, 0)
+    return (where, lo) if lo >= MIN_RUN and where >= 0 else (-1, 0)
+
+
+def _content(text: str) -> int:
+    """Characters of `text` that are not punctuation or space: what placing a finding counts."""
+    return sum(ch not in _MARKS for ch in text)
 
 
 def _runs(text: str, piece: str, start: int) -> tuple[list[Span], int]:
-    """(spans of `piece` in `text` from `start` on, in order; characters of it placed)."""
+    """(spans of `piece` in `text` from `start` on, in order; `_content` characters of it placed)."""
     spans: list[Span] = []
     rest, pos, placed = piece, start, 0
     while rest:
         at, length = _longest_run(text, rest, pos)
-        if not length:  # a character the report does not have here (an added `。`): skip it
+        if not length:  # a character the report does not have here (an added `。`), or a last one: skip it
             rest = rest[1:]
             continue
         spans.append((at, at + length))
-        placed += length
+        placed += _content(rest[:length])
         pos, rest = at + length, rest[length:]
     return spans, placed
 
@@ -71,7 +76,7 @@ def source_spans(text: str, finding: str, start: int = 0) -> list[Span]:
     places more of it. Each span's text occurs in `finding`; [] when nothing of it is found."""
     finding = finding.strip()
     ahead, placed = _runs(text, finding, start)
-    if start and placed < len(finding.strip(_MARKS)):
+    if start and placed < _content(finding):
         again, placed_again = _runs(text, finding, 0)
         if placed_again > placed:
             ahead = again

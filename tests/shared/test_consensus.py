@@ -259,6 +259,21 @@ def test_consensus_confidence_is_the_chosen_answers_agreement_with_the_draws(tin
         chosen = consensus(seen[q])
         assert res.confidence == pytest.approx(agreement(seen[q], chosen))
         assert 0 <= res.confidence <= 1
+    # draws that say nothing (the task's vote None: normal) count against the chosen answer
+    silent: dict[str, list[str | None]] = {q: [] for q in questions}
+
+    def vote_some(question: str, candidate: str) -> str | None:
+        said = candidate if len(silent[question]) % 2 == 0 else None  # the greedy answer and every other draw
+        silent[question].append(said)
+        return said
+
+    halved = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 3}), vote_some)
+    for q, res in zip(questions, halved):
+        assert silent[q][1] is None and silent[q][3] is None
+        chosen = [0, 2][consensus([silent[q][0], silent[q][2]])]
+        assert res.confidence == pytest.approx(agreement(silent[q], chosen))
+        assert res.confidence <= 1 / 3 + 1e-9  # two of the three others said nothing
     assert agreement(["肝囊肿", "肝囊肿", "肝囊肿"], 0) == 1.0
+    assert agreement(["肝囊肿", None, "肝囊肿", None], 0) == pytest.approx(1 / 3)
     assert agreement(["肝囊肿", "胆囊结石"], 0) == pytest.approx(2 / 7)  # 囊 in common: P 1/3, R 1/4
     assert agreement(["肝囊肿"], 0) is None

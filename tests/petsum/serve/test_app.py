@@ -27,8 +27,19 @@ PARAGRAPH = (REPO / "examples" / "report_paragraph.txt").read_text(encoding="utf
 NEWLINES = (REPO / "examples" / "report_newlines.txt").read_text(encoding="utf-8")
 
 
+_LOADED: dict[str, object] = {}
+
+
+def load_once(settings: ServeSettings):
+    """The shipped model, loaded by the service's own loader once for the module: each app here
+    differs in its limits, not its model (an app's batcher decodes with the settings it is given)."""
+    if "model" not in _LOADED:
+        _LOADED["model"] = load_model(settings)
+    return _LOADED["model"]
+
+
 def client_for(**settings) -> TestClient:
-    return TestClient(create_app(ServeSettings(consensus=0, **settings), load_model), raise_server_exceptions=False)
+    return TestClient(create_app(ServeSettings(consensus=0, **settings), load_once), raise_server_exceptions=False)
 
 
 def wait_ready(client: TestClient) -> None:
@@ -120,6 +131,10 @@ def test_consensus_per_request_reports_agreement(client):
         (b'{"reports": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}', 422, "invalid_request"),
         (b'{"reports": [{"id": "a", "text": "x"}], "consensus": -1}', 422, "invalid_request"),
         (b'{"reports": [{"id": "a", "text": "x"}], "consensus": 10000}', 422, "invalid_request"),
+        (b'{"reports": [{"id": "a", "text": "x"}], "consensus": "3"}', 422, "invalid_request"),
+        (b'{"reports": [{"id": "a", "text": "x"}], "consensus": true}', 422, "invalid_request"),
+        (b'{"reports": [{"id": "\\ud800", "text": "x"}]}', 422, "invalid_request"),
+        (b"[" * 100_000, 400, "bad_json"),
     ],
 )
 def test_bad_requests_get_a_json_error_never_a_500(client, body, status, code):
@@ -134,7 +149,7 @@ def test_limits_answer_413(client):
     assert over.status_code == 413 and over.json()["error"]["code"] == "too_large"
     many = client.post("/v1/summarize", json={"reports": [{"id": str(k), "text": "肝"} for k in range(65)]})
     assert many.status_code == 413
-    huge = client.post("/v1/summarize", content=b"{" + b" " * (3 * 1024 * 1024) + b"}")
+    huge = client.post("/v1/summarize", content=b"{" + b" " * (5 * 1024 * 1024) + b"}")
     assert huge.status_code == 413
 
 
@@ -209,3 +224,46 @@ def test_a_request_past_its_timeout_answers_504():
         wait_ready(c)
         res = c.post("/v1/summarize", json={"reports": [{"id": "a", "text": REPORT}]})
         assert res.status_code == 504 and res.json()["error"]["code"] == "timeout"
+
+
+def test_a_lone_surrogate_in_a_report_is_dropped_like_any_invisible_character(client):
+    """Valid JSON can carry `\\ud800`, which no UTF-8 answer can: normalizing removes it, and the report
+    next to it is answered as usual."""
+    body = json.dumps(
+        {"reports": [{"id": "a", "text": REPORT.replace("胰体部", "胰\ud800体部")}, {"id": "b", "text": REPORT}]}
+    )
+    res = client.post("/v1/summarize", content=body.encode("utf-8", "surrogatepass"))
+    assert res.status_code == 200, res.text
+    a, b = res.json()["results"]
+    assert "\ud800" not in a["text"] and a["impression"] == b["impression"]
+
+
+def test_a_body_that_stops_arriving_answers_408():
+    import asyncio
+
+    import httpx
+
+    from petsum.serve.app import create_app
+
+    app = create_app(ServeSettings(consensus=0, body_timeout_s=0.3), load_once)
+
+    async def trickle():
+        yield b'{"reports": ['
+        await asyncio.sleep(2)
+        yield b"]}"
+
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://petsum") as c:
+            return await c.post("/v1/summarize", content=trickle())
+
+    res = asyncio.run(ask())
+    assert res.status_code == 408 and res.json()["error"]["code"] == "body_timeout"
+
+
+def test_the_log_names_only_our_paths_and_standard_methods():
+    from petsum.serve.app import logged_method, logged_path
+
+    assert logged_path("/v1/summarize") == "/v1/summarize" and logged_path("/static/app.js") == "/static/app.js"
+    assert logged_path("/static/张三") == "(other)" and logged_path("/patient/张三") == "(other)"
+    assert logged_method("POST") == "POST" and logged_method("ZHANGSAN") == "(other)"

@@ -52,3 +52,9 @@ def test_every_finding_of_the_example_reports_is_placed_by_its_own_text():
                 placed = sum(len(bare(text[s:e])) for s, e in spans)
                 assert placed >= 0.9 * len(bare(finding)), (name, finding)
                 start = spans[-1][1]
+
+
+def test_a_finding_the_search_has_passed_is_found_from_the_start_not_in_a_look_alike():
+    text = "右肺结节，SUVmax 3.2。左肺结节，SUVmax 3.2。肝脏未见异常。"
+    assert source_spans(text, "右肺结节，SUVmax 3.2。", 12) == [(0, 15)]
+    assert source_spans(text, "右肺结节大") == [(0, 4)]  # a last character the report lacks places nothing
