@@ -18,7 +18,7 @@ from conftest import FIXTURES
 import petsum.cli as cli_package
 from petsum.cli import main as petsum
 
-USER = ["summarize", "batch", "evaluate", "train", "export"]
+USER = ["summarize", "batch", "serve", "evaluate", "train", "export"]
 RESEARCH = ["segment", "floor", "order", "memory", "average", "split"]
 MAX_BODY = 15
 
