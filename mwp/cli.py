@@ -77,6 +77,24 @@ def train(
 
 
 @main.command()
+@click.option(
+    "--data", default=str(DEFAULT_DATA), show_default=True, type=click.Path(), help="GSM8K JSONL or its folder."
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL: the problems, then their variants.")
+@click.option("--variants", type=click.IntRange(1, 100), default=4, show_default=True, help="Variants per problem.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--test", type=click.Path(dir_okay=False), help="Held out (default: test.jsonl beside --data).")
+@friendly_errors
+def augment(data: str, out: str, variants: int, seed: int, test: str | None) -> None:
+    """Write GSM8K training problems with variants: other numbers, every step recomputed (mwp.augment)."""
+    from mwp.augment import augment_file
+
+    counts = augment_file(data, out, variants, seed, test)
+    for reason, n in sorted(counts.items()):
+        click.echo(f"{reason}: {n}", err=True)
+
+
+@main.command()
 @click.argument("question", required=False)
 @click.option(
     "--data",
