@@ -188,7 +188,8 @@ def masked(question: str) -> str:
 
 
 def augment(rows: list[dict], variants: int, seed: int = 0, held_out: Iterable[str] = ()) -> Augmented:
-    """Every row as it is, then up to `variants` variants of it (`id` `{id}~v{k}`, `variant_of`),
+    """Every row as it is, then up to `variants` variants of it (`id` `{id}~v{k}`, `variant_of`, and
+    `group`: the original's question, which keeps a variant on its original's side of a split),
     drawn reproducibly from `seed` and the row's position; `counts` says what was skipped and why.
     A problem whose masked question is that of a `held_out` question (the test set's) gets no
     variants: with other numbers it could become that test problem."""
@@ -214,7 +215,15 @@ def augment(rows: list[dict], variants: int, seed: int = 0, held_out: Iterable[s
                 counts["variants rejected"] += 1
                 continue
             seen.add(got[0])
-            out.append({"id": f"{rid}~v{k + 1}", "question": got[0], "answer": got[1], "variant_of": rid})
+            out.append(
+                {
+                    "id": f"{rid}~v{k + 1}",
+                    "question": got[0],
+                    "answer": got[1],
+                    "variant_of": rid,
+                    "group": row["question"],
+                }
+            )
             counts["variants written"] += 1
     return Augmented(out, counts)
 

@@ -40,11 +40,19 @@ def main() -> None:
     help="Keep GSM8K's calculator annotations (<<48/2=24>>) in the targets; "
     "`mwp solve` then computes them while decoding.",
 )
+@click.option(
+    "--target",
+    type=click.Choice(["cot", "equations"]),
+    default="cot",
+    show_default=True,
+    help="What a solution is taught as: its steps (cot) or its equations alone (`<<48/2=24>>. … The answer is N.`).",
+)
 @training_options
 @friendly_errors
 def train(
     data: str,
     calculator: bool,
+    target: str,
     method: str | None,
     strategy: str | None,
     beta: float | None,
@@ -62,7 +70,7 @@ def train(
     from mwp.data import load_problems
     from mwp.train import calculator_facts
 
-    examples = load_problems(data, calculator=calculator)
+    examples = load_problems(data, calculator=calculator, target=target)
     run_training(
         examples,
         MwpAdapter(),

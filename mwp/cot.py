@@ -54,3 +54,24 @@ def to_cot(solution: str, calculator: bool = False) -> str:
         body = strip_annotations(body)
     steps = [step for step in map(_sentence, body.splitlines()) if step]
     return " ".join([*steps, stop_sentence(answer)])
+
+
+TARGETS = ("cot", "equations")  # `mwp train --target`: what a solution is taught as
+
+
+def to_equations(solution: str, calculator: bool = False) -> str:
+    """GSM8K solution → its steps' equations alone, then the stop sentence: `<<48/2=24>>.
+    <<48+24=72>>. The answer is 72.` with `calculator` (the model writes `<<48/2=`, the calculator
+    the rest), `48/2=24. 48+24=72. The answer is 72.` without. A short target a small model can
+    learn: the prose around the equations is most of a CoT's tokens and none of its arithmetic.
+    ValueError when there is no `#### N` with a number or no annotation."""
+    body, sep, final = solution.rpartition(_FINAL)
+    if not sep:
+        raise ValueError("solution has no '#### N' line")
+    answer = normalize_number(final.strip())
+    if answer is None:
+        raise ValueError("the '####' line holds no number")
+    steps = [m.group(0) if calculator else m.group(0)[2:-2] for m in ANNOTATION.finditer(body)]
+    if not steps:
+        raise ValueError("the solution has no <<expr=result>> annotation to make equations of")
+    return " ".join([*(f"{step}." for step in steps), stop_sentence(answer)])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mwp.answers import normalize_number
-from mwp.cot import prompt, stop_sentence, to_cot
+from mwp.cot import ANNOTATION, prompt, stop_sentence, to_cot, to_equations
 from shared.schema import Example
 from shared.textio import InputError, read_jsonl_rows
 
@@ -27,9 +27,11 @@ class BadRecord:
     error: str
 
 
-def _target(answer: object, calculator: bool) -> str:
+def _target(answer: object, calculator: bool, target: str = "cot") -> str:
     if isinstance(answer, str) and "####" in answer:
-        return to_cot(answer, calculator)
+        if target == "equations" and ANNOTATION.search(answer):
+            return to_equations(answer, calculator)
+        return to_cot(answer, calculator)  # a solution without annotations has no equations: its steps
     number = normalize_number(answer)
     if number is None:
         raise ValueError("the answer is neither a '#### N' solution nor a number")
@@ -51,19 +53,23 @@ def question_error(question: object) -> str | None:
     return None
 
 
-def _record(row: dict, n: int, calculator: bool) -> Example | BadRecord:
+def _record(row: dict, n: int, calculator: bool, target_form: str = "cot") -> Example | BadRecord:
     rid = str(row.get("id", n))
     question = row["question"]
     if problem := question_error(question):
         return BadRecord(rid, problem)
     try:
-        target = _target(row["answer"], calculator)
+        target = _target(row["answer"], calculator, target_form)
     except ValueError as e:
         return BadRecord(rid, str(e))
-    return Example(rid, prompt(question), target, group=" ".join(question.split()))
+    # A variant (`mwp augment`) is grouped with its original, so the validation split holds both or neither.
+    group = row["group"] if isinstance(row.get("group"), str) else question
+    return Example(rid, prompt(question), target, group=" ".join(group.split()))
 
 
-def read_records(path: str | Path, split: str = "test", calculator: bool = False) -> list[Example | BadRecord]:
+def read_records(
+    path: str | Path, split: str = "test", calculator: bool = False, target: str = "cot"
+) -> list[Example | BadRecord]:
     """Every record of a JSONL file, or of `{split}.jsonl` in a folder, in file order. A record
     without a `question` or `answer` field stops the load (InputError): the file is not a math set."""
     p = Path(path)
@@ -74,15 +80,18 @@ def read_records(path: str | Path, split: str = "test", calculator: bool = False
         missing = [k for k in ("question", "answer") if k not in row]
         if missing:
             raise InputError(f"{p}: record {n} has no {' or '.join(repr(k) for k in missing)} field")
-        out.append(_record(row, n, calculator))
+        out.append(_record(row, n, calculator, target))
     if not out:
         raise InputError(f"{p}: no problems")
     return out
 
 
-def load_problems(path: str | Path, split: str = "train", calculator: bool = False) -> list[Example]:
-    """Training problems: every record must be usable (the first bad one is an InputError)."""
-    records = read_records(path, split, calculator)
+def load_problems(
+    path: str | Path, split: str = "train", calculator: bool = False, target: str = "cot"
+) -> list[Example]:
+    """Training problems: every record must be usable (the first bad one is an InputError).
+    `target`: `cot` (the solution's steps) or `equations` (`mwp.cot.to_equations`)."""
+    records = read_records(path, split, calculator, target)
     bad = next((r for r in records if isinstance(r, BadRecord)), None)
     if bad is not None:
         raise InputError(f"{path}: record {bad.id}: {bad.error}")

@@ -141,3 +141,26 @@ def test_mwp_augment_command(tmp_path):
     assert "variants written: 4" in res.output
     again = CliRunner().invoke(mwp, ["augment", "--data", str(src), "--out", str(out)])
     assert again.exit_code == 2 and "exists" in again.output
+
+
+def test_the_equations_target_keeps_each_step_for_the_calculator_and_falls_back_to_the_steps():
+    from mwp.cot import to_equations
+
+    assert to_equations(CLIPS["answer"], calculator=True) == "<<48/2=24>>. <<48+24=72>>. The answer is 72."
+    assert to_equations(CLIPS["answer"]) == "48/2=24. 48+24=72. The answer is 72."
+    with pytest.raises(ValueError, match="annotation"):
+        to_equations("He has 5 apples.\n#### 5")
+
+
+def test_variants_share_their_originals_group_and_load_as_equations(tmp_path):
+    from mwp.data import load_problems
+
+    plain = {"question": "Tom has 5 apples. How many?", "answer": "He has 5 apples.\n#### 5"}
+    out = augment([CLIPS, plain], variants=2)
+    path = tmp_path / "aug.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in out.rows) + "\n", encoding="utf-8")
+    examples = load_problems(path, calculator=True, target="equations")
+    clips = [e for e in examples if e.id.startswith("clips")]
+    assert len(clips) == 3 and len({e.group for e in clips}) == 1  # the split keeps them together
+    assert all(e.target.startswith("<<") for e in clips)
+    assert examples[-1].target == "He has 5 apples. The answer is 5."  # no annotation: its steps
