@@ -41,15 +41,21 @@ def _sentence(line: str) -> str:
     return line + "."
 
 
-def to_cot(solution: str, calculator: bool = False) -> str:
-    """GSM8K solution → `step. step. The answer is N.` (annotations kept with `calculator`).
-    ValueError when there is no `#### N` with a number."""
+def _body_and_answer(solution: str) -> tuple[str, str]:
+    """(the steps, the canonical final number) of a GSM8K solution; ValueError without `#### N`."""
     body, sep, final = solution.rpartition(_FINAL)
     if not sep:
         raise ValueError("solution has no '#### N' line")
     answer = normalize_number(final.strip())
     if answer is None:
         raise ValueError("the '####' line holds no number")
+    return body, answer
+
+
+def to_cot(solution: str, calculator: bool = False) -> str:
+    """GSM8K solution → `step. step. The answer is N.` (annotations kept with `calculator`).
+    ValueError when there is no `#### N` with a number."""
+    body, answer = _body_and_answer(solution)
     if not calculator:
         body = strip_annotations(body)
     steps = [step for step in map(_sentence, body.splitlines()) if step]
@@ -65,12 +71,7 @@ def to_equations(solution: str, calculator: bool = False) -> str:
     the rest), `48/2=24. 48+24=72. The answer is 72.` without. A short target a small model can
     learn: the prose around the equations is most of a CoT's tokens and none of its arithmetic.
     ValueError when there is no `#### N` with a number or no annotation."""
-    body, sep, final = solution.rpartition(_FINAL)
-    if not sep:
-        raise ValueError("solution has no '#### N' line")
-    answer = normalize_number(final.strip())
-    if answer is None:
-        raise ValueError("the '####' line holds no number")
+    body, answer = _body_and_answer(solution)
     steps = [m.group(0) if calculator else m.group(0)[2:-2] for m in ANNOTATION.finditer(body)]
     if not steps:
         raise ValueError("the solution has no <<expr=result>> annotation to make equations of")
