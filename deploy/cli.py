@@ -20,12 +20,17 @@ def export_command(default_model: Path) -> click.Command:
     )
     @click.option("--out", required=True, type=click.Path(file_okay=False), help="New folder for the ONNX export.")
     @click.option("--int8", is_flag=True, help="Dynamic int8 quantization of the weights (smaller, faster on CPU).")
+    @click.option(
+        "--ct2",
+        is_flag=True,
+        help="Also a CTranslate2 conversion (needs the ct2 extra): the fastest engine, which --backend auto then picks.",
+    )
     @friendly_errors
-    def export(model_dir: str | None, out: str, int8: bool) -> None:
-        """Export a model to ONNX for `--backend onnx` (onnxruntime, CPU or CUDA)."""
+    def export(model_dir: str | None, out: str, int8: bool, ct2: bool) -> None:
+        """Export a model to ONNX for `--backend onnx` (onnxruntime, CPU or CUDA), and with --ct2 for `--backend ct2`."""
         from deploy.export import export_run, report_derived
 
-        manifest = export_run(Path(model_dir) if model_dir else default_model, out, int8)
+        manifest = export_run(Path(model_dir) if model_dir else default_model, out, int8, ct2=ct2)
         click.echo(json.dumps({k: _brief(v) for k, v in manifest.items()}, ensure_ascii=False))
         derived = report_derived(out)
         if derived:  # one line, on stderr: stdout is the manifest

@@ -44,8 +44,11 @@ def past_names(n_layers: int, prefix: str) -> list[str]:
     return [f"{prefix}_{kv}_{i}" for i in range(n_layers) for kv in ("k", "v")]
 
 
-def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset: int = OPSET) -> dict:
-    """Export every model of a run (one, or DSM's two) into `out`; returns the export's manifest."""
+def export_run(
+    model_dir: str | Path, out: str | Path, int8: bool = False, opset: int = OPSET, ct2: bool = False
+) -> dict:
+    """Export every model of a run (one, or DSM's two) into `out`; returns the export's manifest.
+    `ct2`: also a CTranslate2 conversion in each role folder (`deploy.ct2`), int8 with `int8`."""
     src, out = Path(model_dir), Path(out)
     manifest = read_manifest(src)  # validated as a whole: a broken one is an error naming its file and field
     if "roles" in manifest:
@@ -70,12 +73,16 @@ def export_run(model_dir: str | Path, out: str | Path, int8: bool = False, opset
         )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty folder; choose a new one")
-    _check_tools()
+    _check_tools(ct2)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))  # our own: never a user's folder
     try:
         for role, path in roles.items():
             export_checkpoint(path, tmp / role, int8, opset)
+            if ct2:
+                from deploy.ct2 import CT2_DIR, convert
+
+                convert(path, tmp / role / CT2_DIR, int8)
         if (src / "config.json").is_file() and "roles" in read_manifest(src):  # the run's decoding settings
             shutil.copy(src / "config.json", tmp / "config.json")
         exported = {
@@ -123,9 +130,14 @@ def report_derived(folder: str | Path) -> list[str]:
     return found
 
 
-def _check_tools() -> None:
+def _check_tools(ct2: bool = False) -> None:
     from shared.textio import InputError
 
+    if ct2:
+        try:
+            import ctranslate2  # noqa: F401
+        except ImportError:
+            raise InputError("export --ct2 needs ctranslate2: pip install 'petsum[ct2]'") from None
     for module in ("onnx", "onnxscript", "onnxruntime"):
         try:
             __import__(module)

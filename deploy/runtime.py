@@ -245,6 +245,7 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "ModelSet":
     """An export folder as a `ModelSet`, ready for `shared.generate.generate`."""
+    from shared.fast_tokenizer import load_fast_tokenizer
     from shared.generate import ModelSet
     from shared.modeling import load_tokenizer, read_manifest, role_folders
     from shared.pipeline import decoding_settings
@@ -264,7 +265,7 @@ def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "M
         raise InputError(f"{path}: ases.json does not describe an export (method, roles); re-run `export`")
     folders = role_folders(path, manifest)
     gen = decoding_settings(path)
-    tok = load_tokenizer(next(iter(folders.values())))
+    tok = load_fast_tokenizer(next(iter(folders.values()))) or load_tokenizer(next(iter(folders.values())))
     models = {role: OnnxSeq2Seq(folder, device, threads) for role, folder in folders.items()}
     providers = next(iter(models.values())).providers
     return ModelSet(

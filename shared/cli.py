@@ -56,10 +56,11 @@ def serving_options(fn: F) -> F:
     )(fn)
     fn = click.option(
         "--backend",
-        type=click.Choice(["auto", "torch", "onnx"]),
+        type=click.Choice(["auto", "torch", "onnx", "ct2"]),
         default="auto",
         show_default=True,
-        help="Inference engine; auto: onnxruntime for an ONNX export, else torch.",
+        help="Inference engine; auto: CTranslate2 for an export made with --ct2, onnxruntime for another export, "
+        "else torch.",
     )(fn)
     fn = click.option(
         "--model",

@@ -313,8 +313,14 @@ def generate_batch(
     )
     bias = logit_bias(tokenizer, cfg)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # less padding per batch
-    for b in range(0, len(order), cfg.batch_size):
-        idx = order[b : b + cfg.batch_size]
+    # A generator with several workers (CTranslate2) splits a call into batches of `max_batch` and
+    # decodes them at once: hand it one batch per worker.
+    workers = getattr(gen, "workers", 1)
+    if workers > 1:
+        gen.max_batch = cfg.batch_size  # type: ignore[union-attr]
+    step = cfg.batch_size * workers
+    for b in range(0, len(order), step):
+        idx = order[b : b + step]
         batch = [sources[i] for i in idx]
         if keys is None:
             rows = gen.generate_tokens(batch, limit, cfg.num_beams, cfg.no_repeat_ngram_size, bias)

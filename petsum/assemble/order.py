@@ -289,18 +289,33 @@ def choose(beams: list[tuple[float, list[int]]], weights: list[int], temperature
     logp = np.array([total for total, _ in beams]) / temperature
     p = np.exp(logp - logp.max())
     p /= p.sum()
-    gain = [sum(q * _common(a, b, weights) for q, (_, b) in zip(p, beams)) for _, a in beams]
+    common = _common_all([order for _, order in beams], weights)
+    gain = [sum(q * c for q, c in zip(p, row)) for row in common]
     return beams[int(np.argmax(gain))][1]  # the first of equals: the more probable
+
+
+def _common_all(orders: list[list[int]], weights: list[int]) -> list[list[float]]:
+    """The heaviest common subsequence of every pair of `orders` (orders of the same items, each
+    item weighing `weights[item]`), as a matrix. Between two orders of one set of items it is the
+    heaviest increasing run of one order's positions in the other, computed for all pairs at once
+    (the per-pair dynamic programme was most of a report's assembly time)."""
+    a = np.array(orders)  # (beams, n): item at each place
+    n = a.shape[1]
+    where = np.empty_like(a)
+    where[np.arange(len(a))[:, None], a] = np.arange(n)  # (beams, n): place of each item
+    s = where[:, a].transpose(1, 0, 2)  # s[i, j, k]: the place, in order j, of order i's k-th item
+    w = np.asarray(weights, dtype=np.float64)[a][:, None, :]  # (beams, 1, n): weight of order i's k-th item
+    best = np.zeros(s.shape, dtype=np.float64)  # heaviest increasing run ending at k
+    for k in range(n):
+        before = s[:, :, :k] < s[:, :, k : k + 1]
+        prior = np.where(before, best[:, :, :k], 0.0).max(-1) if k else 0.0
+        best[:, :, k] = w[:, :, k] + prior
+    return best.max(-1).tolist()
 
 
 def _common(a: list[int], b: list[int], weights: list[int]) -> float:
     """The heaviest common subsequence of two orders of the same items (`weights` per item)."""
-    row = [0.0] * (len(b) + 1)
-    for x in a:
-        diag, row[0] = 0.0, 0.0
-        for j, y in enumerate(b):
-            diag, row[j + 1] = row[j + 1], diag + weights[x] if x == y else max(row[j + 1], row[j])
-    return row[-1]
+    return _common_all([a, b], weights)[0][1]
 
 
 def fit(
