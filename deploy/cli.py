@@ -23,11 +23,11 @@ def export_command(default_model: Path) -> click.Command:
     @click.option(
         "--ct2",
         is_flag=True,
-        help="Also a CTranslate2 conversion (needs the ct2 extra): the fastest engine, which --backend auto then picks.",
+        help="Also a CTranslate2 conversion (the ct2 extra): the fastest engine, which --backend auto then picks.",
     )
     @friendly_errors
     def export(model_dir: str | None, out: str, int8: bool, ct2: bool) -> None:
-        """Export a model to ONNX for `--backend onnx` (onnxruntime, CPU or CUDA), and with --ct2 for `--backend ct2`."""
+        """Export a model for `--backend onnx` (onnxruntime, CPU or CUDA), and with --ct2 for `--backend ct2`."""
         from deploy.export import export_run, report_derived
 
         manifest = export_run(Path(model_dir) if model_dir else default_model, out, int8, ct2=ct2)

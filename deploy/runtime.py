@@ -37,6 +37,10 @@ def is_export(path: str | Path) -> bool:
 class OnnxSeq2Seq:
     """One exported checkpoint: the encoder runs once per batch, the decoder once per token."""
 
+    # Seeded draws (`Sampling`) decode each distinct (source, prefix so far) once, shared by the
+    # draws that have it (`_shared_draws`); False: one decoder row per draw (`_greedy`), as before.
+    share_draws = True
+
     def __init__(self, folder: str | Path, device: str = "cpu", threads: int = 0) -> None:
         import onnxruntime as ort
 
@@ -72,6 +76,7 @@ class OnnxSeq2Seq:
         self.providers = self.decoder.get_providers()
         self._cross = past_names(self.n_layers, "cross")
         self._past = past_names(self.n_layers, "past")
+        self.rows_decoded = 0  # decoder rows run so far, summed over every step of every call
 
     def encode(self, sources: list[list[int]]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
         """(hidden states, cross-attention keys/values per layer, mask) of right-padded sources."""
@@ -105,6 +110,8 @@ class OnnxSeq2Seq:
     ) -> list[list[int]]:
         if not sources:
             return []
+        if sampling and self.share_draws:
+            return self._shared_draws(sources, max_new_tokens, no_repeat, bias, sampling)
         _, cross, mask = self.encode(sources)
         if num_beams == 1 or sampling:
             return self._greedy(cross, mask, max_new_tokens, no_repeat, bias, sampling)
@@ -127,6 +134,7 @@ class OnnxSeq2Seq:
         past = self.empty_past(n)
         for i in range(limit):
             logits, past = self.step(tokens, mask, past, cross)
+            self.rows_decoded += len(tokens)
             if bias:
                 bias.apply(logits, i)
             ban_repeats(logits, ([self.start, *out[r]] for r in rows), no_repeat)
@@ -148,6 +156,57 @@ class OnnxSeq2Seq:
         if not sampling:
             decoded.probability = [float(np.exp(log_p[r] / len(toks))) if toks else None for r, toks in enumerate(out)]
         return decoded
+
+    def _shared_draws(
+        self,
+        sources: list[list[int]],
+        limit: int,
+        no_repeat: int,
+        bias: LogitBias | None,
+        sampling: Sampling,
+    ) -> list[list[int]]:
+        """`_greedy` with `sampling`, the same tokens row for row, but each distinct source is encoded
+        once and each distinct (source, prefix so far) decoded once: a draw's next token depends only
+        on its key and its prefix's logits, so draws that share a prefix (repeats of a source, most
+        of whose draws take the same likely tokens for many steps) share its decoder row. Each step,
+        the draws of a group that take the same token form a new group, and a draw that writes EOS
+        leaves."""
+        distinct: dict[tuple[int, ...], int] = {}
+        source_of = np.array([distinct.setdefault(tuple(s), len(distinct)) for s in sources])
+        _, cross, mask = self.encode([list(s) for s in distinct])
+        out: list[list[int]] = [[] for _ in sources]
+        # Group g: the draws `members[g]` (ascending), which share `prefixes[g]`, fed `tokens[g]` next.
+        members = [np.flatnonzero(source_of == s) for s in range(len(distinct))]
+        prefixes: list[list[int]] = [[] for _ in distinct]
+        tokens = np.full(len(distinct), self.start, dtype=np.int64)
+        past = self.empty_past(len(distinct))
+        for i in range(limit):
+            logits, past = self.step(tokens, mask, past, cross)
+            self.rows_decoded += len(tokens)
+            if bias:
+                bias.apply(logits, i)
+            ban_repeats(logits, ([self.start, *p] for p in prefixes), no_repeat)
+            group_of = np.repeat(np.arange(len(members)), [len(m) for m in members])
+            draws = np.concatenate(members)
+            scores = logits[group_of]  # one row per draw, a copy of its group's
+            sampling.apply(scores, draws, i)
+            drawn = scores.argmax(-1)
+            for d, t in zip(draws.tolist(), drawn.tolist()):
+                out[d].append(t)
+            live = drawn != self.eos
+            if not live.any():
+                break
+            vocab = logits.shape[1]
+            pairs, inverse = np.unique(group_of[live] * vocab + drawn[live], return_inverse=True)
+            parent, tokens = pairs // vocab, (pairs % vocab).astype(np.int64)
+            order = np.argsort(inverse, kind="stable")  # draws stay ascending within each group
+            members = np.split(draws[live][order], np.cumsum(np.bincount(inverse, minlength=len(pairs)))[:-1])
+            prefixes = [[*prefixes[g], int(t)] for g, t in zip(parent.tolist(), tokens.tolist())]
+            if len(parent) != len(past[0]) or (parent != np.arange(len(parent))).any():  # split or ended: gather
+                past = [p[parent] for p in past]
+                cross = [c[parent] for c in cross]
+                mask = mask[parent]
+        return Decoded(out)
 
     def _beam(
         self,
@@ -172,6 +231,7 @@ class OnnxSeq2Seq:
         tokens = np.full(n * k, self.start, dtype=np.int64)
         for cur in range(1, limit + 1):  # cur = generated length including this step's token
             logits, past = self.step(tokens, mask, past, cross)
+            self.rows_decoded += len(tokens)
             logp = _log_softmax(logits.astype(np.float32))
             if bias:
                 bias.apply(logp, cur - 1)  # after the softmax, as HF applies its processors in beam search

@@ -146,6 +146,13 @@ class GenerateConfig(Strict):
         description="draws per input besides the greedy answer; the answer is then the candidate that agrees most with "
         "the others (minimum-Bayes-risk decoding by ROUGE-L); 0: the greedy answer alone. Direct models only",
     )
+    consensus_below: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="draw only for inputs whose greedy answer's confidence (geometric-mean token probability) is "
+        "below this; the others keep their greedy answer, which their draws would mostly repeat. 1: every input draws",
+    )
     sample_epsilon: float = Field(
         0.02, gt=0, lt=1, description="a draw takes only tokens of at least this probability (epsilon sampling)"
     )

@@ -75,6 +75,8 @@ def load_fast_tokenizer(path: str | Path) -> FastTokenizer | None:
     if not plain or not (folder / "tokenizer.json").is_file():
         return None
     try:
-        return FastTokenizer(Tokenizer.from_file(str(folder / "tokenizer.json")), config["eos_token"], config["pad_token"])
+        return FastTokenizer(
+            Tokenizer.from_file(str(folder / "tokenizer.json")), config["eos_token"], config["pad_token"]
+        )
     except Exception as e:  # tokenizers raises plain Exceptions for a broken file
         raise InputError(f"{folder / 'tokenizer.json'}: not a readable tokenizer ({type(e).__name__})") from None

@@ -346,9 +346,17 @@ def consensus(texts: list[str], references: Sequence[tuple[str, float]] = ()) ->
 
     toks = [units(t) for t in texts]
     refs = [(units(t), w) for t, w in references]
-    common = {
-        (i, j): lcs_length(toks[i], toks[j]) for i in range(len(toks)) for j in range(i + 1, len(toks))
-    }  # once per pair: half the work
+    # Once per pair of distinct texts: most draws repeat another candidate word for word.
+    distinct = {t: k for k, t in enumerate(dict.fromkeys(texts))}
+    seen: dict[tuple[int, int], int] = {}
+    common = {}
+    for i in range(len(toks)):
+        for j in range(i + 1, len(toks)):
+            a, b = distinct[texts[i]], distinct[texts[j]]
+            key = (min(a, b), max(a, b))
+            if key not in seen:
+                seen[key] = len(toks[i]) if a == b else lcs_length(toks[i], toks[j])
+            common[i, j] = seen[key]
     agreement = [
         sum(rouge_l_of(common[min(i, j), max(i, j)], len(a), len(toks[j])) for j in range(len(toks)) if j != i)
         for i, a in enumerate(toks)
@@ -402,7 +410,9 @@ def generate(
         if cfg.consensus_samples:
             as_voted = vote or (lambda _question, text: text)
             greedy = [as_voted(q, _read_segment(adapter, t)[1]) for q, t in zip(questions, texts)]
-            open_ = [i for i, v in enumerate(greedy) if v is not None]  # the others stand as greedy decoding wrote them
+            # The others stand as greedy decoding wrote them: answers that do not vote, and, below 1, sure ones.
+            sure = [cfg.consensus_below < 1 and c is not None and c >= cfg.consensus_below for c in confidence]
+            open_ = [i for i, v in enumerate(greedy) if v is not None and not sure[i]]
             n = cfg.consensus_samples  # all draws in one call: longer batches of equal-length rows
             keys = [sample_key(sources[i], k, cfg.sample_seed) for i in open_ for k in range(n)]
             drawn = generate_batch(

@@ -33,8 +33,13 @@ def _engine(
         settings = RaySettings(address, workers or 2, gpus or 0.0, path, backend, device, batch_size, consensus)
         check_model(settings)
         return ray_engine(settings)
-    if address or workers or gpus is not None:
-        fail("--address, --num-workers and --gpus-per-worker need --engine ray")
+    if address or gpus is not None:
+        fail("--address and --gpus-per-worker need --engine ray")
+    if workers and workers > 1:
+        from petsum.batch.processes import WorkerSettings, process_engine
+
+        path = str(model_path(model_dir).resolve())
+        return process_engine(WorkerSettings(path, backend, device, batch_size, consensus), workers)
     return local_engine(load_summarizer(model_dir, backend, device, batch_size, consensus))
 
 
@@ -62,7 +67,10 @@ def _engine(
 )
 @click.option("--address", help="Ray cluster to join (--engine ray; default: start a local Ray instance).")
 @click.option(
-    "--num-workers", type=click.IntRange(min=1), help="Ray workers, each with its own copy of the model (default: 2)."
+    "--num-workers",
+    type=click.IntRange(min=1),
+    help="Workers, each with its own copy of the model: processes of one core each (local; default 1, one "
+    "process on every core), or Ray actors (ray; default 2).",
 )
 @click.option(
     "--gpus-per-worker",
