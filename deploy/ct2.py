@@ -25,15 +25,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deploy.export import CT2_DIR, CT2_FORMAT, CT2_MANIFEST
 from shared.generate import Decoded, LogitBias, Sampling, TokenGenerator
 from shared.textio import InputError
 
 if TYPE_CHECKING:
     from shared.generate import ModelSet
-
-CT2_DIR = "ct2"  # inside each role folder of an export
-CT2_MANIFEST = "ct2.json"
-FORMAT = "petsum-ct2/1"
 
 
 def available() -> bool:
@@ -43,20 +40,6 @@ def available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def convert(checkpoint: Path, out: Path, int8: bool) -> None:
-    """A CTranslate2 conversion of a Hugging Face checkpoint into `out` (a new folder), with int8
-    weights where asked (CTranslate2's own quantization; it decodes in int8 on the CPU)."""
-    from importlib.metadata import version
-
-    from ctranslate2.converters import TransformersConverter
-
-    TransformersConverter(str(checkpoint), low_cpu_mem_usage=True).convert(
-        str(out), quantization="int8" if int8 else None
-    )
-    info = {"format": FORMAT, "dtype": "int8" if int8 else "fp32", "versions": {"ctranslate2": version("ctranslate2")}}
-    (out / CT2_MANIFEST).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
 def layout(threads: int = 0, device: str = "cpu") -> tuple[int, int]:
@@ -82,6 +65,8 @@ class Ct2Seq2Seq:
         threads: int = 0,
         sampler: TokenGenerator | None = None,
         max_batch: int = 32,
+        # (workers, threads each) instead of `layout`'s choice: the benchmark tries them all
+        workers_threads: tuple[int, int] | None = None,
     ) -> None:
         import ctranslate2
 
@@ -91,10 +76,10 @@ class Ct2Seq2Seq:
             vocab = json.loads((folder / "shared_vocabulary.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise InputError(f"{folder}: not a readable CTranslate2 conversion; re-run `export --ct2`") from None
-        if not isinstance(info, dict) or info.get("format") != FORMAT or not isinstance(vocab, list):
-            raise InputError(f"{folder}: {CT2_MANIFEST} is not a {FORMAT} manifest; re-run `export --ct2`")
+        if not isinstance(info, dict) or info.get("format") != CT2_FORMAT or not isinstance(vocab, list):
+            raise InputError(f"{folder}: {CT2_MANIFEST} is not a {CT2_FORMAT} manifest; re-run `export --ct2`")
         use_cuda = device == "cuda" and ctranslate2.get_cuda_device_count() > 0
-        self.workers, intra = layout(threads, "cuda" if use_cuda else "cpu")
+        self.workers, intra = workers_threads or layout(threads, "cuda" if use_cuda else "cpu")
         compute = "int8" if info.get("dtype") == "int8" else "float32"
         if use_cuda:
             compute = "int8_float16" if compute == "int8" else "float16"
@@ -142,6 +127,13 @@ class Ct2Seq2Seq:
             self._first_step(tokens, rows, logp, bias, max_new_tokens, num_beams, no_repeat)
         if num_beams == 1:
             rows.probability = [float(np.exp(lp / len(row))) if row else None for lp, row in zip(logp, rows)]
+        bare = [i for i, s in enumerate(sources) if len(s) < 2]  # EOS alone: CTranslate2 answers nothing
+        if bare and self.sampler is not None:
+            got = self.sampler.generate_tokens([sources[i] for i in bare], max_new_tokens, num_beams, no_repeat, bias)
+            for k, i in enumerate(bare):
+                rows[i] = got[k]
+                if rows.probability is not None:
+                    rows.probability[i] = (getattr(got, "probability", None) or [None] * len(bare))[k]
         return rows
 
     def _translate(self, tokens: list[list[str]], limit: int, beams: int, no_repeat: int, prefix=None, **extra):

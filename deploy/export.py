@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 OPSET = 18  # pinned: the newest opset both onnx 1.23 and onnxruntime 1.31 fully implement
 FORMAT = "petsum-onnx/1"
 ONNX_MANIFEST = "onnx.json"
+CT2_DIR = "ct2"  # inside each role folder of an export made with --ct2
+CT2_MANIFEST = "ct2.json"
+CT2_FORMAT = "petsum-ct2/1"
 
 
 def past_names(n_layers: int, prefix: str) -> list[str]:
@@ -80,9 +83,7 @@ def export_run(
         for role, path in roles.items():
             export_checkpoint(path, tmp / role, int8, opset)
             if ct2:
-                from deploy.ct2 import CT2_DIR, convert
-
-                convert(path, tmp / role / CT2_DIR, int8)
+                convert_ct2(path, tmp / role / CT2_DIR, int8)
         if (src / "config.json").is_file() and "roles" in read_manifest(src):  # the run's decoding settings
             shutil.copy(src / "config.json", tmp / "config.json")
         exported = {
@@ -157,6 +158,21 @@ def _version(pkg: str) -> str:
         except PackageNotFoundError:
             continue
     return getattr(__import__(pkg), "__version__", "unknown")
+
+
+def convert_ct2(checkpoint: Path, out: Path, int8: bool) -> None:
+    """A CTranslate2 conversion of a Hugging Face checkpoint into `out` (a new folder), with int8
+    weights where asked (CTranslate2's own quantization; it decodes in int8 on the CPU)."""
+    from importlib.metadata import version
+
+    from ctranslate2.converters import TransformersConverter
+
+    TransformersConverter(str(checkpoint), low_cpu_mem_usage=True).convert(
+        str(out), quantization="int8" if int8 else None
+    )
+    dtype = "int8" if int8 else "fp32"
+    info = {"format": CT2_FORMAT, "dtype": dtype, "versions": {"ctranslate2": version("ctranslate2")}}
+    (out / CT2_MANIFEST).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
 def export_checkpoint(path: Path, out: Path, int8: bool, opset: int) -> None:

@@ -67,7 +67,7 @@ def test_ray_engine_without_the_extra_is_one_line(pet_run, tmp_path, monkeypatch
 
 
 def test_ray_options_need_the_ray_engine(pet_run, tmp_path):
-    res = batch(reports_folder(tmp_path), tmp_path / "o.jsonl", pet_run, "--num-workers", "2")
+    res = batch(reports_folder(tmp_path), tmp_path / "o.jsonl", pet_run, "--gpus-per-worker", "1")
     assert res.exit_code == 2 and res.stderr.startswith("error: ") and "--engine ray" in res.stderr
     assert not (tmp_path / "o.jsonl").exists()
 
