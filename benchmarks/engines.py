@@ -205,7 +205,7 @@ def main() -> None:
                         best[key] = {"engine": name, "layout": f"{layout[0]}x{layout[1]}", "seconds": seconds}
         per_report = len(sources) / len(texts)
         rows = []
-        for key, row in best.items():
+        for row in best.values():
             same = sum(a == b for a, b in zip(outputs[row["engine"]], outputs["torch"]))
             rows.append(
                 row
