@@ -5,9 +5,9 @@ An export made with `export --ct2` holds, in each role folder, a CTranslate2 con
 checkpoint (`ct2/`) beside the ONNX graphs. CTranslate2 decodes greedy and beam search with the
 n-gram ban; what it cannot do exactly is done as follows:
 
-- the first-token bias (`LogitBias.first`): rows whose greedy first token could change under the
-  bias get their first step's logits (`return_logits_vocab`, one decoding step); where the biased
-  choice differs, that row is decoded again from the chosen token as a target prefix;
+- the first-token bias (`LogitBias.first`): greedy decoding returns each answer's first-step
+  logits with it (`return_logits_vocab`); where the biased choice differs from the answer's first
+  token, that row is decoded again from the chosen token as a target prefix;
 - seeded draws (`Sampling`), beam search with a bias, and a bias at every step: CTranslate2 draws
   from one global generator, not per input, and applies no logit bias, so these go to the
   export's onnxruntime model (`sampler`), which decodes them exactly as the other backends do.
@@ -119,12 +119,14 @@ class Ct2Seq2Seq:
                 )
             return self.sampler.generate_tokens(sources, max_new_tokens, num_beams, no_repeat, bias, sampling)
         tokens = [[self.vocab[t] for t in s] for s in sources]
-        res = self._translate(tokens, max_new_tokens, num_beams, no_repeat)
+        biased = bool(bias and bias.first)  # then the first step's logits come back with each answer
+        res = self._translate(tokens, max_new_tokens, num_beams, no_repeat, return_logits_vocab=biased)
         rows = Decoded([self.ids[t] for t in r.hypotheses[0]] for r in res)
         # CTranslate2's greedy score is the mean log-probability of the generated tokens (EOS included).
         logp = [float(r.scores[0]) * len(row) if row else 0.0 for r, row in zip(res, rows)]
-        if bias and bias.first:
-            self._first_step(tokens, rows, logp, bias, max_new_tokens, num_beams, no_repeat)
+        if biased:
+            first = np.stack([np.asarray(r.logits[0][0], dtype=np.float64).reshape(-1) for r in res])
+            self._first_step(tokens, rows, logp, bias, first, max_new_tokens, num_beams, no_repeat)
         if num_beams == 1:
             rows.probability = [float(np.exp(lp / len(row))) if row else None for lp, row in zip(logp, rows)]
         bare = [i for i, s in enumerate(sources) if len(s) < 2]  # EOS alone: CTranslate2 answers nothing
@@ -157,35 +159,28 @@ class Ct2Seq2Seq:
         rows: list[list[int]],
         logp: list[float],
         bias: LogitBias,
+        first: np.ndarray,
         limit: int,
         beams: int,
         no_repeat: int,
     ) -> None:
-        """In place: the rows whose first token the bias changes, decoded again from the biased
-        choice; their log-probability as the other backends count it (the first step's after the
-        bias). Only rows whose greedy first token carries a negative bias can change, unless some
-        token has a positive one."""
-        lowered = {t for t, b in bias.first.items() if b < 0}
-        raised = any(b > 0 for b in bias.first.values())
-        check = [i for i, row in enumerate(rows) if raised or (row and row[0] in lowered)]
-        if not check:
-            return
-        first = self._translate([tokens[i] for i in check], 1, 1, 0, return_logits_vocab=True)
+        """In place, from every row's first-step logits `first` (rows × vocabulary): the rows whose
+        first token the bias changes, decoded again from the biased choice as a target prefix, and
+        every row's log-probability as the other backends count it (the first step's after the bias)."""
+        plain = first - np.logaddexp.reduce(first, axis=1, keepdims=True)
+        for t, b in bias.first.items():
+            first[:, t] += b
+        biased = first - np.logaddexp.reduce(first, axis=1, keepdims=True)
+        choices = biased.argmax(axis=1)
         again: dict[int, int] = {}
-        for i, r in zip(check, first):
-            logits = np.asarray(r.logits[0][0], dtype=np.float64)
-            plain = logits - np.logaddexp.reduce(logits)
-            for t, b in bias.first.items():
-                logits[t] += b
-            biased = logits - np.logaddexp.reduce(logits)
-            choice = int(biased.argmax())
+        for i, choice in enumerate(choices.tolist()):
             if rows[i] and choice == rows[i][0]:
-                logp[i] += biased[choice] - plain[choice]
+                logp[i] += float(biased[i, choice] - plain[i, choice])
             elif choice == self.ids.get("</s>", -1) or limit == 1:
-                rows[i], logp[i] = [choice], float(biased[choice])
+                rows[i], logp[i] = [choice], float(biased[i, choice])
             else:
                 again[i] = choice
-                logp[i] = float(biased[choice])
+                logp[i] = float(biased[i, choice])
         if again:
             order = list(again)
             prefix = [[self.vocab[again[i]]] for i in order]
