@@ -190,6 +190,8 @@ def writes_annotations(tokenizer: "PreTrainedTokenizerBase") -> bool:
 
 
 def _stepper(model: Any, tokenizer: "PreTrainedTokenizerBase") -> Stepper:
+    if getattr(model, "sampler", None) is not None:  # a CTranslate2 export: its onnxruntime model steps
+        model = model.sampler
     if all(hasattr(model, a) for a in ("encode", "step", "empty_past")):  # an onnxruntime export
         return OnnxStepper(model)
     if hasattr(model, "generate_tokens"):

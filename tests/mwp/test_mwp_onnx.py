@@ -1,5 +1,6 @@
 """Calculator mode on an ONNX export: the export keeps the run's `calculator` fact, so `mwp solve`
-turns the calculator on by default there too, and onnxruntime writes the same tokens as torch."""
+turns the calculator on by default there too, and onnxruntime (also behind `--backend ct2`) writes the
+same tokens as torch."""
 
 import json
 
@@ -13,6 +14,7 @@ from mwp.cli import main as mwp
 pytestmark = pytest.mark.slow  # trains a tiny model and exports it to ONNX
 
 pytest.importorskip("onnxruntime")
+pytest.importorskip("ctranslate2")
 
 # Wrong annotations on purpose (see test_mwp_cli.py): `<<7+5=12>>` can only come from the calculator.
 CALC_DATA = FIXTURES / "math_calc.jsonl"
@@ -35,11 +37,11 @@ def test_calculator_on_an_onnx_export_matches_torch(tmp_path):
             mwp, ["train", "--data", str(CALC_DATA), "--out", str(run), "--calculator", *tiny_sets(**settings)]
         )
         assert res.exit_code == 0, res.output
-        res = runner.invoke(mwp, ["export", "--model", str(run), "--out", str(export)])
+        res = runner.invoke(mwp, ["export", "--model", str(run), "--out", str(export), "--ct2"])
         assert res.exit_code == 0, res.output
         assert json.loads(res.stdout)["calculator"] is True
         outs = {}
-        for model, backend in ((run, "torch"), (export, "onnx")):
+        for model, backend in ((run, "torch"), (export, "onnx"), (export, "ct2")):
             pred = tmp_path / f"{backend}.jsonl"
             res = runner.invoke(
                 mwp,
@@ -59,5 +61,5 @@ def test_calculator_on_an_onnx_export_matches_torch(tmp_path):
             assert res.exit_code == 0, res.output
             assert json.loads(res.stdout)["calculator"] is True
             outs[backend] = [json.loads(line)["generated"] for line in pred.read_text().splitlines()]
-    assert outs["onnx"] == outs["torch"]
+    assert outs["onnx"] == outs["torch"] == outs["ct2"]  # ct2: its export's onnxruntime model steps the calculator
     assert any("<<7+5=12>>" in text for text in outs["onnx"])
