@@ -167,10 +167,10 @@ class Ct2Seq2Seq:
         """In place, from every row's first-step logits `first` (rows × vocabulary): the rows whose
         first token the bias changes, decoded again from the biased choice as a target prefix, and
         every row's log-probability as the other backends count it (the first step's after the bias)."""
-        plain = first - np.logaddexp.reduce(first, axis=1, keepdims=True)
+        plain = first - _logsumexp(first)
         for t, b in bias.first.items():
             first[:, t] += b
-        biased = first - np.logaddexp.reduce(first, axis=1, keepdims=True)
+        biased = first - _logsumexp(first)
         choices = biased.argmax(axis=1)
         again: dict[int, int] = {}
         for i, choice in enumerate(choices.tolist()):
@@ -189,6 +189,11 @@ class Ct2Seq2Seq:
                 rows[i] = [self.ids[t] for t in r.hypotheses[0]]
                 # the score averages the tokens after the prefix over the whole length
                 logp[i] += float(r.scores[0]) * len(rows[i])
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    top = x.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(x - top).sum(axis=1, keepdims=True))
 
 
 def load_ct2_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "ModelSet":

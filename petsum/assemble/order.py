@@ -263,17 +263,26 @@ def beam_orders(
     `next_scores(placed, states)` gives, for each beam's items placed so far and its state (None
     at the start), a score per item as the next one and the beam's new state; each next item is a
     softmax over those not yet placed. Ties keep the given order."""
-    beams: list[tuple[float, list[int], object]] = [(0.0, [], None)]
-    for _ in range(n):
-        rows, states = next_scores([placed for _, placed, _ in beams], [state for _, _, state in beams])
-        options = []
-        for (total, placed, _), row, state in zip(beams, rows, states):
-            left = [j for j in range(n) if j not in placed]
-            sub = row[left]
-            logp = sub - sub.max() - np.log(np.exp(sub - sub.max()).sum())
-            options += [(total + float(lp), placed + [j], state) for j, lp in zip(left, logp)]
-        beams = sorted(options, key=lambda o: -o[0])[:width]  # stable
-    return [(total, placed) for total, placed, _ in beams]
+    totals = np.zeros(1)  # float64, as the Python floats the sums would be
+    placed: list[list[int]] = [[]]
+    states: list = [None]
+    for step in range(n):
+        rows, new_states = next_scores(placed, states)
+        scores = np.stack([np.asarray(r) for r in rows])
+        free = np.ones(scores.shape, dtype=bool)
+        for b, done in enumerate(placed):
+            free[b, done] = False
+        left = np.nonzero(free)[1].reshape(len(placed), n - step)  # each beam's free items, in order
+        sub = np.take_along_axis(scores, left, axis=1)
+        top = sub.max(axis=1, keepdims=True)
+        logp = sub - top - np.log(np.exp(sub - top).sum(axis=1, keepdims=True))  # a softmax over the free items
+        flat = (totals[:, None] + logp.astype(np.float64)).reshape(-1)
+        best = np.argsort(-flat, kind="stable")[:width]  # ties keep the given order
+        beam_of, k = np.divmod(best, n - step)
+        totals = flat[best]
+        placed = [placed[b] + [int(left[b, j])] for b, j in zip(beam_of.tolist(), k.tolist())]
+        states = [new_states[b] for b in beam_of.tolist()]
+    return [(float(t), p) for t, p in zip(totals, placed)]
 
 
 def choose(beams: list[tuple[float, list[int]]], weights: list[int], temperature: float) -> list[int]:

@@ -109,7 +109,23 @@ class Clause:
     scope: frozenset[str]  # every organ its sentence has named so far: what a finding may be about
 
 
+_READ: dict[tuple[int, str, bool], tuple[Lexicon, tuple[Clause, ...]]] = {}
+_READ_MAX = 20_000  # texts remembered; cleared when full (a batch asks about the same finding once per candidate)
+
+
 def _statements(text: str, lex: Lexicon, carry: bool) -> list[Clause]:
+    """`_read_statements`, remembered: consensus decoding checks every candidate answer against the
+    same finding, which need not be read again each time. Clauses are immutable."""
+    key = (id(lex), text, carry)
+    hit = _READ.get(key)
+    if hit is None or hit[0] is not lex:  # the lexicon itself is kept: an id is never mistaken for another's
+        if len(_READ) >= _READ_MAX:
+            _READ.clear()
+        hit = _READ[key] = (lex, tuple(_read_statements(text, lex, carry)))
+    return list(hit[1])
+
+
+def _read_statements(text: str, lex: Lexicon, carry: bool) -> list[Clause]:
     """Each clause of `text` with the organs it is about: those it names, else those of the clause
     before it in its sentence; with `carry`, a sentence that names no organ at all continues the
     one before it (`右肺上叶见结节。放射性摄取增高。`). A new section starts afresh. A clause that
