@@ -277,3 +277,36 @@ def test_consensus_confidence_is_the_chosen_answers_agreement_with_the_draws(tin
     assert agreement(["肝囊肿", None, "肝囊肿", None], 0) == pytest.approx(1 / 3)
     assert agreement(["肝囊肿", "胆囊结石"], 0) == pytest.approx(2 / 7)  # 囊 in common: P 1/3, R 1/4
     assert agreement(["肝囊肿"], 0) is None
+
+
+def test_consensus_below_draws_only_for_unsure_greedy_answers(tiny):
+    """`generate.consensus_below`: an input whose greedy answer's confidence reaches it keeps that
+    answer and its confidence, and draws nothing; the others get exactly the ungated result."""
+    from petsum.adapter import PetAdapter
+    from shared.generate import ModelSet, generate
+
+    model, _ = tiny
+    tok = tiny_tokenizer()
+    questions = ["肝脏见低密度灶", "右肺上叶结节", "胆囊结石", "脾脏增大", "左肾囊肿"]
+    cfg = GenerateConfig(max_new_tokens=8, max_total_tokens=8, no_repeat_ngram_size=2)
+    models = ModelSet("direct", tok, {"model": model}, generate=cfg)
+    greedy = generate(models, questions, PetAdapter(), cfg)
+    sure = sorted(r.confidence for r in greedy)
+    below = (sure[1] + sure[2]) / 2  # two inputs are below it, three reach it
+    drawn: list[str] = []
+
+    def vote(question: str, text: str) -> str:
+        drawn.append(question)
+        return text
+
+    full = generate(models, questions, PetAdapter(), validated_update(cfg, {"consensus_samples": 4}))
+    gated_cfg = validated_update(cfg, {"consensus_samples": 4, "consensus_below": below})
+    gated = generate(models, questions, PetAdapter(), gated_cfg, vote)
+    for q, g, f, r in zip(questions, greedy, full, gated):
+        if g.confidence >= below:
+            assert r.segments == g.segments and r.confidence == g.confidence and drawn.count(q) == 1  # greedy only
+        else:
+            assert r.segments == f.segments and r.confidence == f.confidence and drawn.count(q) == 5
+    assert sum(g.confidence >= below for g in greedy) == 3
+    with pytest.raises(ConfigError):
+        validated_update(cfg, {"consensus_below": 0})
