@@ -128,3 +128,17 @@ def test_the_export_tokenizer_loads_without_transformers_and_matches_it(built):
     rows = [[5, 6, 1], [1, 7, 0, 8], []]
     assert fast.batch_decode(rows, skip_special_tokens=True) == slow.batch_decode(rows, skip_special_tokens=True)
     assert (fast.eos_token_id, fast.pad_token_id) == (slow.eos_token_id, slow.pad_token_id)
+
+
+def test_cuda_without_a_gpu_runs_on_the_cpu_and_says_so(built):
+    import ctranslate2
+
+    from deploy.backend import device_warning, load_models
+
+    if ctranslate2.get_cuda_device_count() > 0:
+        pytest.skip("a GPU is active here")
+    _, export = built
+    models = load_models(export, device="cuda")
+    assert models.backend == "ct2" and "cpu" in models.providers[0]
+    assert "not active" in device_warning(models, "cuda")
+    assert models.models["model"].generate_tokens(SOURCES, 4, 1)  # and it decodes
