@@ -113,7 +113,7 @@ def end_to_end(data: Path, n: int, model: Path, tmp: Path, *extra: str) -> float
     import csv
 
     src = tmp / f"reports{n}.csv"
-    if not src.exists():
+    if not src.exists():  # a fresh file per size: the rows read are the first `n`
         with data.open(encoding="utf-8") as f, src.open("w", encoding="utf-8", newline="") as g:
             rows = csv.DictReader(f)
             w = csv.DictWriter(g, fieldnames=rows.fieldnames or [])
@@ -171,7 +171,8 @@ def main() -> None:
     ap.add_argument("--reports", type=int, default=100)
     ap.add_argument("--model", type=Path, help="checkpoint folder (default: the shipped model)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--e2e-reports", type=int, default=1000, help="reports for the end-to-end rows")
+    ap.add_argument("--e2e-reports", type=int, default=1000, help="reports for the greedy end-to-end rows")
+    ap.add_argument("--default-reports", type=int, default=200, help="reports for the default decoding's rows")
     ap.add_argument("--out", type=Path, default=Path("engines.json"))
     args = ap.parse_args()
     from deploy.export import export_run
@@ -218,12 +219,11 @@ def main() -> None:
             )
         anchor = max(r["reports_per_s"] for r in rows if r["engine"] == "ct2 int8")
         e2e = []
-        n = args.e2e_reports
-        for label, extra in (
-            ("greedy, 1 process", ("--consensus", "0")),
-            ("greedy, 2 workers", ("--consensus", "0", "--num-workers", "2")),
-            ("default decoding, 1 process", ()),
-            ("default decoding, 2 workers", ("--num-workers", "2")),
+        for label, extra, n in (
+            ("greedy, 1 process", ("--consensus", "0"), args.e2e_reports),
+            ("greedy, 2 workers", ("--consensus", "0", "--num-workers", "2"), args.e2e_reports),
+            ("greedy, 2 workers", ("--consensus", "0", "--num-workers", "2"), args.default_reports),
+            ("default decoding, 2 workers", ("--num-workers", "2"), args.default_reports),
         ):
             seconds = end_to_end(args.data, n, exports["int8"], tmp, *extra)
             e2e.append(
