@@ -237,7 +237,7 @@ def test_an_export_says_which_files_carry_report_text_on_stderr(tmp_path, monkey
     own tests run it)."""
     import deploy.export
 
-    def fake_export(model_dir, out, int8=False):
+    def fake_export(model_dir, out, int8=False, ct2=False):
         shutil.copytree(model_dir, out)
         (Path(out) / "ases.json").write_text(
             json.dumps({"method": "direct", "task": "petsum", "roles": {"model": "model"}}), encoding="utf-8"
