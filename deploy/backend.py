@@ -28,10 +28,10 @@ def load_models(
     if backend == "ct2":
         from deploy import ct2
 
-        if not exported or not _has_ct2(path):
-            raise InputError(f"{path} has no CTranslate2 conversion; create one with `{tool} export --ct2 --out DIR`")
         if not ct2.available():
             raise InputError("--backend ct2 needs ctranslate2: pip install 'petsum[ct2]'")
+        if not exported:
+            raise InputError(f"{path} has no CTranslate2 conversion; create one with `{tool} export --ct2 --out DIR`")
         return ct2.load_ct2_run(path, device, threads)
     if backend == "onnx":
         if not exported:

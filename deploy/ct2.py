@@ -64,7 +64,6 @@ class Ct2Seq2Seq:
         device: str = "cpu",
         threads: int = 0,
         sampler: TokenGenerator | None = None,
-        max_batch: int = 32,
         # (workers, threads each) instead of `layout`'s choice: the benchmark tries them all
         workers_threads: tuple[int, int] | None = None,
     ) -> None:
@@ -96,8 +95,6 @@ class Ct2Seq2Seq:
         self.vocab = vocab
         self.ids = {token: i for i, token in enumerate(vocab)}
         self.sampler = sampler
-        self.max_batch = max_batch  # per worker: `shared.generate.generate_batch` hands over workers × this
-        self.dtype = info.get("dtype", "fp32")
         self.providers = [f"ctranslate2-{'cuda' if use_cuda else 'cpu'}-{compute} ({self.workers}x{intra})"]
 
     def generate_tokens(
@@ -132,17 +129,18 @@ class Ct2Seq2Seq:
         bare = [i for i, s in enumerate(sources) if len(s) < 2]  # EOS alone: CTranslate2 answers nothing
         if bare and self.sampler is not None:
             got = self.sampler.generate_tokens([sources[i] for i in bare], max_new_tokens, num_beams, no_repeat, bias)
-            for k, i in enumerate(bare):
-                rows[i] = got[k]
+            sure = getattr(got, "probability", None) or [None] * len(bare)
+            for i, row, p in zip(bare, got, sure):
+                rows[i] = row
                 if rows.probability is not None:
-                    rows.probability[i] = (getattr(got, "probability", None) or [None] * len(bare))[k]
+                    rows.probability[i] = p
         return rows
 
     def _translate(self, tokens: list[list[str]], limit: int, beams: int, no_repeat: int, prefix=None, **extra):
         return self.translator.translate_batch(
             tokens,
             prefix,
-            max_batch_size=self.max_batch,
+            max_batch_size=-(-len(tokens) // self.workers),  # one batch per worker, decoded at once
             beam_size=beams,
             no_repeat_ngram_size=no_repeat,
             max_decoding_length=limit,
@@ -201,15 +199,13 @@ def load_ct2_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "Mo
     decodes, the export's onnxruntime models draw (`Ct2Seq2Seq.sampler`)."""
     from deploy.runtime import OnnxSeq2Seq, load_onnx_run
 
-    models = load_onnx_run(path, device, threads)  # the manifest, tokenizer and decoding settings, read once
     folders = export_roles(Path(path))
-    missing = [role for role, folder in folders.items() if not has_ct2(folder)]
-    if missing:
+    if not all(has_ct2(folder) for folder in folders.values()):  # before any engine loads
         raise InputError(f"{path} has no CTranslate2 conversion; re-export it with `export --ct2`")
+    models = load_onnx_run(path, device, threads)  # the manifest, tokenizer and decoding settings
     samplers: dict[str, OnnxSeq2Seq] = models.models  # type: ignore[assignment]
     models.models = {
-        role: Ct2Seq2Seq(folder / CT2_DIR, device, threads, samplers[role], models.generate.batch_size)
-        for role, folder in folders.items()
+        role: Ct2Seq2Seq(folder / CT2_DIR, device, threads, samplers[role]) for role, folder in folders.items()
     }
     models.backend = "ct2"
     models.providers = next(iter(models.models.values())).providers  # type: ignore[union-attr]

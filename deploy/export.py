@@ -163,8 +163,6 @@ def _version(pkg: str) -> str:
 def convert_ct2(checkpoint: Path, out: Path, int8: bool) -> None:
     """A CTranslate2 conversion of a Hugging Face checkpoint into `out` (a new folder), with int8
     weights where asked (CTranslate2's own quantization; it decodes in int8 on the CPU)."""
-    from importlib.metadata import version
-
     from ctranslate2.converters import TransformersConverter
 
     TransformersConverter(str(checkpoint), low_cpu_mem_usage=True).convert(

@@ -325,7 +325,8 @@ def load_onnx_run(path: str | Path, device: str = "cpu", threads: int = 0) -> "M
         raise InputError(f"{path}: ases.json does not describe an export (method, roles); re-run `export`")
     folders = role_folders(path, manifest)
     gen = decoding_settings(path)
-    tok = load_fast_tokenizer(next(iter(folders.values()))) or load_tokenizer(next(iter(folders.values())))
+    first = next(iter(folders.values()))
+    tok = load_fast_tokenizer(first) or load_tokenizer(first)
     models = {role: OnnxSeq2Seq(folder, device, threads) for role, folder in folders.items()}
     providers = next(iter(models.values())).providers
     return ModelSet(

@@ -313,12 +313,9 @@ def generate_batch(
     )
     bias = logit_bias(tokenizer, cfg)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # less padding per batch
-    # A generator with several workers (CTranslate2) splits a call into batches of `max_batch` and
-    # decodes them at once: hand it one batch per worker.
-    workers = getattr(gen, "workers", 1)
-    if workers > 1:
-        gen.max_batch = cfg.batch_size  # type: ignore[union-attr]
-    step = cfg.batch_size * workers
+    # A generator with several workers (CTranslate2) splits a call into one batch per worker and
+    # decodes them at once: hand it a batch for each.
+    step = cfg.batch_size * getattr(gen, "workers", 1)
     for b in range(0, len(order), step):
         idx = order[b : b + step]
         batch = [sources[i] for i in idx]
@@ -347,15 +344,13 @@ def consensus(texts: list[str], references: Sequence[tuple[str, float]] = ()) ->
     toks = [units(t) for t in texts]
     refs = [(units(t), w) for t, w in references]
     # Once per pair of distinct texts: most draws repeat another candidate word for word.
-    distinct = {t: k for k, t in enumerate(dict.fromkeys(texts))}
-    seen: dict[tuple[int, int], int] = {}
+    seen: dict[tuple[str, str], int] = {}
     common = {}
     for i in range(len(toks)):
         for j in range(i + 1, len(toks)):
-            a, b = distinct[texts[i]], distinct[texts[j]]
-            key = (min(a, b), max(a, b))
+            key = (min(texts[i], texts[j]), max(texts[i], texts[j]))
             if key not in seen:
-                seen[key] = len(toks[i]) if a == b else lcs_length(toks[i], toks[j])
+                seen[key] = len(toks[i]) if texts[i] == texts[j] else lcs_length(toks[i], toks[j])
             common[i, j] = seen[key]
     agreement = [
         sum(rouge_l_of(common[min(i, j), max(i, j)], len(a), len(toks[j])) for j in range(len(toks)) if j != i)

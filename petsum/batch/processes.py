@@ -39,17 +39,10 @@ def _start(settings: WorkerSettings) -> None:
     global _summarizer, _failed
     import os
 
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before torch is imported, if it is: one thread
         os.environ[name] = "1"
     from petsum.summarize.summarizer import Summarizer
 
-    if settings.backend in ("auto", "torch"):
-        try:
-            import torch
-
-            torch.set_num_threads(1)
-        except ImportError:
-            pass
     try:
         _summarizer = Summarizer(settings.model, settings.backend, settings.batch_size, settings.device, threads=1)
         _summarizer.tune(consensus_samples=settings.consensus)
