@@ -19,13 +19,13 @@ batches at once (`inter_threads`): `layout` picks that.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deploy.export import CT2_DIR, CT2_FORMAT, CT2_MANIFEST
+from shared.device import usable_cores
 from shared.generate import Decoded, LogitBias, Sampling, TokenGenerator
 from shared.textio import InputError
 
@@ -47,8 +47,7 @@ def layout(threads: int = 0, device: str = "cpu") -> tuple[int, int]:
     `threads` (0: every core this process may use); on a GPU one worker."""
     if device == "cuda":
         return 1, 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, threads or usable), 1
+    return max(1, threads or usable_cores()), 1
 
 
 def has_ct2(role_folder: str | Path) -> bool:

@@ -13,12 +13,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from shared.batch import Engine
 from shared.records import Record
 from shared.textio import InputError
 
 IN_FLIGHT = 2  # chunks queued per worker: one decoding, one waiting
+# Without --num-workers, an input at least this long gets a worker per core: below it, starting the
+# processes (each imports the pipeline and loads its model) costs about what they save.
+AUTO_MIN_REPORTS = 512
 
 
 @dataclass(frozen=True)
@@ -86,5 +90,25 @@ def process_engine(settings: WorkerSettings, workers: int) -> Engine:
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
+
+    return engine
+
+
+def auto_engine(local: Engine, pooled: Engine, min_reports: int | None = None) -> Engine:
+    """`pooled` for an input of at least `min_reports` (default `AUTO_MIN_REPORTS`) reports still to
+    do (after --resume's), `local` for a shorter one: the chunks are read ahead until the choice is
+    known, then all go, in order, to the one chosen."""
+
+    def engine(chunks: Iterator[list[Record]]) -> Iterator[list[dict]]:
+        least = AUTO_MIN_REPORTS if min_reports is None else min_reports
+        chunks = iter(chunks)
+        head: list[list[Record]] = []
+        seen = 0
+        for chunk in chunks:
+            head.append(chunk)
+            seen += len(chunk)
+            if seen >= least:
+                break
+        yield from (pooled if seen >= least else local)(chain(head, chunks))
 
     return engine

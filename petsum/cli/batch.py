@@ -35,12 +35,16 @@ def _engine(
         return ray_engine(settings)
     if address or gpus is not None:
         fail("--address and --gpus-per-worker need --engine ray")
-    if workers and workers > 1:
-        from petsum.batch.processes import WorkerSettings, process_engine
+    from petsum.batch.processes import WorkerSettings, auto_engine, process_engine
+    from shared.device import usable_cores
 
-        path = str(model_path(model_dir).resolve())
-        return process_engine(WorkerSettings(path, backend, device, batch_size, consensus), workers)
-    return local_engine(load_summarizer(model_dir, backend, device, batch_size, consensus))
+    settings = WorkerSettings(str(model_path(model_dir).resolve()), backend, device, batch_size, consensus)
+    if workers and workers > 1:
+        return process_engine(settings, workers)
+    local = local_engine(load_summarizer(model_dir, backend, device, batch_size, consensus))  # a bad model fails here
+    if workers is None and device == "cpu" and usable_cores() > 1:  # a long input gets a worker per core
+        return auto_engine(local, process_engine(settings, usable_cores()))
+    return local
 
 
 @click.command(name="batch")
@@ -69,8 +73,8 @@ def _engine(
 @click.option(
     "--num-workers",
     type=click.IntRange(min=1),
-    help="Workers, each with its own copy of the model: processes of one core each (local; default 1, one "
-    "process on every core), or Ray actors (ray; default 2).",
+    help="Workers, each with its own copy of the model: processes of one core each (local; default: one per "
+    "core for an input of 512 reports or more on the CPU, else this process), or Ray actors (ray; default 2).",
 )
 @click.option(
     "--gpus-per-worker",

@@ -142,3 +142,22 @@ def test_cuda_without_a_gpu_runs_on_the_cpu_and_says_so(built):
     assert models.backend == "ct2" and "cpu" in models.providers[0]
     assert "not active" in device_warning(models, "cuda")
     assert models.models["model"].generate_tokens(SOURCES, 4, 1)  # and it decodes
+
+
+def test_benchmark_anchor_decodes_as_the_backend_without_bias(built):
+    """benchmarks/engines.py holds the end-to-end path to CTranslate2 alone: that anchor must decode
+    what our backend decodes when no bias applies (int8: both on the same conversion)."""
+    from conftest import load_benchmark
+
+    from deploy.ct2 import Ct2Seq2Seq
+    from deploy.export import CT2_DIR, export_run
+    from shared.generate import GenerateConfig, generate_batch
+
+    checkpoint, export = built
+    int8 = export.parent / "export8"
+    if not int8.exists():
+        export_run(checkpoint, int8, int8=True, ct2=True)
+    cfg = GenerateConfig(batch_size=2, max_new_tokens=12, no_repeat_ngram_size=2)
+    decode, texts = load_benchmark("engines").bare_ct2(int8, 1, cfg)
+    ours = Ct2Seq2Seq(int8 / "model" / CT2_DIR, workers_threads=(1, 1))
+    assert texts(decode(SOURCES)) == generate_batch(ours, tiny_tokenizer(), SOURCES, cfg)[0]
