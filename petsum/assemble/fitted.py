@@ -79,5 +79,5 @@ def fit_softmax(
 def class_scores(vocab: dict[str, int], weights: np.ndarray, bias: np.ndarray, feats: set[str]) -> np.ndarray:
     """The fit's logits for one set of features (unknown features ignored, rows summed in a fixed
     order so that a run gives the same floats every time)."""
-    rows = sorted(vocab[f] for f in feats if f in vocab)
+    rows = sorted(vocab[f] for f in vocab.keys() & feats)  # the set intersection runs in C
     return bias + weights[rows].sum(0)

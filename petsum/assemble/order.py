@@ -265,23 +265,25 @@ def beam_orders(
     softmax over those not yet placed. Ties keep the given order."""
     totals = np.zeros(1)  # float64, as the Python floats the sums would be
     placed: list[list[int]] = [[]]
-    states: list = [None]
+    states: Sequence = [None]
+    taken = np.zeros((1, n), dtype=bool)  # taken[b, j]: beam b has placed item j
     for step in range(n):
         rows, new_states = next_scores(placed, states)
-        scores = np.stack([np.asarray(r) for r in rows])
-        free = np.ones(scores.shape, dtype=bool)
-        for b, done in enumerate(placed):
-            free[b, done] = False
-        left = np.nonzero(free)[1].reshape(len(placed), n - step)  # each beam's free items, in order
+        scores = rows if isinstance(rows, np.ndarray) else np.stack([np.asarray(r) for r in rows])
+        left = np.nonzero(~taken)[1].reshape(len(placed), n - step)  # each beam's free items, in order
         sub = np.take_along_axis(scores, left, axis=1)
         top = sub.max(axis=1, keepdims=True)
         logp = sub - top - np.log(np.exp(sub - top).sum(axis=1, keepdims=True))  # a softmax over the free items
         flat = (totals[:, None] + logp.astype(np.float64)).reshape(-1)
         best = np.argsort(-flat, kind="stable")[:width]  # ties keep the given order
         beam_of, k = np.divmod(best, n - step)
+        picked = left[beam_of, k]
         totals = flat[best]
-        placed = [placed[b] + [int(left[b, j])] for b, j in zip(beam_of.tolist(), k.tolist())]
-        states = [new_states[b] for b in beam_of.tolist()]
+        taken = taken[beam_of]
+        taken[np.arange(len(best)), picked] = True
+        placed = [placed[b] + [j] for b, j in zip(beam_of.tolist(), picked.tolist())]
+        # A state array (beams, ...) is reindexed at once; other states beam by beam.
+        states = new_states[beam_of] if isinstance(new_states, np.ndarray) else [new_states[b] for b in beam_of]
     return [(float(t), p) for t, p in zip(totals, placed)]
 
 

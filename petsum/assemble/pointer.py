@@ -159,11 +159,12 @@ class PointerOrder:
             raise ValueError(f"{len(items)} items but {len(sources)} sources")
         h = self.encode(items, sources)
         first = (h @ self.weights["first.weight"].T)[:, 0] + self.weights["first.bias"][0]
-        start, zero = self.weights["start"], np.zeros(h.shape[1])
+        start = self.weights["start"]
 
-        def next_scores(placed: list[list[int]], states: list) -> tuple[np.ndarray, np.ndarray]:
-            prev = np.stack([h[p[-1]] if p else start for p in placed])
-            return self._step(prev, np.stack([zero if s is None else s for s in states]), h, first)
+        def next_scores(placed: list[list[int]], states) -> tuple[np.ndarray, np.ndarray]:
+            if not placed[0]:  # the first step: one beam, nothing placed, no state yet
+                return self._step(start[None, :], np.zeros((1, h.shape[1])), h, first)
+            return self._step(h[[p[-1] for p in placed]], states, h, first)
 
         return choose(beam_orders(len(items), self.beam, next_scores), [len(t) for t in items], self.temperature)
 
