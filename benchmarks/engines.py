@@ -10,13 +10,14 @@ time goes.
 2. Engines: torch, onnxruntime fp32 and int8, CTranslate2 fp32 and int8 (exports made in a temp
    folder with `export --ct2`), each in the layouts workers × threads 1×2, 1×1 and 2×1 (two worker
    processes each decoding half the inputs, started together behind a barrier). Best of `--rounds`.
-   Agreement: inputs whose tokens equal torch's. The anchor, "bare ct2 int8", is CTranslate2's own
-   `translate_batch` alone (n-gram ban and token limit, no first-token bias, no scores): the engine
-   figure the end-to-end path is held to.
+   Agreement: inputs whose tokens equal torch's. "bare ct2 int8" is CTranslate2's own
+   `translate_batch` alone (all inputs in one call, sorted into batches by CTranslate2; n-gram ban
+   and token limit, no first-token bias, no scores). The anchor the end-to-end path is held to is
+   the fastest CTranslate2 int8 row, bare or ours.
 3. End to end: `petsum batch` over the same reports in a child process, start-up included, greedy
    (`--consensus 0`) and the default decoding, with the int8 CTranslate2 export (what `--backend auto`
    picks for it) in one process, as it comes (no `--num-workers`: a process per core from 512
-   reports) and with `--num-workers 2`; reports/s ÷ the anchor's best reports/s.
+   reports) and with `--num-workers 2`; reports/s ÷ the anchor's reports/s.
 4. Profile: one in-process greedy summarize of the reports (CTranslate2 int8, 1 thread), its time
    split into the engine, the grounding guard, the item order, the rest of assembly and the rest.
 
@@ -79,9 +80,9 @@ def load_engine(engine: str, folder: Path, threads: int):
 
 
 def bare_ct2(folder: Path, threads: int, cfg):
-    """The anchor: CTranslate2's own `translate_batch` on the int8 conversion, batches of
-    `cfg.batch_size`, the n-gram ban and the token limit, nothing else (no first-token bias, no
-    scores). Returns (decode: sources → token rows, texts: token rows → texts)."""
+    """CTranslate2's own `translate_batch` on the int8 conversion, batches of `cfg.batch_size`, the
+    n-gram ban and the token limit, nothing else (no first-token bias, no scores). Returns (decode:
+    sources → token rows, texts: token rows → texts)."""
     import ctranslate2
 
     from deploy.export import CT2_DIR
@@ -94,19 +95,18 @@ def bare_ct2(folder: Path, threads: int, cfg):
     tok = load_fast_tokenizer(folder / "model")
 
     def decode(sources: list[list[int]]) -> list[list[str]]:
-        tokens = [[vocab[t] for t in s] for s in sources]
-        rows: list[list[str]] = []
-        for b in range(0, len(tokens), cfg.batch_size):
-            res = tr.translate_batch(
-                tokens[b : b + cfg.batch_size],
-                beam_size=1,
-                no_repeat_ngram_size=cfg.no_repeat_ngram_size,
-                max_decoding_length=cfg.max_new_tokens,
-                min_decoding_length=0,
-                max_input_length=0,
-            )
-            rows += [r.hypotheses[0] for r in res]
-        return rows
+        # All inputs in one call: CTranslate2 then sorts them by length into batches of
+        # `max_batch_size` itself, its fastest use (less padding than batches in the given order).
+        res = tr.translate_batch(
+            [[vocab[t] for t in s] for s in sources],
+            max_batch_size=cfg.batch_size,
+            beam_size=1,
+            no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+            max_decoding_length=cfg.max_new_tokens,
+            min_decoding_length=0,
+            max_input_length=0,
+        )
+        return [r.hypotheses[0] for r in res]
 
     def texts(rows: list[list[str]]) -> list[str]:
         return tok.batch_decode([[ids[t] for t in r] for r in rows], skip_special_tokens=True)
@@ -237,7 +237,7 @@ def main() -> None:
             "ort int8": exports["int8"],
             "ct2 fp32": exports["fp32"],
             "ct2 int8": exports["int8"],
-            "bare ct2 int8": exports["int8"],  # the anchor: CTranslate2 alone, as the issue timed it
+            "bare ct2 int8": exports["int8"],  # CTranslate2 alone, as the issue timed it
         }
         best: dict[str, dict] = {}
         outputs: dict[str, list[str]] = {}
@@ -262,7 +262,8 @@ def main() -> None:
                     "seconds": round(row["seconds"], 3),
                 }
             )
-        anchor = max(r["reports_per_s"] for r in rows if r["engine"] == "bare ct2 int8")
+        # The anchor: the fastest CTranslate2 int8 row, bare or with our decoding settings.
+        anchor = max(r["reports_per_s"] for r in rows if r["engine"] in ("bare ct2 int8", "ct2 int8"))
         e2e = []
         for label, extra, n in (
             ("greedy, 1 process", ("--consensus", "0", "--num-workers", "1"), args.e2e_reports),
@@ -284,7 +285,7 @@ def main() -> None:
             "reports": len(texts),
             "inputs": len(sources),
             "engines": rows,
-            "anchor_bare_ct2_int8_reports_per_s": anchor,
+            "anchor_fastest_ct2_int8_reports_per_s": anchor,
             "end_to_end": e2e,
             "profile": profile(exports["int8"], texts),
         }
@@ -295,7 +296,7 @@ def main() -> None:
     print("| engine | layout | inputs/s | reports/s | same as torch |\n|---|---|---:|---:|---|")
     for r in sorted(rows, key=lambda r: -r["inputs_per_s"]):
         print(f"| {r['engine']} | {r['layout']} | {r['inputs_per_s']} | {r['reports_per_s']} | {r['same_as_torch']} |")
-    print("\n| petsum batch | reports | s | reports/s | ÷ bare ct2 int8, best |\n|---|---:|---:|---:|---:|")
+    print("\n| petsum batch | reports | s | reports/s | ÷ fastest ct2 int8 row |\n|---|---:|---:|---:|---:|")
     for r in e2e:
         label = r["petsum batch (ct2 int8 export)"]
         print(f"| {label} | {r['reports']} | {r['seconds']} | {r['reports_per_s']} | {r['x_anchor']} |")
