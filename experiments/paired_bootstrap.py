@@ -17,21 +17,17 @@ import argparse
 import json
 import random
 
-from petsum.evaluation.metrics import _bleu
+from petsum.evaluation.metrics import _bleu, extra_ratio, missing_ratio, rouge_scores
 from petsum.text.lexicon import load_lexicon
-from petsum.text.rules import chars, finding_organs
-from shared.metrics import rouge_l
 from shared.textio import read_jsonl_rows
 
 
 def per_report(pred: dict, lex) -> tuple[float, float | None, float | None]:
-    """(ROUGE-L, MR, ER) of one prediction; None where the ratio is undefined for it."""
-    hyp, ref = pred["impression"], pred["reference"]
-    r = rouge_l(chars(hyp), chars(ref))
-    ref_o, got_o = finding_organs(ref, lex), finding_organs(hyp, lex)
-    mr = 100 * len(ref_o - got_o) / len(ref_o) if ref_o else None
-    er = 100 * len(got_o - ref_o) / len(got_o) if got_o else None
-    return r, mr, er
+    """(ROUGE-L, MR, ER) of one prediction, by `petsum evaluate`'s own metrics on it alone; None
+    where the ratio is undefined for it."""
+    hyp, ref = [pred["impression"]], [pred["reference"]]
+    mr, er = missing_ratio(hyp, ref, lex), extra_ratio(hyp, ref, lex)
+    return rouge_scores(hyp, ref)["rougeL"], mr["mr"] if mr["mr_n"] else None, er["er"] if er["er_n"] else None
 
 
 def mean_defined(values: list[float | None], idx: list[int]) -> float:
@@ -73,7 +69,8 @@ def main() -> None:
             idx = [rng.randrange(n) for _ in range(n)]
             diffs.append(mean_defined(vb, idx) - mean_defined(va, idx))
         A, B = mean_defined(va, full), mean_defined(vb, full)
-        out[metric] = {"a": A, "b": B, "diff": B - A, "lo": interval(diffs)[0], "hi": interval(diffs)[1]}
+        lo, hi = interval(diffs)
+        out[metric] = {"a": A, "b": B, "diff": B - A, "lo": lo, "hi": hi}
     hyps = {name: [x[i]["impression"] for i in ids] for name, x in (("a", a), ("b", b))}
     refs = [a[i]["reference"] for i in ids]
     diffs = []
@@ -82,7 +79,8 @@ def main() -> None:
         r = [refs[i] for i in idx]
         diffs.append(_bleu([hyps["b"][i] for i in idx], r) - _bleu([hyps["a"][i] for i in idx], r))
     A, B = _bleu(hyps["a"], refs), _bleu(hyps["b"], refs)
-    out["bleu"] = {"a": A, "b": B, "diff": B - A, "lo": interval(diffs)[0], "hi": interval(diffs)[1]}
+    lo, hi = interval(diffs)
+    out["bleu"] = {"a": A, "b": B, "diff": B - A, "lo": lo, "hi": hi}
     out["n"] = n
     print(json.dumps(out))
 

@@ -269,7 +269,7 @@ def beam_orders(
     taken = np.zeros((1, n), dtype=bool)  # taken[b, j]: beam b has placed item j
     for step in range(n):
         rows, new_states = next_scores(placed, states)
-        scores = rows if isinstance(rows, np.ndarray) else np.stack([np.asarray(r) for r in rows])
+        scores = np.asarray(rows)  # (beams, items): an array as it is, a list of rows stacked
         left = np.nonzero(~taken)[1].reshape(len(placed), n - step)  # each beam's free items, in order
         sub = np.take_along_axis(scores, left, axis=1)
         top = sub.max(axis=1, keepdims=True)

@@ -161,7 +161,7 @@ class PointerOrder:
         first = (h @ self.weights["first.weight"].T)[:, 0] + self.weights["first.bias"][0]
         start = self.weights["start"]
 
-        def next_scores(placed: list[list[int]], states) -> tuple[np.ndarray, np.ndarray]:
+        def next_scores(placed: list[list[int]], states: np.ndarray | list) -> tuple[np.ndarray, np.ndarray]:
             if not placed[0]:  # the first step: one beam, nothing placed, no state yet
                 return self._step(start[None, :], np.zeros((1, h.shape[1])), h, first)
             return self._step(h[[p[-1] for p in placed]], states, h, first)

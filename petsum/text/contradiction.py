@@ -114,14 +114,15 @@ _READ_MAX = 20_000  # texts remembered; cleared when full (a batch asks about th
 
 
 def _statements(text: str, lex: Lexicon, carry: bool) -> list[Clause]:
-    """`_read_statements`, remembered: consensus decoding checks every candidate answer against the
-    same finding, which need not be read again each time. Clauses are immutable."""
+    """`_read_statements` of the normalized `text`, remembered by the text as given: every answer
+    (and, in consensus decoding, every candidate) is checked against the same finding, which need be
+    neither normalized nor read again each time. Clauses are immutable."""
     key = (id(lex), text, carry)
     hit = _READ.get(key)
     if hit is None or hit[0] is not lex:  # the lexicon itself is kept: an id is never mistaken for another's
         if len(_READ) >= _READ_MAX:
             _READ.clear()
-        hit = _READ[key] = (lex, tuple(_read_statements(text, lex, carry)))
+        hit = _READ[key] = (lex, tuple(_read_statements(normalize(text), lex, carry)))
     return list(hit[1])
 
 
@@ -505,8 +506,8 @@ def contradictions(finding: str, item: str, lexicon: Lexicon | None = None) -> l
     impression item and the findings text it was written from. The findings may be the whole
     report: each of the item's organs is judged only against the findings clauses about it."""
     lex = lexicon or load_lexicon()
-    stated = _statements(normalize(finding), lex, carry=True)
-    claims = [c for c in _statements(normalize(item), lex, carry=False) if c.organs]
+    stated = _statements(finding, lex, carry=True)
+    claims = [c for c in _statements(item, lex, carry=False) if c.organs]
     checks = (("uptake", _uptake), ("state", _state), ("direction", _direction))
     return [kind for kind, check in checks if check(claims, stated, lex)]
 

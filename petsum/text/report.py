@@ -60,7 +60,6 @@ _CJK = "\u3400-\u9fff\uf900-\ufaff"
 _STRAY_SPACE = re.compile(f"(?<=[{_CJK}])[ \t](?=[{_CJK}])")
 
 
-@functools.lru_cache(maxsize=4096)  # the guard normalizes a finding once per answer it checks against it
 def normalize(text: str) -> str:
     """What every rule and the model read: invisible characters removed, spaces of every kind
     folded to a plain space, a lone space between Chinese characters removed, full-width Latin letters and
