@@ -1,4 +1,4 @@
-"""Calculator decoding: greedy generation that computes the model's calculator annotations.
+"""Calculator decoding: generation that computes the model's calculator annotations.
 
 A model trained with `mwp train --calculator` writes `… = <<48/2=24>>24 …`. Here every row is
 watched while it decodes: when its text ends with an unclosed `<<expr=`, the safe calculator
@@ -6,11 +6,12 @@ watched while it decodes: when its text ends with an unclosed `<<expr=`, the saf
 then the model goes on, conditioned on a correct value. When the calculator refuses (division by
 zero, anything that is not arithmetic), nothing is inserted and the model continues unaided.
 
-Decoding is greedy, batched and in lockstep: every row advances one token per step through the
-KV cache, and a row with forced tokens takes them instead of its prediction, so a row that calls
-the calculator never stalls or re-pads the others. Without any `<<expr=` the tokens are exactly
-those of plain greedy decoding. It runs a torch model or an onnxruntime export (the encoder and
-decoder step of `deploy.runtime.OnnxSeq2Seq`) behind the `TokenGenerator` interface, so the
+Decoding is greedy (or each row's seeded draw, `shared.generate.Sampling`, for answer voting),
+batched and in lockstep: every row advances one token per step through the KV cache, and a row
+with forced tokens takes them instead of its prediction, so a row that calls the calculator never
+stalls or re-pads the others. Without any `<<expr=` the tokens are exactly those of plain
+decoding. It runs a torch model (seq2seq or decoder-only) or an onnxruntime export (the encoder
+and decoder step of `deploy.runtime.OnnxSeq2Seq`) behind the `TokenGenerator` interface, so the
 AS-ES loop (`shared.generate`) runs unchanged on top of it.
 """
 
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from mwp.calculator import calculate
-from shared.generate import LogitBias, ban_repeats
+from shared.generate import LogitBias, Sampling, ban_repeats
+from shared.modeling import is_causal, position_limit
 from shared.textio import InputError
 
 if TYPE_CHECKING:
@@ -84,6 +86,55 @@ class TorchStepper:
         return out.logits[:, -1].float().numpy(force=True)
 
 
+class CausalStepper:
+    """A Hugging Face decoder-only model (GPT-2, Llama, Qwen2): the prompts left-padded and run
+    once, then one token per row per step through its KV cache. The prompt's run already gives the
+    first step's logits, so the first `step` call's tokens (the start ids) are not fed; `start_id`
+    is the pad id, which a seq2seq model's start token also is, so the n-gram ban sees the same
+    history whatever the model."""
+
+    def __init__(self, model: Any, pad_id: int) -> None:
+        self.model, self.pad_id, self.start_id = model, pad_id, pad_id
+
+    def start(self, sources: list[list[int]]) -> None:
+        import torch
+
+        from shared.batching import pad
+
+        ids, mask = pad(sources, self.pad_id, left=True)
+        self.mask = mask.to(self.model.device)
+        with torch.no_grad():
+            out = self.model(
+                input_ids=ids.to(self.model.device),
+                attention_mask=self.mask,
+                position_ids=(self.mask.cumsum(-1) - 1).clamp(min=0),
+                use_cache=True,
+            )
+        self.past, self.pending = out.past_key_values, out.logits[:, -1]
+        limit = position_limit(self.model)
+        self.room = max(1, limit - ids.shape[1]) if limit else None  # the prompt and answer share the positions
+
+    def step(self, tokens: list[int]) -> np.ndarray:
+        import torch
+
+        if self.pending is not None:  # the prompt's own next-token logits
+            logits, self.pending = self.pending, None
+            return logits.float().numpy(force=True)
+        position = self.mask.sum(-1, keepdim=True)  # a new token's position: the row's real tokens before it
+        self.mask = torch.cat([self.mask, torch.ones_like(position)], dim=-1)
+        step_ids = torch.tensor(tokens, dtype=torch.long, device=self.model.device)[:, None]
+        with torch.no_grad():
+            out = self.model(
+                input_ids=step_ids,
+                attention_mask=self.mask,
+                position_ids=position,
+                past_key_values=self.past,
+                use_cache=True,
+            )
+        self.past = out.past_key_values
+        return out.logits[:, -1].float().numpy(force=True)
+
+
 class OnnxStepper:
     """An exported model (`deploy.runtime.OnnxSeq2Seq`), through its public encode and step."""
 
@@ -134,23 +185,24 @@ class CalculatorGenerator:
         num_beams: int = 1,
         no_repeat: int = 0,
         bias: LogitBias | None = None,
-        sampling: object = None,
+        sampling: Sampling | None = None,
     ) -> list[list[int]]:
-        """Each source's tokens through EOS (forced ones included); greedy whatever `num_beams`.
-        `no_repeat` and `bias` act as in `TorchGenerator`; forced tokens pass. It does not draw:
-        `sampling` (`generate.consensus_samples`) is refused."""
-        if sampling is not None:
-            raise ValueError("calculator decoding does not draw samples: set generate.consensus_samples to 0")
+        """Each source's tokens through EOS (forced ones included); greedy whatever `num_beams`,
+        or each row's seeded draw with `sampling` (the draws `mwp solve --samples` votes over).
+        `no_repeat`, `bias` and `sampling` act as in `TorchGenerator`; forced tokens pass."""
         if not sources:
             return []
         rows = [_Row() for _ in sources]
         self.stepper.start(sources)
+        max_new_tokens = min(max_new_tokens, getattr(self.stepper, "room", None) or max_new_tokens)
         tokens = [self.stepper.start_id] * len(sources)
         for i in range(max_new_tokens):
             logits = self.stepper.step(tokens)
             if bias:
                 bias.apply(logits, i)
             ban_repeats(logits, ([self.stepper.start_id, *row.ids] for row in rows), no_repeat)
+            if sampling is not None:
+                sampling.apply(logits, range(len(rows)), i)
             predicted = logits.argmax(-1).tolist()
             tokens = [self._advance(row, tok) for row, tok in zip(rows, predicted)]
             if all(row.done for row in rows):
@@ -196,6 +248,8 @@ def _stepper(model: Any, tokenizer: "PreTrainedTokenizerBase") -> Stepper:
         return OnnxStepper(model)
     if hasattr(model, "generate_tokens"):
         raise InputError("calculator mode runs torch models and ONNX exports only; pass --no-calculator")
+    if is_causal(model):
+        return CausalStepper(model, tokenizer.pad_token_id)
     return TorchStepper(model, tokenizer.pad_token_id)
 
 

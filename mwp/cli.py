@@ -103,6 +103,23 @@ def augment(data: str, out: str, variants: int, seed: int, test: str | None) -> 
 
 
 @main.command()
+@serving_options
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training JSONL (`mwp augment`'s output).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL: the next round's training data.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@friendly_errors
+def mistakes(model_dir: str | None, backend: str, device: str, data: str, out: str, batch_size: int) -> None:
+    """Write the next round's data from a run's mistakes on its training problems (mwp.rounds)."""
+    from mwp.rounds import check_paths, next_round_file
+
+    check_paths(data, out)
+    solver = _solver(model_dir, backend, device, batch_size, None, 0)
+    counts = next_round_file(solver, data, out)
+    for reason, n in sorted(counts.items()):
+        click.echo(f"{reason}: {n}", err=True)
+
+
+@main.command()
 @click.argument("question", required=False)
 @click.option(
     "--data",
@@ -127,6 +144,12 @@ def augment(data: str, out: str, variants: int, seed: int, test: str | None) -> 
     default=None,
     help="Compute <<expr=…>> annotations while decoding (greedy). Default: on for runs trained with --calculator.",
 )
+@click.option(
+    "--samples",
+    type=click.IntRange(0, 256),
+    help="Seeded draws besides the greedy solution; the answer most of them reach wins (direct runs). "
+    "Default: the run's generate.consensus_samples.",
+)
 @friendly_errors
 def solve(
     question: str | None,
@@ -140,6 +163,7 @@ def solve(
     batch_size: int,
     resume: bool,
     calculator: bool | None,
+    samples: int | None,
 ) -> None:
     """Solve QUESTION, or score accuracy and BLEU over --data (exit 3 when some records were unusable)."""
     from mwp.data import read_records
@@ -147,7 +171,7 @@ def solve(
 
     _check_inputs(question, data, limit, pred_path, resume)
     records = read_records(data, "test")[:limit] if data is not None else None  # bad input fails before the model loads
-    solver = _solver(model_dir, backend, device, batch_size, calculator)
+    solver = _solver(model_dir, backend, device, batch_size, calculator, samples)
     if records is None:
         return _print_solution(solver, question or "", as_json)
     if pred_path:
@@ -175,11 +199,15 @@ def _check_inputs(
         fail(f"{pred_path}: its folder does not exist")  # now, not after the whole set is solved
 
 
-def _solver(model_dir: str | None, backend: str, device: str, batch_size: int, calculator: bool | None) -> "Solver":
+def _solver(
+    model_dir: str | None, backend: str, device: str, batch_size: int, calculator: bool | None, samples: int | None
+) -> "Solver":
     from deploy.backend import device_warning
     from mwp.solve import Solver
 
-    solver = Solver.load(model_dir, backend=backend, device=device, batch_size=batch_size, calculator=calculator)
+    solver = Solver.load(
+        model_dir, backend=backend, device=device, batch_size=batch_size, calculator=calculator, samples=samples
+    )
     if note := device_warning(solver.models, device):
         click.echo(f"warning: {note}", err=True)
     if solver.calculator and solver.cfg.num_beams > 1:

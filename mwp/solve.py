@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mwp.adapter import MwpAdapter
+from mwp.answers import extract_answer
 from mwp.cot import prompt, strip_annotations
 from mwp.data import BadRecord
 
@@ -50,9 +51,11 @@ class Solver:
         device: str = "cpu",
         batch_size: int = 32,
         calculator: bool | None = None,
+        samples: int | None = None,
     ) -> "Solver":
         """A run, checkpoint or ONNX export folder (None: the shipped default); `calculator=None`:
-        whatever the run was trained with."""
+        whatever the run was trained with; `samples`: seeded draws to vote over besides the greedy
+        solution (None: the run's `generate.consensus_samples`)."""
         from shared.textio import InputError
 
         path = Path(model) if model else DEFAULT_MODEL
@@ -62,7 +65,10 @@ class Solver:
                 if model
                 else f"the default model is missing from this install ({path}): reinstall petsum, or pass --model"
             )
-        return load_solver(path, backend, device, batch_size, calculator)
+        solver = load_solver(path, backend, device, batch_size, calculator)
+        if samples is not None:
+            solver.cfg = solver.cfg.model_copy(update={"consensus_samples": samples})
+        return solver
 
     def solve(self, questions: list[str]) -> list["Solution"]:
         """Solutions to these questions, in order."""
@@ -95,11 +101,26 @@ def load_solver(path: Path, backend: str, device: str, batch_size: int, calculat
     return Solver(models, models.generate.model_copy(update={"batch_size": batch_size}), use, MwpAdapter())
 
 
+_AS_WORD = str.maketrans("0123456789-./", "abcdefghijklm")
+
+
+def answer_vote(_question: str, text: str) -> str:
+    """What a solution votes for when draws are taken (`generate.consensus_samples`): its final
+    answer, written as one word of letters, because `shared.generate.consensus` counts agreement
+    as ROUGE-L over words: one word makes it exact match, so the chosen solution is one whose
+    answer most solutions reach (self-consistency, Wang et al. 2023), the greedy one on a tie.
+    A solution without an answer votes "", which agrees with nothing: it wins only when no two
+    solutions agree, and a greedy solution without an answer still gets its draws."""
+    answer = extract_answer(strip_annotations(text))
+    return "" if answer is None else answer.translate(_AS_WORD)
+
+
 def solve(solver: Solver, prompts: list[str]) -> list[Solution]:
-    """Iterative AS-ES generation for a batch of prompts (questions already through `prompt`)."""
+    """Iterative AS-ES generation for a batch of prompts (questions already through `prompt`);
+    with `generate.consensus_samples` (direct runs), the greedy solution and its draws vote."""
     from shared.generate import generate, result_text
 
-    results = generate(solver.models, prompts, solver.adapter, solver.cfg)
+    results = generate(solver.models, prompts, solver.adapter, solver.cfg, vote=answer_vote)
     texts = [result_text(solver.adapter, r) for r in results]
     return [Solution(t, strip_annotations(t), solver.adapter.extract_answer(t)) for t in texts]
 
@@ -165,6 +186,8 @@ def evaluate_to_file(
     stream = as_records(records)
     engine = lambda chunks: (solve_chunk(solver, chunk) for chunk in chunks)  # noqa: E731
     settings = {"model": solver.models.name, "calculator": solver.calculator}  # with the problems, what resume checks
+    if solver.cfg.consensus_samples:
+        settings["samples"] = solver.cfg.consensus_samples
     write_batch(
         engine,
         iter(stream),

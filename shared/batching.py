@@ -60,20 +60,35 @@ def encode_samples(
     ]
 
 
-def pad(rows: list[list[int]], value: int, to: int | None = None) -> tuple["torch.Tensor", "torch.Tensor"]:
-    """Right-pad to the longest row (or `to`); returns (ids, attention mask)."""
+def pad(
+    rows: list[list[int]], value: int, to: int | None = None, left: bool = False
+) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Pad to the longest row (or `to`), on the right, or on the `left` (a decoder-only model's
+    prompts: generation continues from each row's last token); returns (ids, attention mask)."""
     import torch
 
     width = to or max(len(r) for r in rows)
     ids = torch.full((len(rows), width), value, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, : len(r)] = 1
+        at = slice(width - len(r), width) if left else slice(0, len(r))
+        ids[i, at] = torch.tensor(r, dtype=torch.long)
+        mask[i, at] = 1
     return ids, mask
 
 
-def collate(rows: list[Encoded], pad_id: int, pad_to: tuple[int, int] | None = None) -> dict[str, "torch.Tensor"]:
+def collate(
+    rows: list[Encoded], pad_id: int, pad_to: tuple[int, int] | None = None, causal: bool = False
+) -> dict[str, "torch.Tensor"]:
+    """A training batch. Seq2seq: sources as `input_ids`, targets as `labels`. `causal` (a
+    decoder-only model): each row is its source then its target as one sequence, and `labels`
+    holds the target's tokens at their own positions, -100 elsewhere (Hugging Face's convention:
+    the model shifts them; `shared.trainer.loss_sum` does too)."""
+    if causal:
+        width = sum(pad_to) if pad_to else None
+        ids, mask = pad([r.source + r.target for r in rows], pad_id, width)
+        labels, _ = pad([[-100] * len(r.source) + r.target for r in rows], -100, width)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
     src, mask = pad([r.source for r in rows], pad_id, pad_to[0] if pad_to else None)
     labels, _ = pad([r.target for r in rows], -100, pad_to[1] if pad_to else None)
     return {"input_ids": src, "attention_mask": mask, "labels": labels}

@@ -34,7 +34,11 @@ class Strict(BaseModel):
 
 
 class ModelConfig(Strict):
-    pretrained: str | None = Field(None, description="local Hugging Face seq2seq checkpoint folder to start from")
+    pretrained: str | None = Field(
+        None,
+        description="local Hugging Face checkpoint folder to start from: seq2seq (T5, BART) or decoder-only "
+        "(GPT-2, Llama, Qwen2)",
+    )
     tokenizer: str | None = Field(
         None,
         description="tokenizer folder to use instead of training one (e.g. another run's, so that a warm-up run and "

@@ -18,6 +18,7 @@ import numpy as np
 from shared.batching import encode_source, pad
 from shared.config import GenerateConfig
 from shared.dataset import prefix_text
+from shared.modeling import is_causal, position_limit
 from shared.schema import AS, ES, GenerationResult, Segment
 
 if TYPE_CHECKING:
@@ -152,19 +153,36 @@ def logit_bias(tokenizer: "PreTrainedTokenizerBase", cfg: GenerateConfig) -> Log
     return bias or None
 
 
-def _bias_processor(bias: LogitBias):
+def _bias_processor(bias: LogitBias, offset: int = 1):
     """A Hugging Face logits processor applying `bias` (the decoder's length tells the step: it
-    holds the start token and the tokens generated so far)."""
+    holds `offset` tokens, the start token or a causal model's prompt, and those generated so far)."""
     import torch
     from transformers import LogitsProcessor
 
     class BiasLogits(LogitsProcessor):
         def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
             scores = scores.clone()
-            bias.apply(scores, input_ids.shape[-1] - 1)
+            bias.apply(scores, input_ids.shape[-1] - offset)
             return scores
 
     return BiasLogits()
+
+
+def _ban_processor(n: int, offset: int, start_id: int):
+    """A Hugging Face logits processor banning each row's repeated n-grams (`ban_repeats`) over
+    what it generated after its first `offset` tokens, with `start_id` first as a seq2seq
+    decoder's start token: a causal model's prompt is not part of the answer it must not repeat."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class BanRepeats(LogitsProcessor):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+            scores = scores.clone()
+            for row, toks in enumerate(input_ids[:, offset:].tolist()):
+                scores[row, banned_tokens([start_id, *toks], n)] = -torch.inf
+            return scores
+
+    return BanRepeats()
 
 
 def _recording_processor(steps: list):
@@ -183,7 +201,7 @@ def _recording_processor(steps: list):
     return RecordTop()
 
 
-def _sampling_processor(sampling: Sampling):
+def _sampling_processor(sampling: Sampling, offset: int = 1):
     """A Hugging Face logits processor applying `sampling` last, after its own bans and our biases,
     so that greedy search takes the draw."""
     import torch
@@ -192,7 +210,7 @@ def _sampling_processor(sampling: Sampling):
     class SampleLogits(LogitsProcessor):
         def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
             noisy = scores.float().cpu().numpy().copy()
-            sampling.apply(noisy, range(noisy.shape[0]), input_ids.shape[-1] - 1)
+            sampling.apply(noisy, range(noisy.shape[0]), input_ids.shape[-1] - offset)
             return torch.from_numpy(noisy).to(scores.device, scores.dtype)
 
     return SampleLogits()
@@ -240,14 +258,22 @@ class TorchGenerator:
         import torch
         from transformers import LogitsProcessorList
 
-        ids, mask = pad(sources, self.pad_id)
+        causal = is_causal(self.model)
+        ids, mask = pad(sources, self.pad_id, left=causal)
+        # The decoder's tokens before the first generated one: the start token, or a causal model's prompt.
+        offset = ids.shape[1] if causal else 1
+        if causal and (limit := position_limit(self.model)):
+            max_new_tokens = max(1, min(max_new_tokens, limit - offset))  # the prompt and answer share the positions
         greedy = num_beams == 1 and sampling is None  # only then is the top score the answer's own token
         steps: list[np.ndarray] = []  # per step, every row's log-probability of its greedy token
         processors = LogitsProcessorList(
-            ([_bias_processor(bias)] if bias else [])
-            + ([_sampling_processor(sampling)] if sampling else [])
+            ([_bias_processor(bias, offset)] if bias else [])
+            # Hugging Face's ban would span a causal model's prompt too: ours spans what is generated.
+            + ([_ban_processor(no_repeat, offset, self.pad_id)] if causal and no_repeat else [])
+            + ([_sampling_processor(sampling, offset)] if sampling else [])
             + ([_recording_processor(steps)] if greedy else [])
         )
+        ids_for_causal = {"pad_token_id": self.pad_id, "eos_token_id": self.eos_id} if causal else {}
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=ids.to(self.model.device),
@@ -256,13 +282,14 @@ class TorchGenerator:
                 num_beams=num_beams,
                 do_sample=False,
                 early_stopping=num_beams > 1,
-                no_repeat_ngram_size=no_repeat,  # ours, not the checkpoint's: every backend decodes alike
+                no_repeat_ngram_size=0 if causal else no_repeat,  # ours, not the checkpoint's: every backend alike
                 logits_processor=processors,
+                **ids_for_causal,
             )
-        # Drop the decoder start token, and the padding after EOS (a row without EOS ran to the limit,
-        # and then every token is the model's own, even a generated pad).
+        # Drop the decoder start token (a causal model's prompt), and the padding after EOS (a row
+        # without EOS ran to the limit, and then every token is the model's own, even a generated pad).
         rows = Decoded(
-            toks[: toks.index(self.eos_id) + 1] if self.eos_id in toks else toks for toks in out[:, 1:].tolist()
+            toks[: toks.index(self.eos_id) + 1] if self.eos_id in toks else toks for toks in out[:, offset:].tolist()
         )
         if greedy and steps:
             logp = np.stack(steps, axis=1)  # rows × steps; a row's steps after its EOS are not its own

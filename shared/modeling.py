@@ -115,7 +115,7 @@ def load_tokenizer(path: str | Path) -> "PreTrainedTokenizerBase":
 
     quiet_transformers()
     try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     except MemoryError:
         raise
     except Exception as e:  # tokenizers' own errors are plain Exceptions; transformers raises many kinds
@@ -123,19 +123,45 @@ def load_tokenizer(path: str | Path) -> "PreTrainedTokenizerBase":
         if name.is_file():
             raise InputError(f"{name}: not a readable tokenizer ({_cause(e)})") from None
         raise InputError(f"{path}: no readable tokenizer: no tokenizer.json ({_cause(e)})") from None
+    if tok.pad_token is None and tok.eos_token is not None:
+        tok.pad_token = tok.eos_token  # GPT-2's and many causal LMs' tokenizers have no pad: batches pad with EOS
+    return tok
+
+
+def is_causal(model: object) -> bool:
+    """Whether a Hugging Face model is decoder-only (GPT-2, Llama, Qwen2: its input and output are
+    one sequence) rather than an encoder-decoder like our T5s. A model that is neither (an
+    onnxruntime or CTranslate2 generator) counts as seq2seq: exports are seq2seq only."""
+    model = getattr(model, "module", model)  # under DistributedDataParallel
+    config = getattr(model, "config", None)
+    if config is None or hasattr(model, "generate_tokens"):
+        return False
+    return not getattr(config, "is_encoder_decoder", False)
+
+
+def position_limit(model: object) -> int | None:
+    """How many tokens a decoder-only model's positions cover (prompt and answer together), or None
+    when it has no such limit we know of."""
+    config = getattr(getattr(model, "module", model), "config", None)
+    for name in ("n_positions", "max_position_embeddings"):
+        if isinstance(limit := getattr(config, name, None), int) and limit > 0:
+            return limit
+    return None
 
 
 def load_model(path: str | Path) -> "PreTrainedModel":
-    """The folder's seq2seq model (safetensors only); `InputError` naming the folder when its weights or
-    config cannot be read (a truncated `model.safetensors`, a broken `config.json`)."""
+    """The folder's model (safetensors only): a seq2seq model (`AutoModelForSeq2SeqLM`), or a
+    decoder-only one (`AutoModelForCausalLM`) when its config is not encoder-decoder. `InputError`
+    naming the folder when its weights or config cannot be read (a truncated `model.safetensors`,
+    a broken `config.json`)."""
     from safetensors import SafetensorError
-    from transformers import AutoModelForSeq2SeqLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     quiet_transformers()
     try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(
-            str(path), local_files_only=True, trust_remote_code=False, use_safetensors=True
-        )
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+        auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+        model = auto.from_pretrained(str(path), local_files_only=True, trust_remote_code=False, use_safetensors=True)
     except SafetensorError as e:
         raise InputError(f"{Path(path) / 'model.safetensors'}: not readable as safetensors ({_first(e)})") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:

@@ -27,14 +27,17 @@ from shared.modeling import (
     add_missing_tokens,
     build_model,
     ensure_tokens,
+    is_causal,
     is_checkpoint,
     load_model,
     load_tokenizer,
+    position_limit,
     read_manifest,
     train_tokenizer,
 )
 from shared.schema import Example
 from shared.segment import MODEL_STRATEGIES, segment_examples
+from shared.textio import InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,8 +62,17 @@ def split_examples(examples: list[Example], val_fraction: float, seed: int) -> t
 
 
 def base_model(cfg: RunConfig, tokenizer, extra_tokens: list[str]):
+    """The model training starts from: `model.pretrained` (seq2seq or decoder-only), else a new T5.
+    A decoder-only model reads a source and its target as one sequence, so both must fit its
+    positions: refused up front rather than failing mid-run."""
     if cfg.model.pretrained:
         model = load_model(cfg.model.pretrained)
+        need = cfg.data.max_source_len + cfg.data.max_target_len
+        if is_causal(model) and (limit := position_limit(model)) and need > limit:
+            raise InputError(
+                f"{cfg.model.pretrained}: a decoder-only model of {limit} positions; data.max_source_len + "
+                f"data.max_target_len is {need}: lower them"
+            )
         ensure_tokens(model, tokenizer, extra_tokens)
         return model.train()
     return build_model(cfg.model, tokenizer, cfg.train.seed)

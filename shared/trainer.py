@@ -29,7 +29,7 @@ from shared.batching import BucketBatches, Encoded, collate, encode_samples, pad
 from shared.config import GenerateConfig, RunConfig
 from shared.device import StepPrecision, precision_for, resolve_device
 from shared.distributed import SINGLE, Dist
-from shared.modeling import load_model, recover_checkpoint, save_checkpoint
+from shared.modeling import is_causal, load_model, recover_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -141,9 +141,12 @@ def loss_sum(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> "
     import torch.nn.functional as F
 
     logits = model(**batch).logits
+    labels = batch["labels"]
+    if is_causal(model):  # a decoder-only model's logits at t predict the token at t + 1
+        logits, labels = logits[:, :-1], labels[:, 1:]
     return F.cross_entropy(
-        logits.view(-1, logits.size(-1)),
-        batch["labels"].view(-1),
+        logits.reshape(-1, logits.size(-1)),
+        labels.reshape(-1),
         ignore_index=-100,
         label_smoothing=label_smoothing,
         reduction="sum",
@@ -198,7 +201,9 @@ def evaluate_loss(model: "PreTrainedModel", rows: list[Encoded], pad_id: int, ba
     order = sorted(range(len(rows)), key=lambda i: rows[i].n_tokens)
     with torch.no_grad():
         for b in range(0, len(order), batch_size):
-            batch = _to(collate([rows[i] for i in order[b : b + batch_size]], pad_id), model.device)
+            batch = _to(
+                collate([rows[i] for i in order[b : b + batch_size]], pad_id, causal=is_causal(model)), model.device
+            )
             n = int((batch["labels"] != -100).sum())
             total += float(model(**batch).loss) * n
             count += n
@@ -455,7 +460,7 @@ def _distributed_step(
     # A batch smaller than the world leaves this rank no rows; it still joins DDP's all-reduce,
     # with one row weighted 0.
     rows = [enc[i] for i in (mine or ids[:1])]
-    batch = _to(collate(rows, pad_id, pad_to), device)
+    batch = _to(collate(rows, pad_id, pad_to, is_causal(trained)), device)
     scale = dist.world / target_tokens if mine else 0.0
     total = train_step(trained, batch, opt, sched, tc.label_smoothing, tc.grad_clip, scale, precision, scaler)
     return dist.sum(float(total) if mine else 0.0) / target_tokens

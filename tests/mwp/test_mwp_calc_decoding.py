@@ -2,12 +2,15 @@
 is opened, and, on a model that memorized WRONG annotation values, the calculator's values are
 what comes out, batched, through the AS-ES loop too."""
 
+import re
+
 import pytest
 import torch
 from tinymodels import TINY_DIMS, one_torch_thread, tiny_model, tiny_tokenizer
 
 from mwp.adapter import MwpAdapter
 from mwp.calc_decoding import CalculatorGenerator, TorchStepper, splice_ids, use_calculator, writes_annotations
+from mwp.calculator import calculate
 from shared.batching import pad
 from shared.config import GenerateConfig, ModelConfig
 from shared.generate import ModelSet, TorchGenerator, generate
@@ -128,3 +131,67 @@ def test_tokenizer_that_cannot_write_annotations_is_refused():
     assert writes_annotations(tiny_tokenizer()) and not writes_annotations(tok)
     with pytest.raises(InputError, match="cannot write calculator annotations"):
         use_calculator(ModelSet("direct", tok, {"model": tiny_model()}))
+
+
+def _sampling(sources, sample=0):
+    from shared.generate import Sampling, sample_key
+
+    return Sampling(tuple(sample_key(s, sample, 0) for s in sources), epsilon=0.02)
+
+
+def test_draws_are_torch_draws_when_no_annotation_opens():
+    """Seeded draws (`mwp solve --samples`) are the same tokens as the torch generator's draws with
+    the same keys, and a row's draw does not depend on the rows beside it."""
+    tok = tiny_tokenizer()
+    sources = [tok.encode(t) for t in ("She has 5 apples.", "Hello, world. Hello", "胰头部见软组织肿块")]
+    model = tiny_model(1)
+    torch_gen = TorchGenerator(model, tok.pad_token_id, tok.eos_token_id)
+    calc = CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok)
+    drawn = calc.generate_tokens(sources, 20, sampling=_sampling(sources))
+    assert drawn == torch_gen.generate_tokens(sources, 20, 1, sampling=_sampling(sources))
+    assert drawn != calc.generate_tokens(sources, 20)  # a random model's draws leave its greedy path
+    assert calc.generate_tokens(sources[1:2], 20, sampling=_sampling(sources[1:2])) == drawn[1:2]
+    assert calc.generate_tokens(sources, 20, sampling=_sampling(sources, 1)) != drawn
+
+
+def test_draws_get_the_calculators_values(memorized):
+    model, sources = memorized
+    tok = tiny_tokenizer()
+    calc = CalculatorGenerator(TorchStepper(model, tok.pad_token_id), tok)
+    for sample in range(4):
+        texts = tok.batch_decode(
+            calc.generate_tokens(sources, 30, sampling=_sampling(sources, sample)), skip_special_tokens=True
+        )
+        for text in texts:  # whatever a draw writes, every closed annotation holds the calculator's value
+            for expr, value in re.findall(r"<<([^<>=]*)=([^<>]*)>>", text):
+                assert calculate(expr) in (value, None), text
+
+
+def test_answer_votes_agree_only_on_the_same_number():
+    from mwp.solve import answer_vote
+    from shared.generate import consensus
+
+    texts = ["The answer is 720.", "<<8*9=72>>. The answer is 72.", "The answer is 7.2.", "x. The answer is 72."]
+    votes = [answer_vote("q", t) for t in texts]
+    assert len(set(votes)) == 3 and votes[1] == votes[3]
+    assert consensus(votes) == 1  # 72 twice beats 720, 7.2 once each, though they share digits
+    assert consensus([answer_vote("q", t) for t in ("The answer is 5.", "The answer is 6.")]) == 0  # tie: the first
+    assert consensus([answer_vote("q", t) for t in ("no answer", "nor here", "The answer is 5.")]) == 0  # none agree
+    assert consensus([answer_vote("q", t) for t in ("no answer", "The answer is 5.", "The answer is 5.")]) == 1
+
+
+def test_voting_through_the_ases_loop():
+    """Every question gets its draws, even one whose greedy solution has no answer (a random tiny
+    model's never has): they are counted in its generated tokens, and with nothing agreeing the
+    greedy solution stands."""
+    from mwp.solve import answer_vote
+
+    tok = tiny_tokenizer()
+    models = ModelSet("direct", tok, {"model": tiny_model(1)}, 256)
+    use_calculator(models)
+    questions = [q for q, _ in PAIRS]
+    cfg = GenerateConfig(max_new_tokens=12, max_iters=1)
+    greedy = generate(models, questions, MwpAdapter(), cfg)
+    voted = generate(models, questions, MwpAdapter(), cfg.model_copy(update={"consensus_samples": 3}), answer_vote)
+    assert all(v.generated_tokens > g.generated_tokens for v, g in zip(voted, greedy))
+    assert [v.segments for v in voted] == [g.segments for g in greedy]
