@@ -64,7 +64,9 @@ def _record(row: dict, n: int, calculator: bool, target_form: str = "cot") -> Ex
         return BadRecord(rid, str(e))
     # A variant (`mwp augment`) is grouped with its original, so the validation split holds both or neither.
     group = row["group"] if isinstance(row.get("group"), str) else question
-    return Example(rid, prompt(question), target, group=" ".join(group.split()))
+    # A wrong solution of the student's (`mwp mistakes`), for EDIT's key-token weights (`train.key_weight`).
+    contrast = row["contrast"] if isinstance(row.get("contrast"), str) and row["contrast"].strip() else None
+    return Example(rid, prompt(question), target, group=" ".join(group.split()), contrast=contrast)
 
 
 def read_records(

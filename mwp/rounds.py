@@ -4,7 +4,9 @@ solves its own training problems, and its mistakes steer the next round's data.
 
 The next round's data (`mwp mistakes`) holds every problem the student got wrong together with all
 of its `mwp augment` variants (the same reasoning with other numbers: more practice exactly where
-it failed), and every problem it solved once, without variants, so that it is not forgotten. Only
+it failed), and every problem it solved once, without variants, so that it is not forgotten. A
+wrong original also carries the student's own solution as `contrast`, which EDIT's key-token
+weights use (`train.key_weight`, `shared.keysteps`); with the weight at 1 it is ignored. Only
 the originals are solved; a variant shares its original's verdict (`group`). The next round trains
 from the last one's weights (`mwp train --set model.pretrained=RUN/model/last`).
 """
@@ -42,8 +44,16 @@ def next_round(solver: "Solver", rows: list[dict]) -> tuple[list[dict], Counter]
     solutions = []
     for b in range(0, len(originals), 256):  # in chunks: memory stays bounded however many problems
         solutions += solve(solver, [prompt(str(r["question"])) for r in originals[b : b + 256]])
-    wrong = {group_of(r) for r, s in zip(originals, solutions) if s.answer is None or s.answer != gold_answer(r)}
-    kept = [r for r in rows if group_of(r) in wrong or "variant_of" not in r]
+    missed = {
+        id(r): s.generated for r, s in zip(originals, solutions) if s.answer is None or s.answer != gold_answer(r)
+    }
+    wrong = {group_of(r) for r in originals if id(r) in missed}
+    # A wrong original carries the student's solution as `contrast`: EDIT's key tokens (`train.key_weight`).
+    kept = [
+        {**r, "contrast": missed[id(r)]} if missed.get(id(r)) else r
+        for r in rows
+        if group_of(r) in wrong or "variant_of" not in r
+    ]
     counts = Counter(
         {
             "problems solved": len(originals),

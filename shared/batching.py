@@ -38,6 +38,7 @@ def encode_source(q_ids: list[int], p_ids: list[int], max_len: int, eos_id: int)
 class Encoded:
     source: list[int]
     target: list[int]
+    weights: list[float] | None = None  # per target token (EDIT's key tokens weigh more); None: all 1
 
     @property
     def n_tokens(self) -> int:
@@ -45,18 +46,32 @@ class Encoded:
 
 
 def encode_samples(
-    tokenizer: "PreTrainedTokenizerBase", samples: Sequence["Sample"], max_source_len: int, max_target_len: int
+    tokenizer: "PreTrainedTokenizerBase",
+    samples: Sequence["Sample"],
+    max_source_len: int,
+    max_target_len: int,
+    key_weight: float = 1.0,
 ) -> list[Encoded]:
+    """Token rows. A sample with a wrong answer (`contrast`) gets per-token weights when
+    `key_weight` is not 1: its key tokens against that answer weigh `key_weight` (`shared.keysteps`)."""
+    from shared.keysteps import token_weights
+
     def ids(texts: list[str]) -> list[list[int]]:
         return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
 
     eos = tokenizer.eos_token_id
     qs = ids([s.question for s in samples])
     ps = ids([s.prefix for s in samples])
-    ts = ids([s.target for s in samples])
+    ts = [t[: max_target_len - 1] + [eos] for t in ids([s.target for s in samples])]
+    weighted = [i for i, s in enumerate(samples) if s.contrast and key_weight != 1.0]
+    wrong = dict(zip(weighted, ids([samples[i].contrast or "" for i in weighted])))
     return [
-        Encoded(encode_source(q, p, max_source_len, eos), t[: max_target_len - 1] + [eos])
-        for q, p, t in zip(qs, ps, ts)
+        Encoded(
+            encode_source(q, p, max_source_len, eos),
+            t,
+            token_weights(t, wrong[i][: max_target_len - 1] + [eos], key_weight) if i in wrong else None,
+        )
+        for i, (q, p, t) in enumerate(zip(qs, ps, ts))
     ]
 
 
@@ -83,15 +98,33 @@ def collate(
     """A training batch. Seq2seq: sources as `input_ids`, targets as `labels`. `causal` (a
     decoder-only model): each row is its source then its target as one sequence, and `labels`
     holds the target's tokens at their own positions, -100 elsewhere (Hugging Face's convention:
-    the model shifts them; `shared.trainer.loss_sum` does too)."""
+    the model shifts them; `shared.trainer.loss_sum` does too). Where a row has token weights, the
+    batch has `weights` beside `labels` (1 for the other rows), which the model never sees
+    (`model_inputs`)."""
+    import torch
+
     if causal:
         width = sum(pad_to) if pad_to else None
         ids, mask = pad([r.source + r.target for r in rows], pad_id, width)
         labels, _ = pad([[-100] * len(r.source) + r.target for r in rows], -100, width)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    src, mask = pad([r.source for r in rows], pad_id, pad_to[0] if pad_to else None)
-    labels, _ = pad([r.target for r in rows], -100, pad_to[1] if pad_to else None)
-    return {"input_ids": src, "attention_mask": mask, "labels": labels}
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    else:
+        src, mask = pad([r.source for r in rows], pad_id, pad_to[0] if pad_to else None)
+        labels, _ = pad([r.target for r in rows], -100, pad_to[1] if pad_to else None)
+        batch = {"input_ids": src, "attention_mask": mask, "labels": labels}
+    if any(r.weights for r in rows):
+        weights = torch.ones(labels.shape, dtype=torch.float32)
+        for i, r in enumerate(rows):
+            if r.weights:
+                start = len(r.source) if causal else 0
+                weights[i, start : start + len(r.weights)] = torch.tensor(r.weights)
+        batch["weights"] = weights
+    return batch
+
+
+def model_inputs(batch: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+    """What a batch hands the model: all but the loss's own token weights."""
+    return {k: v for k, v in batch.items() if k != "weights"}
 
 
 def padded_size(rows: list[Encoded], pad_to: tuple[int, int] | None = None) -> int:

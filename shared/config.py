@@ -97,6 +97,13 @@ class TrainConfig(Strict):
     )
     grad_clip: float = Field(1.0, gt=0, le=1e4)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    key_weight: float = Field(
+        1.0,
+        ge=1,
+        le=100,
+        description="loss weight of a target's key tokens against a wrong answer given with it (EDIT, "
+        "shared.keysteps; direct runs); 1: off",
+    )
     eval_every: int = Field(200, ge=1)
     log_every: int = Field(10, ge=1)
     eval_samples: int = Field(256, ge=1, description="validation samples for the loss")

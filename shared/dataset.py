@@ -48,8 +48,11 @@ def ases_samples(
 
 
 def direct_sample(example: Example, adapter: "TaskAdapter") -> Sample:
-    """Q → whole target, written as the AS-ES rows would join it (same text, same spacing)."""
-    return Sample(example.id, 0, None, example.question, "", adapter.join(adapter.split_target(example.target)))
+    """Q → whole target, written as the AS-ES rows would join it (same text, same spacing); an
+    example's wrong answer (`contrast`) goes with it."""
+    target = adapter.join(adapter.split_target(example.target))
+    contrast = adapter.join(adapter.split_target(example.contrast)) if example.contrast else None
+    return Sample(example.id, 0, None, example.question, "", target, contrast)
 
 
 def build_datasets(

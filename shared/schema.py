@@ -20,6 +20,7 @@ class Example:
     target: str
     group: str | None = None  # examples of one group (a report's regions) stay on one side of the split
     tag: Tag | None = None  # a fixed tag for the whole target (PET's normal regions are ES), else segmented
+    contrast: str | None = None  # a wrong answer to the question (EDIT, `shared.keysteps`): direct training only
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Sample:
     question: str
     prefix: str
     target: str
+    contrast: str | None = None  # a wrong answer: the target's tokens it lacks weigh more (`shared.keysteps`)
 
     @property
     def source(self) -> str:
@@ -46,12 +48,16 @@ class Sample:
 
     def to_json(self) -> dict:
         row = asdict(self)
+        if self.contrast is None:
+            del row["contrast"]  # rows without one read and write as they always have
         row["source"] = self.source
         return row
 
     @classmethod
     def from_json(cls, row: dict) -> "Sample":
-        return cls(**{k: row[k] for k in ("id", "step", "tag", "question", "prefix", "target")})
+        return cls(
+            **{k: row[k] for k in ("id", "step", "tag", "question", "prefix", "target")}, contrast=row.get("contrast")
+        )
 
 
 @dataclass

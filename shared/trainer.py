@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.batching import BucketBatches, Encoded, collate, encode_samples, padded_size
+from shared.batching import BucketBatches, Encoded, collate, encode_samples, model_inputs, padded_size
 from shared.config import GenerateConfig, RunConfig
 from shared.device import StepPrecision, precision_for, resolve_device
 from shared.distributed import SINGLE, Dist
@@ -140,17 +140,19 @@ def loss_sum(model: "PreTrainedModel", batch: dict, label_smoothing: float) -> "
     a batch, and only the caller knows the whole batch's token count to divide by."""
     import torch.nn.functional as F
 
-    logits = model(**batch).logits
-    labels = batch["labels"]
+    logits = model(**model_inputs(batch)).logits
+    labels, weights = batch["labels"], batch.get("weights")
     if is_causal(model):  # a decoder-only model's logits at t predict the token at t + 1
         logits, labels = logits[:, :-1], labels[:, 1:]
-    return F.cross_entropy(
+        weights = None if weights is None else weights[:, 1:]
+    losses = F.cross_entropy(
         logits.reshape(-1, logits.size(-1)),
         labels.reshape(-1),
         ignore_index=-100,
         label_smoothing=label_smoothing,
-        reduction="sum",
+        reduction="none" if weights is not None else "sum",
     )
+    return losses if weights is None else (losses * weights.reshape(-1).to(losses.dtype)).sum()
 
 
 FP32 = StepPrecision("cpu", None)
@@ -205,7 +207,7 @@ def evaluate_loss(model: "PreTrainedModel", rows: list[Encoded], pad_id: int, ba
                 collate([rows[i] for i in order[b : b + batch_size]], pad_id, causal=is_causal(model)), model.device
             )
             n = int((batch["labels"] != -100).sum())
-            total += float(model(**batch).loss) * n
+            total += float(model(**model_inputs(batch)).loss) * n  # unweighted: comparable across runs
             count += n
     model.train()
     return total / count
@@ -306,7 +308,7 @@ def train_model(
     out.mkdir(parents=True, exist_ok=True)
     if not train_rows:
         raise ValueError(f"no training rows for {out.name}")
-    enc = encode_samples(tokenizer, train_rows, cfg.data.max_source_len, cfg.data.max_target_len)
+    enc = encode_samples(tokenizer, train_rows, cfg.data.max_source_len, cfg.data.max_target_len, cfg.train.key_weight)
     bucket = tc.batching == "bucket"
     sampler = BucketBatches(
         [e.n_tokens for e in enc],

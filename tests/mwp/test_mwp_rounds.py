@@ -47,13 +47,24 @@ def test_mistakes_steer_the_next_round(tmp_path):
     invoke(["solve", "--data", originals, "--model", first, "--out", pred])
     verdicts = [json.loads(line)["correct"] for line in pred.read_text().splitlines()]
     wrong = {group_of(r) for r, ok in zip((r for r in rows if "variant_of" not in r), verdicts) if not ok}
-    assert kept == [r for r in rows if group_of(r) in wrong or "variant_of" not in r]  # in order, none lost
+    expected = [r for r in rows if group_of(r) in wrong or "variant_of" not in r]  # in order, none lost
+    assert [{k: v for k, v in r.items() if k != "contrast"} for r in kept] == expected
+    by_question = {json.loads(line)["id"]: json.loads(line) for line in pred.read_text().splitlines()}
+    solved = dict(zip((r["question"] for r in rows if "variant_of" not in r), by_question.values()))
+    for r in kept:  # the student's own wrong solution rides with each wrong original, for EDIT
+        if "contrast" in r:
+            assert "variant_of" not in r and r["contrast"] == solved[r["question"]]["generated"]
+            assert not solved[r["question"]]["correct"]
+    assert any("contrast" in r for r in kept), [r["generated"] for r in solved.values()]
     assert f"problems wrong: {len(wrong)}" in res.output and f"rows written: {len(kept)}" in res.output
     assert wrong, "a 30-step toy run gets some wrong: the round has mistakes to steer by"
 
+    second = {"model.pretrained": first / "model" / "last", "train.key_weight": 3}  # EDIT's weights too
     invoke(["train", "--data", nxt, "--out", tmp_path / "r2", "--calculator", "--target", "equations",
-            *tiny_sets(**settings, **{"model.pretrained": first / "model" / "last"})])  # fmt: skip
+            *tiny_sets(**settings, **second)])  # fmt: skip
     assert (tmp_path / "r2" / "model" / "last" / "model.safetensors").is_file()
+    rows2 = [json.loads(line) for line in (tmp_path / "r2" / "data" / "model_train.jsonl").read_text().splitlines()]
+    assert any(r.get("contrast") for r in rows2)
 
 
 def test_a_test_set_is_refused(tmp_path):
