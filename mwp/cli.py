@@ -47,12 +47,19 @@ def main() -> None:
     show_default=True,
     help="What a solution is taught as: its steps (cot) or its equations alone (`<<48/2=24>>. … The answer is N.`).",
 )
+@click.option(
+    "--teacher",
+    type=click.Path(file_okay=False),
+    help="A model folder (any `mwp solve` loads) whose right solutions to the training problems become the "
+    "targets; the problems it gets wrong are left out (instruction-tuning on demonstrations, mwp.teach).",
+)
 @training_options
 @friendly_errors
 def train(
     data: str,
     calculator: bool,
     target: str,
+    teacher: str | None,
     method: str | None,
     strategy: str | None,
     beta: float | None,
@@ -71,6 +78,8 @@ def train(
     from mwp.train import calculator_facts
 
     examples = load_problems(data, calculator=calculator, target=target)
+    if teacher is not None:
+        examples = _demonstrations(teacher, examples, calculator)
     run_training(
         examples,
         MwpAdapter(),
@@ -82,6 +91,20 @@ def train(
         sets,
         prepare=calculator_facts(calculator, out),
     )
+
+
+def _demonstrations(teacher: str, examples: list, calculator: bool) -> list:
+    from mwp.teach import demonstrations
+    from shared.textio import InputError
+
+    if not Path(teacher).is_dir():
+        raise InputError(f"{teacher}: no such model folder (--teacher)")
+    kept, counts = demonstrations(_solver(teacher, "auto", "cpu", 64, None, 0), examples, calculator)
+    for reason, n in sorted(counts.items()):
+        click.echo(f"teacher: {reason}: {n}", err=True)
+    if not kept:
+        raise InputError(f"{teacher}: the teacher solved none of the training problems: nothing to learn from")
+    return kept
 
 
 @main.command()
