@@ -29,8 +29,15 @@ def piece_scores(
     max_source_len: int = 512,
     max_target_len: int = 128,
 ) -> list[list[float]]:
-    """Mean token entropy (or loss) of each piece `spans[i][j]` of `targets[i]`."""
+    """Mean token entropy (or loss) of each piece `spans[i][j]` of `targets[i]`, under a seq2seq
+    model (a decoder-only one is refused: its scores would need the prompt's positions)."""
     import torch
+
+    from shared.modeling import is_causal
+    from shared.textio import InputError
+
+    if is_causal(model):
+        raise InputError("the ent, ent_pre and loss strategies score with seq2seq models; use inter, bleu or rouge")
 
     enc = tokenizer(targets, add_special_tokens=False, return_offsets_mapping=True)
     labels = [ids[: max_target_len - 1] + [tokenizer.eos_token_id] for ids in enc["input_ids"]]
