@@ -4,12 +4,14 @@ against `mwp solve`'s verdicts on the same problems), and train the next round f
 round's weights."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, tiny_sets
 from tinymodels import one_torch_thread
 
+from mwp.calculator import calculate
 from mwp.cli import main as mwp
 from mwp.rounds import group_of
 
@@ -33,7 +35,7 @@ def test_mistakes_steer_the_next_round(tmp_path):
     invoke(["augment", "--data", FIXTURES / "math_toy.jsonl", "--out", aug, "--variants", "3"])
     rows = [json.loads(line) for line in aug.read_text().splitlines()]
     assert any("variant_of" in r for r in rows)
-    settings = {"train.method": "direct", "train.max_steps": 30, "train.lr": 1e-2, "generate.max_new_tokens": 24}
+    settings = {"train.method": "direct", "train.max_steps": 80, "train.lr": 1e-2, "generate.max_new_tokens": 24}
     first = tmp_path / "r1"
     invoke(["train", "--data", aug, "--out", first, "--calculator", "--target", "equations", *tiny_sets(**settings)])
 
@@ -45,7 +47,11 @@ def test_mistakes_steer_the_next_round(tmp_path):
     originals.write_text("".join(json.dumps(r) + "\n" for r in rows if "variant_of" not in r))
     pred = tmp_path / "pred.jsonl"
     invoke(["solve", "--data", originals, "--model", first, "--out", pred])
-    verdicts = [json.loads(line)["correct"] for line in pred.read_text().splitlines()]
+    solved_rows = [json.loads(line) for line in pred.read_text().splitlines()]
+    verdicts = [r["correct"] for r in solved_rows]
+    # Equation chains decode with the calculator: every closed annotation holds its computed value.
+    calls = [m for r in solved_rows for m in re.finditer(r"<<([^<>=]*)=([^<>]*)>>", r["generated"])]
+    assert calls and all(calculate(m.group(1)) in (m.group(2), None) for m in calls)
     wrong = {group_of(r) for r, ok in zip((r for r in rows if "variant_of" not in r), verdicts) if not ok}
     expected = [r for r in rows if group_of(r) in wrong or "variant_of" not in r]  # in order, none lost
     assert [{k: v for k, v in r.items() if k != "contrast"} for r in kept] == expected
@@ -57,7 +63,7 @@ def test_mistakes_steer_the_next_round(tmp_path):
             assert not solved[r["question"]]["correct"]
     assert any("contrast" in r for r in kept), [r["generated"] for r in solved.values()]
     assert f"problems wrong: {len(wrong)}" in res.output and f"rows written: {len(kept)}" in res.output
-    assert wrong, "a 30-step toy run gets some wrong: the round has mistakes to steer by"
+    assert wrong, "an 80-step toy run gets some wrong: the round has mistakes to steer by"
 
     second = {"model.pretrained": first / "model" / "last", "train.key_weight": 3}  # EDIT's weights too
     invoke(["train", "--data", nxt, "--out", tmp_path / "r2", "--calculator", "--target", "equations",
