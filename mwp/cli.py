@@ -93,6 +93,17 @@ def train(
     )
 
 
+def decoding_option(fn):
+    """`--set generate.FIELD=VALUE` (repeatable): decode with other settings than the run's own."""
+    return click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="generate.FIELD=VALUE",
+        help="Decode with another setting than the run's (e.g. generate.no_repeat_ngram_size=6); repeatable.",
+    )(fn)
+
+
 def _demonstrations(teacher: str, examples: list, calculator: bool) -> list:
     from mwp.teach import demonstrations
     from shared.textio import InputError
@@ -130,13 +141,16 @@ def augment(data: str, out: str, variants: int, seed: int, test: str | None) -> 
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training JSONL (`mwp augment`'s output).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL: the next round's training data.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@decoding_option
 @friendly_errors
-def mistakes(model_dir: str | None, backend: str, device: str, data: str, out: str, batch_size: int) -> None:
+def mistakes(
+    model_dir: str | None, backend: str, device: str, data: str, out: str, batch_size: int, sets: tuple[str, ...]
+) -> None:
     """Write the next round's data from a run's mistakes on its training problems (mwp.rounds)."""
     from mwp.rounds import check_paths, next_round_file
 
     check_paths(data, out)
-    solver = _solver(model_dir, backend, device, batch_size, None, 0)
+    solver = _solver(model_dir, backend, device, batch_size, None, 0, sets)
     counts = next_round_file(solver, data, out)
     for reason, n in sorted(counts.items()):
         click.echo(f"{reason}: {n}", err=True)
@@ -173,6 +187,7 @@ def mistakes(model_dir: str | None, backend: str, device: str, data: str, out: s
     help="Seeded draws besides the greedy solution; the answer most of them reach wins (direct runs). "
     "Default: the run's generate.consensus_samples.",
 )
+@decoding_option
 @friendly_errors
 def solve(
     question: str | None,
@@ -187,6 +202,7 @@ def solve(
     resume: bool,
     calculator: bool | None,
     samples: int | None,
+    sets: tuple[str, ...],
 ) -> None:
     """Solve QUESTION, or score accuracy and BLEU over --data (exit 3 when some records were unusable)."""
     from mwp.data import read_records
@@ -194,7 +210,7 @@ def solve(
 
     _check_inputs(question, data, limit, pred_path, resume)
     records = read_records(data, "test")[:limit] if data is not None else None  # bad input fails before the model loads
-    solver = _solver(model_dir, backend, device, batch_size, calculator, samples)
+    solver = _solver(model_dir, backend, device, batch_size, calculator, samples, sets)
     if records is None:
         return _print_solution(solver, question or "", as_json)
     if pred_path:
@@ -223,14 +239,24 @@ def _check_inputs(
 
 
 def _solver(
-    model_dir: str | None, backend: str, device: str, batch_size: int, calculator: bool | None, samples: int | None
+    model_dir: str | None,
+    backend: str,
+    device: str,
+    batch_size: int,
+    calculator: bool | None,
+    samples: int | None,
+    sets: tuple[str, ...] = (),
 ) -> "Solver":
     from deploy.backend import device_warning
     from mwp.solve import Solver
+    from shared.cli import decoding_overrides
 
+    overrides = decoding_overrides(sets)  # a bad --set fails before the model loads
     solver = Solver.load(
         model_dir, backend=backend, device=device, batch_size=batch_size, calculator=calculator, samples=samples
     )
+    if overrides:
+        solver.tune(**overrides)
     if note := device_warning(solver.models, device):
         click.echo(f"warning: {note}", err=True)
     if solver.calculator and solver.cfg.num_beams > 1:

@@ -67,8 +67,21 @@ class Solver:
             )
         solver = load_solver(path, backend, device, batch_size, calculator)
         if samples is not None:
-            solver.cfg = solver.cfg.model_copy(update={"consensus_samples": samples})
+            solver.tune(consensus_samples=samples)
         return solver
+
+    def tune(self, **generate: object) -> None:
+        """Decode with other `generate` settings than the run's own, validated like a config file
+        (`ConfigError` names a bad field): to try them on validation problems before a run sets them."""
+        from shared.config import ConfigError, validated_update
+
+        tuned = validated_update(self.cfg, generate)
+        if tuned.consensus_samples and self.models.method != "direct":
+            raise ConfigError(
+                f"voting over draws (--samples, generate.consensus_samples) is for direct runs; "
+                f"this is a {self.models.method} run"
+            )
+        self.cfg = tuned
 
     def solve(self, questions: list[str]) -> list["Solution"]:
         """Solutions to these questions, in order."""
@@ -186,8 +199,9 @@ def evaluate_to_file(
     stream = as_records(records)
     engine = lambda chunks: (solve_chunk(solver, chunk) for chunk in chunks)  # noqa: E731
     settings = {"model": solver.models.name, "calculator": solver.calculator}  # with the problems, what resume checks
-    if solver.cfg.consensus_samples:
-        settings["samples"] = solver.cfg.consensus_samples
+    own = solver.models.generate.model_copy(update={"batch_size": solver.cfg.batch_size})
+    if solver.cfg != own:  # --samples or --set: a resume must decode as the run it continues
+        settings["generate"] = solver.cfg.model_dump(mode="json")
     write_batch(
         engine,
         iter(stream),

@@ -196,3 +196,17 @@ def console():
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+def decoding_overrides(sets: tuple[str, ...]) -> dict[str, Any]:
+    """`--set generate.FIELD=VALUE` pairs as generate settings to decode with (validated by the
+    caller with `shared.config.validated_update`); `ConfigError` for any other key."""
+    from shared.config import ConfigError, parse_override
+
+    overrides = {}
+    for item in sets:
+        key, value = parse_override(item)
+        if not key.startswith("generate.") or key.count(".") != 1:
+            raise ConfigError(f"--set {item}: only decoding settings are taken here (generate.FIELD=VALUE)")
+        overrides[key.removeprefix("generate.")] = value
+    return overrides

@@ -7,14 +7,13 @@ import click
 from petsum.cli.options import (
     consensus_option,
     data_option,
-    decoding_overrides,
     json_option,
     load_summarizer,
     predictions_option,
     print_metrics,
 )
 from petsum.evaluation.scoring import evaluate_file
-from shared.cli import console, friendly_errors, serving_options
+from shared.cli import console, decoding_overrides, friendly_errors, serving_options
 
 
 @click.command(name="evaluate")

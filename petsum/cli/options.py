@@ -11,7 +11,6 @@ import click
 from petsum.summarize.summarizer import Summarizer
 from petsum.text.inputs import SOURCES
 from shared.cli import console
-from shared.config import ConfigError, parse_override
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,17 +65,6 @@ def load_summarizer(
     if note := device_warning(summarizer.models, device):
         click.echo(f"warning: {note}", err=True)
     return summarizer
-
-
-def decoding_overrides(sets: tuple[str, ...]) -> dict[str, Any]:
-    """`--set generate.FIELD=VALUE` pairs as generate settings to try."""
-    overrides = {}
-    for item in sets:
-        key, value = parse_override(item)
-        if not key.startswith("generate.") or key.count(".") != 1:
-            raise ConfigError(f"--set {item}: evaluate takes decoding settings only (generate.FIELD=VALUE)")
-        overrides[key.removeprefix("generate.")] = value
-    return overrides
 
 
 def print_metrics(metrics: dict, as_json: bool, title: str) -> None:

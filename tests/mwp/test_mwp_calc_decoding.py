@@ -195,3 +195,17 @@ def test_voting_through_the_ases_loop():
     voted = generate(models, questions, MwpAdapter(), cfg.model_copy(update={"consensus_samples": 3}), answer_vote)
     assert all(v.generated_tokens > g.generated_tokens for v, g in zip(voted, greedy))
     assert [v.segments for v in voted] == [g.segments for g in greedy]
+
+
+def test_solver_tune_validates_and_refuses_votes_for_iterative_runs():
+    from mwp.solve import Solver
+    from shared.config import ConfigError
+
+    tok = tiny_tokenizer()
+    solver = Solver(ModelSet("usm", tok, {"model": tiny_model()}), GenerateConfig(), False, MwpAdapter())
+    solver.tune(no_repeat_ngram_size=6)
+    assert solver.cfg.no_repeat_ngram_size == 6
+    with pytest.raises(ConfigError, match="no_repeat_ngram_size"):
+        solver.tune(no_repeat_ngram_size=-1)
+    with pytest.raises(ConfigError, match="for direct runs; this is a usm run"):
+        solver.tune(consensus_samples=4)

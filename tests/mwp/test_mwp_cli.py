@@ -162,3 +162,14 @@ def test_train_help_documents_the_validation_split():
     res = invoke(["train", "--help"])
     text = " ".join(res.output.split())
     assert res.exit_code == 0 and "data.val_fraction" in text and "data.split_seed" in text and "--calculator" in text
+
+
+def test_solve_decodes_with_set_and_refuses_other_keys(calc_run, tmp_path):
+    res = invoke(
+        ["solve", "--data", CALC_DATA, "--model", calc_run, "--json", "--set", "generate.no_repeat_ngram_size=4"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n"] == 5
+    for bad in ("train.lr=1", "generate.no_repeat_ngram_size=-2", "generate.nope=1"):
+        res = invoke(["solve", "--data", CALC_DATA, "--model", calc_run, "--set", bad])
+        assert res.exit_code == 2 and res.output.startswith("error:") and len(res.output.splitlines()) == 1, res.output
