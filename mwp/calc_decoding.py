@@ -43,6 +43,7 @@ class Stepper(Protocol):
     """One model, decoding a batch one token per row per step."""
 
     start_id: int
+    room: int | None  # most tokens the model can add to the batch `start` was given (None: no limit)
 
     def start(self, sources: list[list[int]]) -> None:
         """Encode a batch of sources (once) and reset the cache."""
@@ -53,6 +54,8 @@ class Stepper(Protocol):
 
 class TorchStepper:
     """A Hugging Face seq2seq model: the encoder once, then the decoder with its KV cache."""
+
+    room = None
 
     def __init__(self, model: Any, pad_id: int) -> None:
         self.model, self.pad_id = model, pad_id
@@ -95,6 +98,7 @@ class CausalStepper:
 
     def __init__(self, model: Any, pad_id: int) -> None:
         self.model, self.pad_id, self.start_id = model, pad_id, pad_id
+        self.room: int | None = None
 
     def start(self, sources: list[list[int]]) -> None:
         import torch
@@ -137,6 +141,8 @@ class CausalStepper:
 
 class OnnxStepper:
     """An exported model (`deploy.runtime.OnnxSeq2Seq`), through its public encode and step."""
+
+    room = None
 
     def __init__(self, model: Any) -> None:
         self.model, self.start_id = model, model.start
@@ -194,7 +200,8 @@ class CalculatorGenerator:
             return []
         rows = [_Row() for _ in sources]
         self.stepper.start(sources)
-        max_new_tokens = min(max_new_tokens, getattr(self.stepper, "room", None) or max_new_tokens)
+        if self.stepper.room:
+            max_new_tokens = min(max_new_tokens, self.stepper.room)
         tokens = [self.stepper.start_id] * len(sources)
         for i in range(max_new_tokens):
             logits = self.stepper.step(tokens)

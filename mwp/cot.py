@@ -52,6 +52,17 @@ def _body_and_answer(solution: str) -> tuple[str, str]:
     return body, answer
 
 
+def final_answer(answer: object) -> str | None:
+    """The canonical final number of a record's `answer`: a GSM8K solution's `#### N`, or the
+    number it is; None when it has neither."""
+    if isinstance(answer, str) and _FINAL in answer:
+        try:
+            return _body_and_answer(answer)[1]
+        except ValueError:
+            return None
+    return normalize_number(answer)
+
+
 def to_cot(solution: str, calculator: bool = False) -> str:
     """GSM8K solution → `step. step. The answer is N.` (annotations kept with `calculator`).
     ValueError when there is no `#### N` with a number."""

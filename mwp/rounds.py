@@ -18,8 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mwp.answers import normalize_number
-from mwp.cot import prompt
+from mwp.cot import final_answer, prompt
 
 if TYPE_CHECKING:
     from mwp.solve import Solver
@@ -30,22 +29,17 @@ def group_of(row: dict) -> str:
     return str(row.get("group") or row["question"])
 
 
-def gold_answer(row: dict) -> str | None:
-    answer = str(row["answer"])
-    return normalize_number(answer.rpartition("####")[2].strip() if "####" in answer else answer)
-
-
 def next_round(solver: "Solver", rows: list[dict]) -> tuple[list[dict], Counter]:
     """The next round's rows, in the input's order, and counts (never any text). An original that
     the student answers wrong, or not at all, keeps all its rows; one it answers right keeps itself."""
-    from mwp.solve import solve
+    from mwp.solve import solve_all
 
     originals = [r for r in rows if "variant_of" not in r]
-    solutions = []
-    for b in range(0, len(originals), 256):  # in chunks: memory stays bounded however many problems
-        solutions += solve(solver, [prompt(str(r["question"])) for r in originals[b : b + 256]])
+    solutions = solve_all(solver, [prompt(str(r["question"])) for r in originals])
     missed = {
-        id(r): s.generated for r, s in zip(originals, solutions) if s.answer is None or s.answer != gold_answer(r)
+        id(r): s.generated
+        for r, s in zip(originals, solutions)
+        if s.answer is None or s.answer != final_answer(r["answer"])
     }
     wrong = {group_of(r) for r in originals if id(r) in missed}
     # A wrong original carries the student's solution as `contrast`: EDIT's key tokens (`train.key_weight`).

@@ -138,6 +138,18 @@ def solve(solver: Solver, prompts: list[str]) -> list[Solution]:
     return [Solution(t, strip_annotations(t), solver.adapter.extract_answer(t)) for t in texts]
 
 
+SOLVE_CHUNK = 256  # problems decoded at a time by `solve_all`: memory stays bounded however many there are
+
+
+def solve_all(solver: Solver, prompts: list[str]) -> list[Solution]:
+    """`solve` over any number of prompts, a chunk at a time (a whole training set, for
+    `mwp mistakes` and `mwp train --teacher`)."""
+    out: list[Solution] = []
+    for b in range(0, len(prompts), SOLVE_CHUNK):
+        out += solve(solver, prompts[b : b + SOLVE_CHUNK])
+    return out
+
+
 def solve_question(solver: Solver, question: str) -> Solution:
     return solve(solver, [prompt(question)])[0]
 

@@ -18,19 +18,15 @@ if TYPE_CHECKING:
     from mwp.solve import Solver
     from shared.schema import Example
 
-CHUNK = 256  # problems solved at a time: memory stays bounded however many there are
-
 
 def demonstrations(teacher: "Solver", examples: list["Example"], calculator: bool) -> tuple[list["Example"], Counter]:
     """The examples whose teacher solution is right, with that solution as the target (calculator
     annotations kept only for a `calculator` student), in order; and counts (never any text)."""
-    from mwp.solve import solve
+    from mwp.solve import solve_all
 
     kept: list[Example] = []
-    for b in range(0, len(examples), CHUNK):
-        chunk = examples[b : b + CHUNK]
-        for ex, sol in zip(chunk, solve(teacher, [ex.question for ex in chunk])):
-            gold = extract_answer(strip_annotations(ex.target))
-            if sol.answer is not None and sol.answer == gold:
-                kept.append(replace(ex, target=sol.generated if calculator else sol.reasoning, contrast=None))
+    for ex, sol in zip(examples, solve_all(teacher, [ex.question for ex in examples])):
+        gold = extract_answer(strip_annotations(ex.target))
+        if sol.answer is not None and sol.answer == gold:
+            kept.append(replace(ex, target=sol.generated if calculator else sol.reasoning, contrast=None))
     return kept, Counter({"problems solved": len(examples), "demonstrations kept": len(kept)})

@@ -262,7 +262,6 @@ def decoding_settings(path: Path) -> GenerateConfig:
     from pydantic import ValidationError
 
     from shared.config import format_errors
-    from shared.textio import InputError
 
     for name in ("config.json", MANIFEST):
         f = path / name
@@ -281,8 +280,6 @@ def decoding_settings(path: Path) -> GenerateConfig:
 
 def _read_json(f: Path) -> object:
     """A JSON file of a model folder ({} when absent); `InputError` naming it when it is not JSON."""
-    from shared.textio import InputError
-
     if not f.is_file():
         return {}
     try:
