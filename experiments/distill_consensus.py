@@ -69,8 +69,12 @@ def teach(model: Path, data: Path, shard: str, out: Path) -> None:
             print(f"shard {shard}: {min(c + CHUNK, len(todo))}/{len(todo)} reports, {rate:.1f} reports/s", flush=True)
 
 
-def train(teach_files: list[Path], init: Path, out: Path, sets: list[str], config: Path) -> None:
+def train(
+    teach_files: list[Path], init: Path, out: Path, sets: list[str], config: Path, gold: Path | None = None
+) -> None:
     from petsum.adapter import PetAdapter
+    from petsum.data.instances import build_instances
+    from petsum.data.pairs import load_pairs
     from petsum.training.config import PetRunConfig
     from shared.cli import run_training
     from shared.schema import Example
@@ -87,6 +91,10 @@ def train(teach_files: list[Path], init: Path, out: Path, sets: list[str], confi
         examples.append(Example(digest, r["finding"], r["consensus"], group=str(r["report"])))
     changed = sum(r["greedy"] != r["consensus"] for r in rows)
     print(f"{len(rows)} findings, {len(examples)} distinct pairs, consensus differs from greedy on {changed}")
+    if gold is not None:  # the radiologists' own answers beside the teacher's (γ = 1, as the default was trained)
+        instances, _ = build_instances(load_pairs(gold), 1.0, source="finding")
+        examples += [ex for ex in instances if (ex.question, ex.answer) not in seen]
+        print(f"{len(instances)} gold finding instances from {gold}; {len(examples)} training pairs in all")
 
     def prepare(instances, cfg):
         return instances, {"instances": "finding", "source": "finding", "distilled_from": str(init)}
@@ -129,11 +137,12 @@ def main() -> None:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--config", type=Path, default=Path("configs/pet/finding.yaml"))
     r.add_argument("--set", dest="sets", action="append", default=[])
+    r.add_argument("--gold", type=Path, help="also train on this file's own impressions (finding instances)")
     args = ap.parse_args()
     if args.cmd == "teach":
         teach(args.model, args.data, args.shard, args.out)
     else:
-        train(args.teach, args.init, args.out, args.sets, args.config)
+        train(args.teach, args.init, args.out, args.sets, args.config, args.gold)
 
 
 if __name__ == "__main__":
