@@ -93,7 +93,7 @@ def train(
     print(f"{len(rows)} findings, {len(examples)} distinct pairs, consensus differs from greedy on {changed}")
     if gold is not None:  # the radiologists' own answers beside the teacher's (γ = 1, as the default was trained)
         instances, _ = build_instances(load_pairs(gold), 1.0, source="finding")
-        examples += [ex for ex in instances if (ex.question, ex.answer) not in seen]
+        examples += [ex for ex in instances if (ex.question, ex.target) not in seen]
         print(f"{len(instances)} gold finding instances from {gold}; {len(examples)} training pairs in all")
 
     def prepare(instances, cfg):
